@@ -1,0 +1,120 @@
+"""Reverse-mode differentiation over the tape: ``backward()`` and ``grad()``.
+
+Both walk the same graph. Starting from the output, the Tensors are ordered so that every
+Tensor comes after all the Tensors computed from it (a topological order of the tape); then,
+in that order, each creator Function's ``backward`` turns the gradient of its output into
+gradients of its inputs, which are summed where a Tensor feeds several ops (the multivariate
+chain rule). Broadcasting is undone in exactly one place, ``unbroadcast``.
+"""
+import numpy as np
+
+from .function import unbroadcast
+from .tensor import Tensor
+
+
+def _topological_order(output):
+    """Tensors reachable from ``output`` through creators, each after everything it feeds."""
+    order, visited = [], set()
+    stack = [(output, False)]
+    while stack:  # iterative DFS: deep nets would overflow Python's recursion limit
+        tensor, expanded = stack.pop()
+        if expanded:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._creator is not None:
+            for parent in tensor._creator.inputs:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order[::-1]  # output first
+
+
+def _seed(output, grad_output):
+    if grad_output is None:
+        if output.size != 1:
+            raise ValueError(f"backward: output has shape {output.shape}; pass grad_output "
+                             "for a non-scalar output (or reduce it to a scalar first)")
+        return np.ones_like(output.data)
+    grad_output = np.asarray(grad_output.data if isinstance(grad_output, Tensor) else grad_output,
+                             dtype=output.dtype)
+    if grad_output.shape != output.shape:
+        raise ValueError(f"backward: grad_output has shape {grad_output.shape}, "
+                         f"expected the output's shape {output.shape}")
+    return grad_output
+
+
+def _propagate(output, grad_output, wanted=None):
+    """Return {id(tensor): gradient} for the tensors on the tape below ``output``.
+
+    With ``wanted`` (a set of ids), only the part of the graph that leads to a wanted tensor is
+    differentiated, and a Function is told (``needs_input_grad``) which inputs to skip.
+    """
+    if not output.requires_grad:
+        return {}
+    order = _topological_order(output)
+    if wanted is None:
+        needed = {id(t) for t in order}
+    else:  # a tensor is needed if it is wanted or one of its inputs is needed
+        needed = set()
+        for tensor in reversed(order):  # inputs before outputs
+            creator = tensor._creator
+            if id(tensor) in wanted or (creator is not None and any(id(p) in needed for p in creator.inputs)):
+                needed.add(id(tensor))
+    grads = {id(output): _seed(output, grad_output)}
+    for tensor in order:
+        creator, grad = tensor._creator, grads.get(id(tensor))
+        if creator is None or grad is None or id(tensor) not in needed:
+            continue
+        if wanted is not None and not any(id(p) in needed for p in creator.inputs):
+            continue
+        saved = creator.needs_input_grad
+        creator.needs_input_grad = tuple(p.requires_grad and id(p) in needed for p in creator.inputs)
+        try:
+            input_grads = creator.backward(grad)
+        finally:
+            creator.needs_input_grad = saved
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(creator.inputs):
+            raise RuntimeError(f"{type(creator).__name__}.backward returned {len(input_grads)} "
+                               f"gradients for {len(creator.inputs)} inputs")
+        for parent, parent_grad in zip(creator.inputs, input_grads):
+            if parent_grad is None or not parent.requires_grad or id(parent) not in needed:
+                continue
+            parent_grad = unbroadcast(np.asarray(parent_grad, dtype=parent.dtype), parent.shape)
+            key = id(parent)
+            grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+    return grads
+
+
+def backward(output, grad_output=None):
+    """Accumulate d(output)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    grads = _propagate(output, grad_output)
+    for tensor in _topological_order(output) if grads else ():
+        if (tensor.is_leaf or tensor.retains_grad) and id(tensor) in grads:
+            g = grads[id(tensor)]
+            tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
+
+
+def grad(output, inputs, grad_output=None):
+    """Fresh gradients of ``output`` with respect to ``inputs`` (leaves *or* intermediate tensors).
+
+    ``inputs`` is one Tensor or a list of them; the result has the same structure, each
+    gradient a Tensor with no history (``np.asarray`` works on it). A tensor that ``output`` does
+    not depend on gets zeros. ``.grad`` attributes are left untouched.
+
+    Example (Grad-CAM): ``features, logits = model_with_two_outputs(x)``;
+    ``d_score_d_features = nn.grad(logits[:, k].sum(), features)``.
+    """
+    single = isinstance(inputs, Tensor)
+    tensors = [inputs] if single else list(inputs)
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad: inputs must be Tensors on the tape, got {type(t).__name__}")
+    grads = _propagate(output, grad_output, wanted={id(t) for t in tensors})
+    result = [Tensor(grads[id(t)] if id(t) in grads else np.zeros_like(t.data), _copy=False)
+              for t in tensors]
+    return result[0] if single else result

@@ -1,0 +1,267 @@
+"""``Layer``: the lifecycle every Keras-style layer shares.
+
+    __init__(**arguments)  validates arguments (errors quote what was received)
+    build(input_shape)     creates weights with add_weight(name, shape, initializer), once,
+                           on the first call (input_shape includes the batch axis, None or int)
+    call(inputs, training) a dozen lines that delegate to an op in numpy_nn/ops
+    compute_output_shape   output shape from input shape, without computing anything
+    get_config()           every constructor argument, so from_config(get_config()) rebuilds it
+
+Weights are ``Variable``s. ``layer.weights`` lists the trainable ones first, then the
+non-trainable ones, each in creation order, then those of sublayers: exactly Keras's
+``get_weights()`` order.
+
+The training flag: an explicit ``training=`` wins; otherwise the value of the enclosing
+layer/model call is used; otherwise ``None``, which every layer treats as inference.
+"""
+import re
+
+import numpy as np
+
+from .. import config, initializers, regularizers
+from ..autograd.tensor import Tensor, Variable
+
+_name_counters = {}
+_training_stack = []
+
+
+def to_snake_case(name):
+    """Keras's class-name to layer-name rule: Conv2D -> conv2d, ReLU -> re_lu."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base):
+    """"dense", then "dense_1", "dense_2", ... (one counter per base name, like Keras)."""
+    count = _name_counters.get(base, 0)
+    _name_counters[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def clear_session():
+    """Reset automatic layer names (``keras.backend.clear_session``)."""
+    _name_counters.clear()
+
+
+def normalize_tuple(value, n, name, allow_zero=False):
+    """An int or an n-sequence of ints -> an n-tuple, validated (``kernel_size=3`` -> (3, 3))."""
+    if isinstance(value, (int, np.integer)):
+        values = (int(value),) * n
+    else:
+        try:
+            values = tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"The `{name}` argument must be an int or a tuple of {n} ints, got {value!r}") from None
+        if len(values) != n:
+            raise ValueError(f"The `{name}` argument must be a tuple of {n} ints, got {value!r}")
+    low = 0 if allow_zero else 1
+    if any(v < low for v in values):
+        raise ValueError(f"The `{name}` argument must be {'non-negative' if allow_zero else 'positive'}; "
+                         f"received {name}={value!r}")
+    return values
+
+
+def _map_structure(fn, value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map_structure(fn, v) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_structure(fn, v) for k, v in value.items()}
+    return fn(value)
+
+
+def _flatten(value):
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _flatten(v)]
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _flatten(v)]
+    return [value]
+
+
+def current_training():
+    """The training value of the innermost enclosing call (None outside any call)."""
+    return _training_stack[-1] if _training_stack else None
+
+
+class Layer:
+    """Base class of every layer (see the module docstring)."""
+
+    # Subclasses may set these; __call__ checks them and names the layer in the error.
+    input_ndim = None      # exact rank expected, batch axis included (e.g. 4 for Conv2D)
+    input_min_ndim = None  # minimum rank (e.g. 2 for Dense)
+
+    def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
+        # Keras accepts these in Sequential models; the input shape they give is kept.
+        input_shape = kwargs.pop("input_shape", None)
+        input_dim = kwargs.pop("input_dim", None)
+        batch_size = kwargs.pop("batch_size", None)
+        kwargs.pop("autocast", None)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        self._input_shape_arg = None if input_shape is None else (batch_size,) + tuple(input_shape)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: name must be a string, got {name!r}")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        if isinstance(dtype, dict):  # a Keras DTypePolicy config
+            dtype = dtype.get("config", {}).get("name", None)
+        self.dtype = str(np.dtype(dtype)) if dtype is not None else config.floatx()
+        self.trainable = bool(trainable)
+        self.built = False
+        self._own_variables = []      # creation order; weights() sorts trainable first
+        self._regularized = []        # (variable, regularizer) pairs
+        self._sublayers = []          # nested layers whose weights this layer owns too
+        self._inbound_nodes = []      # filled by the functional graph (numpy_nn.models)
+        self._build_input_shape = None
+
+    # -- weights ---------------------------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, regularizer=None,
+                   dtype=None):
+        """Create a Variable, record it on this layer, and return it."""
+        init = initializers.get(initializer)
+        value = init(tuple(int(s) for s in shape), dtype=dtype or self.dtype)
+        variable = Variable(np.asarray(value, dtype=dtype or self.dtype), name=name, trainable=trainable)
+        variable.path = f"{self.name}/{name}"
+        self._own_variables.append(variable)
+        regularizer = regularizers.get(regularizer)
+        if regularizer is not None:
+            self._regularized.append((variable, regularizer))
+        return variable
+
+    @property
+    def weights(self):
+        own = [v for v in self._own_variables if v.trainable] + [v for v in self._own_variables if not v.trainable]
+        return own + [w for layer in self._sublayers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        own = [v for v in self._own_variables if v.trainable]
+        return own + [w for layer in self._sublayers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        if not self.trainable:
+            return self.weights
+        own = [v for v in self._own_variables if not v.trainable]
+        return own + [w for layer in self._sublayers for w in layer.non_trainable_weights]
+
+    trainable_variables = property(lambda self: self.trainable_weights)
+    non_trainable_variables = property(lambda self: self.non_trainable_weights)
+    variables = property(lambda self: self.weights)
+
+    def get_weights(self):
+        """Copies of the weights as NumPy arrays, in Keras's order."""
+        return [np.array(w.data) for w in self.weights]
+
+    def set_weights(self, weights):
+        """Assign all weights at once; nothing changes unless every count and shape matches."""
+        current = self.weights
+        weights = list(weights)
+        if len(weights) != len(current):
+            raise ValueError(f"Layer '{self.name}' expects {len(current)} weights "
+                             f"({[tuple(w.shape) for w in current]}), but received {len(weights)}")
+        arrays = []
+        for variable, value in zip(current, weights):
+            value = np.asarray(value)
+            if value.shape != variable.shape:
+                raise ValueError(f"Layer '{self.name}' weight '{variable.name}' has shape {variable.shape}, "
+                                 f"but the provided weight has shape {value.shape}")
+            if not np.issubdtype(value.dtype, np.number) and value.dtype != bool:
+                raise TypeError(f"Layer '{self.name}' weight '{variable.name}': expected numbers, "
+                                f"got dtype {value.dtype}")
+            arrays.append(value)
+        for variable, value in zip(current, arrays):
+            variable.assign(value.astype(variable.dtype))
+
+    def count_params(self):
+        return int(sum(w.size for w in self.weights))
+
+    @property
+    def losses(self):
+        """Regularization penalties on the current weights, as Tensors on the tape."""
+        own = [regularizer(variable) for variable, regularizer in self._regularized]
+        return own + [loss for layer in self._sublayers for loss in layer.losses]
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, training=None):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.call is not implemented")
+
+    def compute_output_shape(self, input_shape):
+        """Default: run the layer on zeros (unknown axes set to 1) and read the shape."""
+        from ..autograd.function import no_grad
+        dummy = _map_structure(lambda s: np.zeros([1 if d is None else d for d in s], dtype=self.dtype),
+                               input_shape, ) if not _is_shape(input_shape) else \
+            np.zeros([1 if d is None else d for d in input_shape], dtype=self.dtype)
+        with no_grad():
+            out = self(dummy)
+        def shape_of(t):
+            return tuple(t.shape)
+        shapes = _map_structure(shape_of, out)
+        if _is_shape(input_shape) and isinstance(shapes, tuple) and input_shape and input_shape[0] is None:
+            shapes = (None,) + shapes[1:]
+        return shapes
+
+    def check_input(self, shape, index=0):
+        """Raise a ValueError naming this layer if an input's rank is not what it expects."""
+        ndim = len(shape)
+        if self.input_ndim is not None and ndim != self.input_ndim:
+            raise ValueError(f"Input {index} of layer '{self.name}' ({type(self).__name__}) is incompatible with "
+                             f"the layer: expected ndim={self.input_ndim}, found ndim={ndim}. "
+                             f"Full shape received: {tuple(shape)}")
+        if self.input_min_ndim is not None and ndim < self.input_min_ndim:
+            raise ValueError(f"Input {index} of layer '{self.name}' ({type(self).__name__}) is incompatible with "
+                             f"the layer: expected min_ndim={self.input_min_ndim}, found ndim={ndim}. "
+                             f"Full shape received: {tuple(shape)}")
+
+    def __call__(self, inputs, training=None, **kwargs):
+        if any(getattr(x, "_is_symbolic", False) for x in _flatten(inputs)):
+            from ..models.functional import call_symbolic  # the layer graph (numpy_nn/models)
+            return call_symbolic(self, inputs, training=training, **kwargs)
+        inputs = _map_structure(self._to_tensor, inputs)
+        for i, t in enumerate(_flatten(inputs)):
+            self.check_input(t.shape, i)
+        if not self.built:
+            shapes = _map_structure(lambda t: (None,) + tuple(t.shape[1:]) if t.ndim else (), inputs)
+            self._build_input_shape = shapes
+            self.build(shapes)
+            self.built = True
+        if training is None:
+            training = current_training()
+        _training_stack.append(training)
+        try:
+            return self.call(inputs, training=training, **kwargs)
+        finally:
+            _training_stack.pop()
+
+    def _to_tensor(self, value):
+        """Arrays and Tensors in; Tensors of this layer's dtype out (floats and ints are cast)."""
+        if isinstance(value, Tensor):
+            if value.dtype != np.dtype(self.dtype) and value.dtype.kind in "fiub":
+                return value.astype(self.dtype)
+            return value
+        array = np.asarray(value)
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) expects numeric input; "
+                            f"received an array of dtype {array.dtype}")
+        return Tensor(array.astype(self.dtype, copy=False), _copy=False)
+
+    # -- config ----------------------------------------------------------------------------------------
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config_dict):
+        return cls(**config_dict)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _is_shape(value):
+    return isinstance(value, tuple) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
