@@ -251,6 +251,33 @@ class Layer:
                             f"received an array of dtype {array.dtype}")
         return Tensor(array.astype(self.dtype, copy=False), _copy=False)
 
+    # -- the layer graph (filled by numpy_nn.models when the layer is called on symbolic tensors) --------
+    def _first_node(self, what):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer '{self.name}' has never been called on symbolic tensors, "
+                                 f"so it has no `{what}`")
+        return self._inbound_nodes[0]
+
+    @property
+    def input(self):
+        """The symbolic input(s) of the layer's first call (as passed)."""
+        node = self._first_node("input")
+        return node.outputs[0] if node.is_input else node.call_args
+
+    @property
+    def output(self):
+        """The symbolic output(s) of the layer's first call."""
+        return self._first_node("output").output_structure
+
+    @property
+    def input_shape(self):
+        node = self._first_node("input_shape")
+        return _map_structure(lambda t: tuple(t.shape), self.input)
+
+    @property
+    def output_shape(self):
+        return _map_structure(lambda t: tuple(t.shape), self.output)
+
     # -- config ----------------------------------------------------------------------------------------
     def get_config(self):
         return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}

@@ -1,0 +1,347 @@
+"""The benchmark harness: one subprocess per framework, results side by side.
+
+    python -m benchmarks [--quick] [--only NAMES] [--out DIR] [--frameworks LIST]
+                         [--update-doc PATH] [--from-json FILE]
+
+For each framework (numpy_nn, PyTorch, Keras on JAX) that is installed, the harness starts
+``python -m benchmarks.worker FRAMEWORK`` in a fresh process, one after the other (never at the
+same time: they would share the 2 cores), and reads back its JSON. It then joins the results
+per workload and mode, computes numpy_nn / reference time ratios and each conv's fraction of
+NumPy's own float32 GEMM speed, and writes ``results.json`` and ``results.md`` under ``--out``
+(default ``benchmarks/results/``) and prints the Markdown table.
+
+``--update-doc docs/performance.md`` also replaces the part of that file between
+``<!-- results:begin -->`` and ``<!-- results:end -->`` with the new tables; ``--from-json FILE``
+re-renders (and updates the doc) from an earlier run without measuring anything.
+"""
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .workloads import all_workloads, select
+
+FRAMEWORKS = ("numpy_nn", "torch", "keras_jax")
+LABELS = {"numpy_nn": "numpy_nn", "torch": "PyTorch", "keras_jax": "Keras/JAX"}
+REQUIREMENTS = {"numpy_nn": ("numpy",), "torch": ("torch",), "keras_jax": ("keras", "jax")}
+INSTALL_HINTS = {"torch": "pip install torch==2.13.0 (the CPU build)", "keras_jax": "pip install keras jax"}
+ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS", "XLA_FLAGS", "KERAS_BACKEND")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
+DOC_BEGIN, DOC_END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+# -- the machine ------------------------------------------------------------------------------------
+
+def machine_info():
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": usable, "platform": platform.platform(),
+            "python": platform.python_version(),
+            "environment": {name: os.environ.get(name) for name in ENV_VARS},
+            "load_average_at_start": _load_average()}
+
+
+def _load_average():
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def framework_missing(framework):
+    """The name of a missing package this framework needs, or None."""
+    for package in REQUIREMENTS[framework]:
+        if importlib.util.find_spec(package) is None:
+            return package
+    return None
+
+
+# -- running the workers --------------------------------------------------------------------------------
+
+def run_worker(framework, quick, only, timeout):
+    """Run one framework's worker in its own process; return its JSON document (or a failure record)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{framework}.json"
+        command = [sys.executable, "-m", "benchmarks.worker", framework, "--json", str(out)]
+        command += ["--quick"] if quick else []
+        command += ["--only", only] if only else []
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        if framework == "keras_jax":
+            env["KERAS_BACKEND"] = "jax"
+        start = time.perf_counter()
+        log = []
+        try:
+            process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True)
+            for line in process.stdout:  # progress lines, streamed as they come
+                log.append(line)
+                sys.stderr.write(line)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return {"framework": framework, "status": "error", "note": f"timed out after {timeout} s", "results": []}
+        wall = time.perf_counter() - start
+        if process.returncode != 0 or not out.exists():
+            tail = "".join(log[-6:]).strip()
+            return {"framework": framework, "status": "error", "wall_s": wall,
+                    "note": f"worker exited with code {process.returncode}: {tail[-800:]}", "results": []}
+        document = json.loads(out.read_text())
+        document.update(status="ok", wall_s=wall)
+        return document
+
+
+def run(quick=False, only=None, frameworks=FRAMEWORKS, timeout=None):
+    """Measure every selected workload in every framework; return the joined report (a dict)."""
+    selected = select(all_workloads(quick), only, quick)  # fails early on a bad --only
+    timeout = timeout or (600 if quick else 3600)
+    report = {"schema_version": 1, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "quick": bool(quick), "only": only, "machine": machine_info(), "frameworks": {}, "results": [],
+              "workloads": [{"name": w.name, "family": w.family, "title": w.title, "modes": list(w.modes),
+                             "forward_flops": w.forward_flops} for w in selected]}
+    for framework in frameworks:
+        missing = framework_missing(framework)
+        if missing:
+            report["frameworks"][framework] = {"status": "not installed",
+                                               "note": f"{missing} is not installed ({INSTALL_HINTS.get(framework, '')})"}
+            continue
+        document = run_worker(framework, quick, only, timeout)
+        report["frameworks"][framework] = {k: document.get(k) for k in ("status", "note", "info", "wall_s")
+                                           if document.get(k) is not None}
+        if "gemm_ceiling" in document:
+            report["gemm_ceiling"] = document["gemm_ceiling"]
+        report["results"] += [dict(r, framework=framework) for r in document.get("results", [])]
+    report["machine"]["load_average_at_end"] = _load_average()
+    report["rows"] = join_rows(report)
+    return report
+
+
+def join_rows(report):
+    """One row per (workload, mode): numpy_nn's numbers, each reference's, and the ratios."""
+    by_key = {(r["workload"], r["mode"], r["framework"]): r for r in report["results"]}
+    ceiling = (report.get("gemm_ceiling") or {}).get("gflops")
+    rows = []
+    for workload in report["workloads"]:
+        for mode in workload["modes"]:
+            row = {"workload": workload["name"], "mode": mode, "title": workload["title"]}
+            ours = by_key.get((workload["name"], mode, "numpy_nn"))
+            for framework in FRAMEWORKS:
+                record = by_key.get((workload["name"], mode, framework))
+                if record is not None:
+                    row[framework] = {k: record.get(k) for k in ("status", "median_s", "min_s", "max_s", "gflops",
+                                                                 "peak_memory_mb", "note") if k in record}
+                if framework != "numpy_nn" and _ok(ours) and _ok(record):
+                    row[f"ratio_vs_{framework}"] = ours["median_s"] / record["median_s"]
+            if _ok(ours) and ours.get("gflops") and ceiling:
+                row["fraction_of_gemm_ceiling"] = ours["gflops"] / ceiling
+            if _ok(ours) and ours.get("gemm_same_shape_gflops"):
+                row["gemm_same_shape_gflops"] = ours["gemm_same_shape_gflops"]
+            if _ok(ours) and "max_abs_diff_vs_naive" in ours:
+                row["max_abs_diff_vs_naive"] = ours["max_abs_diff_vs_naive"]
+            rows.append(row)
+    return rows
+
+
+def _ok(record):
+    return bool(record) and record.get("status") == "ok" and bool(record.get("median_s"))
+
+
+# -- Markdown -------------------------------------------------------------------------------------------------
+
+def _ms(seconds):
+    return "—" if seconds is None else (f"{seconds * 1e3:.3g}" if seconds < 1 else f"{seconds * 1e3:,.0f}")
+
+
+def _cell(entry, *, memory=False):
+    if not entry:
+        return "—"
+    if entry.get("status") != "ok":
+        return "n/a" if entry.get("status") == "not available" else entry.get("status", "—")
+    text = f"{_ms(entry['median_s'])} ({_ms(entry['min_s'])}–{_ms(entry['max_s'])})"
+    return text
+
+
+def _memory(entry):
+    if not entry or entry.get("status") != "ok":
+        return "—"
+    mem = entry.get("peak_memory_mb") or {}
+    return " / ".join(f"{mem[m]:.1f}" if mem.get(m) is not None else "—" for m in ("tracemalloc", "rss_hwm") if m in mem)
+
+
+def render_markdown(report):
+    machine, frameworks = report["machine"], report["frameworks"]
+    lines = [f"Run of {report['created_utc']} ({'--quick' if report['quick'] else 'full'}"
+             + (f", --only {report['only']}" if report.get("only") else "") + ").", ""]
+    lines.append(f"- Machine: {machine['cpu']}, {machine['usable_cpus']} usable of {machine['logical_cpus']} "
+                 f"logical CPUs; {machine['platform']}; Python {machine['python']}; load average "
+                 f"{machine.get('load_average_at_start')} at start, {machine.get('load_average_at_end')} at end.")
+    env = machine["environment"]
+    lines.append("- Environment: " + ", ".join(f"{k}={env[k] if env.get(k) is not None else 'unset'}"
+                                               for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                                                         "OMP_NUM_THREADS")) + ".")
+    for framework in FRAMEWORKS:
+        entry = frameworks.get(framework)
+        if entry is None:
+            continue
+        info = entry.get("info") or {}
+        text = f"- {LABELS[framework]}: {entry['status']}"
+        if info.get("version"):
+            text += f", {info['version']}"
+        if framework == "numpy_nn" and info.get("numpy"):
+            text += f", NumPy {info['numpy']}"
+        if framework == "torch" and info.get("num_threads"):
+            text += f", {info['num_threads']} threads, channels_last, eager"
+        text += _blas_text(info.get("threadpools"))
+        if entry.get("note"):
+            text += f" — {entry['note']}"
+        lines.append(text + ".")
+    ceiling = report.get("gemm_ceiling")
+    if ceiling:
+        m, k, n = ceiling["shape"]
+        lines.append(f"- Ceiling: NumPy float32 GEMM ({m}x{k} @ {k}x{n}) runs at **{ceiling['gflops']:.1f} GFLOP/s** "
+                     "in the numpy_nn process.")
+    lines += ["", "Times are milliseconds per call: median (min–max) of the repeats after warm-up. "
+              "Ratio = numpy_nn time / reference time (above 1: numpy_nn is slower). GFLOP/s counts 2·MACs "
+              "(forward+backward = 3x forward). Peak memory in MB: numpy_nn as tracemalloc / RSS high-water "
+              "increase; references as RSS high-water increase.", ""]
+    lines.append("| Workload | Mode | numpy_nn ms | GFLOP/s | % of GEMM | GEMM same shape | Peak MB | "
+                 "PyTorch ms | ratio | Keras/JAX ms | ratio |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    naive_rows = []
+    for row in report["rows"]:
+        if row["workload"].startswith("naive"):
+            naive_rows.append(row)
+            continue
+        ours = row.get("numpy_nn")
+        gflops = f"{ours['gflops']:.1f}" if _ok(ours) and ours.get("gflops") else "—"
+        fraction = f"{100 * row['fraction_of_gemm_ceiling']:.0f}%" if "fraction_of_gemm_ceiling" in row else "—"
+        same = f"{row['gemm_same_shape_gflops']:.1f}" if "gemm_same_shape_gflops" in row else "—"
+        cells = [row["title"], row["mode"], _cell(ours), gflops, fraction, same, _memory(ours)]
+        for framework in ("torch", "keras_jax"):
+            ratio = row.get(f"ratio_vs_{framework}")
+            cells += [_cell(row.get(framework)) + _reference_memory(row.get(framework)),
+                      f"{ratio:.2f}" if ratio is not None else "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if naive_rows:
+        lines += ["", "What vectorization buys (numpy_nn process, tiny shapes, forward only):", "",
+                  "| Workload | Python loops ms | vectorized ms | speedup | max abs diff |", "|---|---|---|---|---|"]
+        by_workload = {}
+        for row in naive_rows:
+            by_workload.setdefault(row["workload"], {})[row["mode"]] = row
+        for name, modes in by_workload.items():
+            loop, fast = (modes.get(m, {}).get("numpy_nn") for m in ("naive_loop", "vectorized"))
+            speedup = f"{loop['median_s'] / fast['median_s']:,.0f}x" if _ok(loop) and _ok(fast) else "—"
+            diff = modes.get("vectorized", {}).get("max_abs_diff_vs_naive")
+            title = next(iter(modes.values()))["title"]
+            lines.append(f"| {title} | {_cell(loop)} | {_cell(fast)} | {speedup} | "
+                         f"{'—' if diff is None else f'{diff:.1e}'} |")
+    notes = _notes(report)
+    if notes:
+        lines += ["", "Notes:", ""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _reference_memory(entry):
+    if not _ok(entry):
+        return ""
+    mem = (entry.get("peak_memory_mb") or {}).get("rss_hwm")
+    return f" [{mem:.0f} MB]" if mem is not None else ""
+
+
+def _blas_text(threadpools):
+    if not isinstance(threadpools, list) or not threadpools:
+        return ""
+    parts = [f"{p.get('internal_api', '?')} {p.get('version', '')} ({p.get('architecture') or p.get('threading_layer', '')}, "
+             f"{p.get('num_threads')} threads)" for p in threadpools]
+    return "; threadpools: " + ", ".join(parts)
+
+
+def _notes(report):
+    notes = []
+    for result in report["results"]:
+        if result.get("status") != "ok" or result.get("note"):
+            label = LABELS.get(result["framework"], result["framework"])
+            notes.append(f"{label}, {result['workload']} {result['mode']}: {result.get('status')}"
+                         + (f" — {result['note']}" if result.get("note") else ""))
+    return notes
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+
+def write_outputs(report, out_dir):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = render_markdown(report)
+    (out_dir / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    (out_dir / "results.md").write_text("# numpy_nn benchmark results\n\n" + markdown)
+    return markdown
+
+
+def update_doc(path, markdown):
+    """Replace the text between the results markers of ``path`` with ``markdown``."""
+    path = Path(path)
+    text = path.read_text()
+    if DOC_BEGIN not in text or DOC_END not in text:
+        raise ValueError(f"{path} has no '{DOC_BEGIN}' ... '{DOC_END}' section to update")
+    head, rest = text.split(DOC_BEGIN, 1)
+    _, tail = rest.split(DOC_END, 1)
+    path.write_text(f"{head}{DOC_BEGIN}\n{markdown}{DOC_END}{tail}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description="numpy_nn vs PyTorch (CPU) and Keras 3 on JAX, one process per framework.")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller shapes (well under a minute)")
+    parser.add_argument("--only", default=None, help="comma-separated workload names or families (substrings match)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="directory for results.json and results.md")
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                        help=f"comma-separated subset of {','.join(FRAMEWORKS)}")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per framework process")
+    parser.add_argument("--update-doc", default=None, metavar="PATH",
+                        help="also replace the results section of this Markdown file (e.g. docs/performance.md)")
+    parser.add_argument("--from-json", default=None, metavar="FILE",
+                        help="render an earlier results.json instead of measuring")
+    parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.list:
+        for w in all_workloads(args.quick):
+            print(f"{w.name:20s} {w.family:14s} {w.title}")
+        return 0
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+        report["rows"] = join_rows(report)
+        markdown = render_markdown(report)
+    else:
+        frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+        unknown = sorted(set(frameworks) - set(FRAMEWORKS))
+        if unknown:
+            print(f"error: unknown framework(s) {unknown}; expected some of {list(FRAMEWORKS)}", file=sys.stderr)
+            return 2
+        try:
+            report = run(quick=args.quick, only=args.only, frameworks=frameworks, timeout=args.timeout)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        markdown = write_outputs(report, args.out)
+    if args.update_doc:
+        update_doc(args.update_doc, markdown)
+    print(markdown)
+    return 0

@@ -1,0 +1,122 @@
+"""Ensembling small numpy_nn models: plain mean, validation-fitted weights, stacking.
+
+Four deliberately different members (a ReLU MLP, a tanh MLP with dropout, a small CNN, a deeper
+MLP trained with SGD) are trained on the same training split. Their probabilities are combined
+
+* by the plain mean,
+* by weights on the simplex fitted to minimize the VALIDATION log loss,
+* by a logistic-regression meta-learner fitted on OUT-OF-FOLD predictions of the training set,
+
+and a report lists every member and every ensemble on validation and test data, with the
+members' pairwise disagreement and correlation. The test split is used for scoring only.
+
+Run:  python examples/ensembling.py [--quick] [--dataset digits|shapes]
+"""
+import argparse
+
+import numpy as np
+
+import numpy_nn as nn
+from numpy_nn import layers
+from numpy_nn.config import set_random_seed
+from numpy_nn.datasets import load_digits, make_shapes, split
+from numpy_nn.ensemble import StackingEnsemble, out_of_fold_predictions, report
+
+
+def load(dataset, quick):
+    """(train, val, test) splits of images (n, H, W, C) and integer labels: 60% / 20% / 20%."""
+    if dataset == "digits":
+        x, y = load_digits(as_images=True)
+    elif dataset == "shapes":
+        x, y, _ = make_shapes(600 if quick else 3000, size=16, seed=0)
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; use 'digits' or 'shapes'")
+    return split(x, y, fractions=(0.6, 0.2, 0.2), seed=0)
+
+
+def member_builders(input_shape, n_classes):
+    """name -> function that builds a fresh compiled model. Diversity comes from the architecture,
+    the activation, the regularization and the optimizer."""
+
+    def mlp_relu():
+        model = nn.Sequential([nn.Input(input_shape), layers.Flatten(),
+                               layers.Dense(64, activation="relu"),
+                               layers.Dense(n_classes, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def mlp_tanh_dropout():
+        model = nn.Sequential([nn.Input(input_shape), layers.Flatten(),
+                               layers.Dense(128, activation="tanh"), layers.Dropout(0.3),
+                               layers.Dense(n_classes, activation="softmax")])
+        model.compile(optimizer=nn.optimizers.Adam(learning_rate=3e-3),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def small_cnn():
+        model = nn.Sequential([nn.Input(input_shape),
+                               layers.Conv2D(16, 3, padding="same", activation="relu"),
+                               layers.MaxPooling2D(2), layers.Flatten(),
+                               layers.Dense(n_classes, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def deep_mlp_sgd():
+        model = nn.Sequential([nn.Input(input_shape), layers.Flatten(),
+                               layers.Dense(48, activation="relu"), layers.Dense(48, activation="relu"),
+                               layers.Dense(n_classes, activation="softmax")])
+        model.compile(optimizer=nn.optimizers.SGD(learning_rate=0.05, momentum=0.9),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    return {"mlp_relu": mlp_relu, "mlp_tanh_dropout": mlp_tanh_dropout,
+            "small_cnn": small_cnn, "deep_mlp_sgd": deep_mlp_sgd}
+
+
+def main(quick=False, dataset="digits", verbose=True):
+    """Train the members, combine them, print the report; return its numbers as a dict.
+
+    Returns:
+        dict with "rows" (one per member and ensemble: val/test accuracy and log loss),
+        "weights", "names", "disagreement", "correlation" and "markdown".
+    """
+    set_random_seed(0)
+    epochs, n_splits = (3, 2) if quick else (20, 5)
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = load(dataset, quick)
+    n_classes = int(y_train.max()) + 1
+    builders = member_builders(x_train.shape[1:], n_classes)
+
+    def fit_fn(build):
+        """fit_fn(x, y) -> fitted model, the form out_of_fold_predictions expects."""
+        def fit(x, y):
+            model = build()
+            model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
+            return model
+        return fit
+
+    members, oof = {}, {}
+    for name, build in builders.items():
+        model = fit_fn(build)(x_train, y_train)
+        members[name] = (model.predict(x_val), model.predict(x_test))
+        # stacking needs predictions on the training set by models that did not see them
+        oof[name] = out_of_fold_predictions(fit_fn(build), x_train, y_train, n_splits=n_splits, seed=0)
+        if verbose:
+            print(f"trained {name}")
+
+    stack = StackingEnsemble().fit(oof, y_train)
+    stacking = (stack.predict_proba([val for val, _ in members.values()]),
+                stack.predict_proba([test for _, test in members.values()]))
+    result = report(members, y_val, y_test, stacking=stacking)
+    if verbose:
+        print(result.to_markdown())
+    numbers = result.to_dict()
+    numbers["markdown"] = result.to_markdown()
+    return numbers
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few epochs and folds, a smoke run")
+    parser.add_argument("--dataset", default="digits", choices=["digits", "shapes"])
+    arguments = parser.parse_args()
+    main(quick=arguments.quick, dataset=arguments.dataset)

@@ -1,0 +1,284 @@
+"""Convolution layers: Conv2D, DepthwiseConv2D, SeparableConv2D (Keras ``layers/convolutional``).
+
+    Conv2D:           y = activation(conv2d(x, kernel) + bias)          kernel (kh, kw, C/groups, filters)
+    DepthwiseConv2D:  y = activation(depthwise(x, kernel) + bias)       kernel (kh, kw, C, dm), bias (C*dm,)
+    SeparableConv2D:  y = activation(conv1x1(depthwise(x, depthwise_kernel), pointwise_kernel) + bias)
+                      depthwise_kernel (kh, kw, C, dm), pointwise_kernel (1, 1, C*dm, filters)
+
+The formulas and gradients are in ``numpy_nn/ops/conv.py``; channels_last only.
+"""
+import numpy as np
+
+from .. import activations, initializers, regularizers
+from ..ops.conv import conv2d, conv_output_length, depthwise_conv2d, separable_conv2d
+from .base import Layer, normalize_tuple
+from .core import serialize_constraint
+
+
+def _positive_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
+class _BaseConv(Layer):
+    """What the three layers share: argument checks, bias, activation, output shape, config."""
+
+    input_ndim = 4
+
+    def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                 bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = self._pair(kernel_size, "kernel_size")
+        self.strides = self._pair(strides, "strides")
+        self.dilation_rate = self._pair(dilation_rate, "dilation_rate")
+        if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): the `padding` argument must be "
+                             f"'valid' or 'same' (case-insensitive). Received: padding={padding!r}")
+        self.padding = padding.lower()
+        data_format = "channels_last" if data_format is None else str(data_format).lower()
+        if data_format != "channels_last":
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): only data_format='channels_last' "
+                             f"(N, H, W, C) is implemented in numpy_nn. Received: data_format={data_format!r}")
+        self.data_format = data_format
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.bias_constraint = bias_constraint
+        self._activity_losses = []
+
+    def _pair(self, value, name):
+        try:
+            return normalize_tuple(value, 2, name)
+        except ValueError as error:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): {error}") from None
+
+    def _check_positive(self, value, name):
+        if not _positive_int(value):
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): invalid value for argument "
+                             f"`{name}`; expected a strictly positive integer. Received: {name}={value!r}")
+        return int(value)
+
+    def _spatial_output(self, input_shape):
+        """(OH, OW) for an input shape (N, H, W, C); raises if the output would be empty."""
+        sizes = tuple(conv_output_length(n, k, s, self.padding, d) for n, k, s, d in
+                      zip(input_shape[1:3], self.kernel_size, self.strides, self.dilation_rate))
+        if any(size is not None and size < 1 for size in sizes):
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): computed output size would be zero "
+                             f"or negative. Received input shape={tuple(input_shape)}, kernel_size={self.kernel_size}, "
+                             f"strides={self.strides}, dilation_rate={self.dilation_rate}, padding='{self.padding}'")
+        return sizes
+
+    def _input_channels(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): the channel axis of the input must be "
+                             f"known; received input_shape={tuple(input_shape)}")
+        return int(channels)
+
+    def _check_call_input(self, inputs, channels):
+        if inputs.shape[-1] != channels:
+            raise ValueError(f"Input 0 of layer '{self.name}' ({type(self).__name__}) is incompatible with the layer: "
+                             f"expected axis -1 of the input to have value {channels}, but received input with "
+                             f"shape {tuple(inputs.shape)}")
+
+    def _add_bias(self, size):
+        self.bias = (self.add_weight("bias", (size,), self.bias_initializer, regularizer=self.bias_regularizer)
+                     if self.use_bias else None)
+        if self.bias is not None:
+            self.bias.constraint = self.bias_constraint
+
+    def _finish(self, outputs):
+        """activation(outputs), and Keras's activity penalty: regularizer(outputs) / batch size."""
+        outputs = self.activation(outputs)
+        if self.activity_regularizer is not None:
+            self._activity_losses = [self.activity_regularizer(outputs) / float(max(outputs.shape[0], 1))]
+        return outputs
+
+    @property
+    def losses(self):
+        return super().losses + list(self._activity_losses)
+
+    def _output_channels(self, input_shape):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        return (input_shape[0],) + self._spatial_output(input_shape) + (self._output_channels(input_shape),)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "kernel_size": self.kernel_size, "strides": self.strides, "padding": self.padding,
+            "data_format": self.data_format, "dilation_rate": self.dilation_rate,
+            "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "bias_constraint": serialize_constraint(self.bias_constraint),
+        })
+        return config
+
+
+class Conv2D(_BaseConv):
+    """2-D convolution layer: ``activation(conv2d(inputs, kernel) + bias)``, kernel (kh, kw, C/groups, filters)."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1),
+                 groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs)
+        self.filters = self._check_positive(filters, "filters")
+        self.groups = self._check_positive(groups, "groups")
+        if self.filters % self.groups:
+            raise ValueError(f"Layer '{self.name}' (Conv2D): the number of filters must be evenly divisible by the "
+                             f"number of groups. Received: groups={groups}, filters={filters}")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"Layer '{self.name}' (Conv2D): `strides > 1` not supported in conjunction with "
+                             f"`dilation_rate > 1`. Received: strides={self.strides} and "
+                             f"dilation_rate={self.dilation_rate}")
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.kernel_constraint = kernel_constraint
+
+    def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        if channels % self.groups:
+            raise ValueError(f"Layer '{self.name}' (Conv2D): the number of input channels must be evenly divisible "
+                             f"by the number of groups. Received groups={self.groups}, but the input has {channels} "
+                             f"channels (full input shape is {tuple(input_shape)})")
+        self._spatial_output(input_shape)
+        self.kernel = self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),
+                                      self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.kernel.constraint = self.kernel_constraint
+        self._add_bias(self.filters)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        self._check_call_input(inputs, self.kernel.shape[2] * self.groups)
+        outputs = conv2d(inputs, self.kernel, self.strides, self.padding, self.dilation_rate, self.groups,
+                         bias=self.bias)
+        return self._finish(outputs)
+
+    def _output_channels(self, input_shape):
+        return self.filters
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters, "groups": self.groups,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "kernel_constraint": serialize_constraint(self.kernel_constraint),
+        })
+        return config
+
+
+class DepthwiseConv2D(_BaseConv):
+    """Depthwise convolution: channel c is convolved with its own dm filters; output channel c*dm + m.
+
+    The weight is named ``kernel`` (as in Keras), shape (kh, kw, C, depth_multiplier).
+    """
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
+                 dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs)
+        self.depth_multiplier = self._check_positive(depth_multiplier, "depth_multiplier")
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.depthwise_constraint = depthwise_constraint
+
+    def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        self._spatial_output(input_shape)
+        self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.depth_multiplier),
+                                      self.depthwise_initializer, regularizer=self.depthwise_regularizer)
+        self.kernel.constraint = self.depthwise_constraint
+        self._add_bias(channels * self.depth_multiplier)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        self._check_call_input(inputs, self.kernel.shape[2])
+        outputs = depthwise_conv2d(inputs, self.kernel, self.strides, self.padding, self.dilation_rate,
+                                   bias=self.bias)
+        return self._finish(outputs)
+
+    def _output_channels(self, input_shape):
+        return None if input_shape[-1] is None else input_shape[-1] * self.depth_multiplier
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "depth_multiplier": self.depth_multiplier,
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+            "depthwise_constraint": serialize_constraint(self.depthwise_constraint),
+        })
+        return config
+
+
+class SeparableConv2D(_BaseConv):
+    """Depthwise convolution (strides, padding, dilation) then a 1x1 pointwise convolution, then bias.
+
+    Weights in Keras order: ``depthwise_kernel`` (kh, kw, C, dm), ``pointwise_kernel``
+    (1, 1, C*dm, filters), ``bias`` (filters,). No bias between the two steps.
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None, dilation_rate=(1, 1),
+                 depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 pointwise_initializer="glorot_uniform", bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs)
+        self.filters = self._check_positive(filters, "filters")
+        self.depth_multiplier = self._check_positive(depth_multiplier, "depth_multiplier")
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+        self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
+        self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
+        self.depthwise_constraint = depthwise_constraint
+        self.pointwise_constraint = pointwise_constraint
+
+    def build(self, input_shape):
+        channels = self._input_channels(input_shape)
+        self._spatial_output(input_shape)
+        hidden = channels * self.depth_multiplier
+        depthwise_shape = self.kernel_size + (channels, self.depth_multiplier)
+        self.depthwise_kernel = self.add_weight("depthwise_kernel", depthwise_shape, self.depthwise_initializer,
+                                                regularizer=self.depthwise_regularizer)
+        self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, 1, hidden, self.filters),
+                                                self.pointwise_initializer, regularizer=self.pointwise_regularizer)
+        self.depthwise_kernel.constraint = self.depthwise_constraint
+        self.pointwise_kernel.constraint = self.pointwise_constraint
+        self._add_bias(self.filters)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        self._check_call_input(inputs, self.depthwise_kernel.shape[2])
+        outputs = separable_conv2d(inputs, self.depthwise_kernel, self.pointwise_kernel, self.strides, self.padding,
+                                   self.dilation_rate, bias=self.bias)
+        return self._finish(outputs)
+
+    def _output_channels(self, input_shape):
+        return self.filters
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "filters": self.filters, "depth_multiplier": self.depth_multiplier,
+            "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
+            "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
+            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+            "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
+            "depthwise_constraint": serialize_constraint(self.depthwise_constraint),
+            "pointwise_constraint": serialize_constraint(self.pointwise_constraint),
+        })
+        return config
+
+
+__all__ = ["Conv2D", "DepthwiseConv2D", "SeparableConv2D"]

@@ -1,0 +1,182 @@
+"""BatchNormalization and LayerNormalization (formulas in ``numpy_nn/ops/normalization.py``)."""
+import numbers
+
+from .. import initializers, regularizers
+from ..ops.normalization import batch_norm_inference, batch_norm_train, layer_norm
+from .base import Layer
+
+
+def _check_no_constraint(layer_name, argument, value):
+    if value is not None:
+        raise ValueError(f"Layer '{layer_name}': weight constraints are not supported by numpy_nn; "
+                         f"received {argument}={value!r} (expected None)")
+
+
+def _check_epsilon(layer_name, epsilon):
+    if not isinstance(epsilon, numbers.Real) or epsilon <= 0:
+        raise ValueError(f"Layer '{layer_name}': epsilon must be a positive number, received epsilon={epsilon!r}")
+
+
+class BatchNormalization(Layer):
+    """Normalize each channel with batch statistics while training, moving averages otherwise.
+
+    Training mode (``training`` truthy *and* ``layer.trainable``): y uses the batch mean and the
+    biased batch variance, and the moving statistics are updated in place (not on the tape)::
+
+        moving_mean     <- moving_mean * momentum + mean_B * (1 - momentum)
+        moving_variance <- moving_variance * momentum + var_B * (1 - momentum)   (biased var_B)
+
+    Inference mode (everything else, including any call of a ``trainable=False`` layer, which
+    is how Keras freezes BN for fine-tuning): y uses the moving statistics.
+    Weights, in Keras order: gamma, beta (trainable; absent if ``scale``/``center`` is False),
+    moving_mean, moving_variance (non-trainable), each of shape (C,), C = input.shape[axis].
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
+                 moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
+                 beta_constraint=None, gamma_constraint=None, renorm=False, renorm_clipping=None,
+                 renorm_momentum=0.99, synchronized=False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"Layer '{self.name}': axis must be an int, received axis={axis!r}")
+        if not isinstance(momentum, numbers.Real) or not 0 <= momentum <= 1:
+            raise ValueError(f"Layer '{self.name}': momentum must be in [0, 1], received momentum={momentum!r}")
+        _check_epsilon(self.name, epsilon)
+        if synchronized:
+            raise ValueError(f"Layer '{self.name}': synchronized=True needs several devices (TensorFlow only); "
+                             f"numpy_nn runs on one. Received synchronized={synchronized!r}")
+        if renorm:
+            raise ValueError(f"Layer '{self.name}': batch renormalization is not implemented in numpy_nn; "
+                             f"received renorm={renorm!r}")
+        _check_no_constraint(self.name, "beta_constraint", beta_constraint)
+        _check_no_constraint(self.name, "gamma_constraint", gamma_constraint)
+        self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.renorm_clipping, self.renorm_momentum = renorm_clipping, renorm_momentum
+        self.synchronized = bool(synchronized)
+        self.gamma = self.beta = self.moving_mean = self.moving_variance = None
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        if not -ndim <= self.axis < ndim:
+            raise ValueError(f"Layer '{self.name}': axis={self.axis} is out of bounds for an input of shape "
+                             f"{tuple(input_shape)}")
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(f"Layer '{self.name}': the normalized axis {self.axis} must have a known size; "
+                             f"received input shape {tuple(input_shape)}")
+        self.input_ndim = ndim
+        shape = (channels,)
+        if self.scale:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer)
+        if self.center:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer)
+        self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", shape, self.moving_variance_initializer,
+                                               trainable=False)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        channels = self.moving_mean.shape[0]
+        if inputs.shape[self.axis] != channels:
+            raise ValueError(f"Layer '{self.name}' expects {channels} channels on axis {self.axis}, but received "
+                             f"an input of shape {tuple(inputs.shape)}")
+        if training and self.trainable:
+            outputs, mean, variance = batch_norm_train(inputs, self.gamma, self.beta, axis=self.axis,
+                                                       epsilon=self.epsilon)
+            momentum = self.momentum  # Keras's order: moving * momentum + batch * (1 - momentum)
+            self.moving_mean.assign(self.moving_mean.data * momentum + mean * (1.0 - momentum))
+            self.moving_variance.assign(self.moving_variance.data * momentum + variance * (1.0 - momentum))
+            return outputs
+        return batch_norm_inference(inputs, self.gamma, self.beta, self.moving_mean.data,
+                                    self.moving_variance.data, axis=self.axis, epsilon=self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
+                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": None, "gamma_constraint": None, "synchronized": self.synchronized,
+                "renorm": False, "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum}
+
+
+class LayerNormalization(Layer):
+    """Normalize each example over ``axis`` (an int or a list), then scale by gamma and shift by beta.
+
+    y = gamma * (x - mean) / sqrt(var + eps) + beta, mean and biased var over ``axis`` per
+    example; the same in training and inference. Weights: gamma, then beta, each of shape
+    ``[input_shape[d] for d in sorted(axis)]``. ``rms_scaling=True`` is Keras's deprecated
+    flag (y = x / sqrt(var + eps) * gamma, no beta), accepted so old configs load.
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
+        rms_scaling = kwargs.pop("rms_scaling", False)
+        super().__init__(**kwargs)
+        if isinstance(axis, (list, tuple)) and all(isinstance(a, numbers.Integral) for a in axis) and axis:
+            self.axis = [int(a) for a in axis]
+        elif isinstance(axis, numbers.Integral) and not isinstance(axis, bool):
+            self.axis = int(axis)
+        else:
+            raise TypeError(f"Layer '{self.name}': expected an int or a non-empty list/tuple of ints for "
+                            f"the argument 'axis', but received: {axis!r}")
+        _check_epsilon(self.name, epsilon)
+        _check_no_constraint(self.name, "beta_constraint", beta_constraint)
+        _check_no_constraint(self.name, "gamma_constraint", gamma_constraint)
+        self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
+        self.rms_scaling = bool(rms_scaling)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.gamma = self.beta = None
+
+    def build(self, input_shape):
+        ndim = len(input_shape)
+        axes = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        for a in axes:
+            if not -ndim <= a < ndim:
+                raise ValueError(f"Layer '{self.name}': axis {a} is out of bounds for input shape "
+                                 f"{tuple(input_shape)}. Received: axis={self.axis}")
+            if input_shape[a] is None:
+                raise ValueError(f"Layer '{self.name}': normalized axis {a} must have a known size; "
+                                 f"received input shape {tuple(input_shape)}")
+        self.axis = axes  # as Keras: a sorted list once built
+        self.input_ndim = ndim
+        shape = tuple(input_shape[a] for a in axes)
+        if self.scale or self.rms_scaling:
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer)
+        if self.center and not self.rms_scaling:
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return layer_norm(inputs, self.gamma, self.beta, axes=self.axis, epsilon=self.epsilon,
+                          rms_scaling=self.rms_scaling)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "rms_scaling": self.rms_scaling,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": None, "gamma_constraint": None}

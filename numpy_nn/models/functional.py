@@ -1,0 +1,502 @@
+"""The functional API: ``call_symbolic`` (recording the layer graph), ``Model`` and ``function``.
+
+Building a graph::
+
+    x = nn.Input((8,), name="features")          # SymbolicTensor (None, 8)
+    h = Dense(16, activation="relu")(x)          # Layer.__call__ sees a symbolic input and calls
+    y = Dense(1)(h)                              #   call_symbolic(): build, infer shape, record Node
+    model = nn.Model(x, y)                       # walks the Nodes back from y to x
+
+``Model`` orders the graph like Keras (``ops/function.py: map_graph``): a depth-first walk from
+the outputs numbers every layer by first visit, each node gets a depth (0 at the outputs, a
+parent one deeper than its deepest child), and ``model.layers`` lists layers by decreasing depth,
+ties broken by first visit. That order is ``get_weights()``'s order, so it must be Keras's.
+
+An eager call ``model(x, training=None)`` runs the nodes in that order on Tensors, so the
+autograd tape records every op; a layer used twice (a shared layer) simply runs twice on the
+same Variables and the tape sums both gradient contributions.
+"""
+import numpy as np
+
+from ..autograd.function import no_grad
+from ..autograd.tensor import Tensor
+from ..layers.base import Layer, _map_structure, _training_stack, current_training, unique_name
+from .node import KerasHistory, Node, SymbolicTensor, flatten, pack_like
+
+
+def _is_symbolic(value):
+    return getattr(value, "_is_symbolic", False)
+
+
+def _is_shape(value):
+    return isinstance(value, tuple) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
+
+
+def _describe(shapes):
+    return str(_map_structure(lambda s: s, shapes)).replace("'", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording the graph
+# ---------------------------------------------------------------------------------------------
+def call_symbolic(layer, inputs, training=None, **kwargs):
+    """Call ``layer`` on symbolic tensors: build it, infer output shapes, record a ``Node``.
+
+    Returns symbolic output tensor(s) whose ``_keras_history`` points at the new node.
+    """
+    shapes = _map_structure(lambda t: tuple(t.shape) if _is_symbolic(t) else tuple(np.shape(t)), inputs)
+    symbolic = [t for t in flatten(inputs) if _is_symbolic(t)]
+    for i, tensor in enumerate(symbolic):
+        layer.check_input(tensor.shape, i)
+    try:
+        if not layer.built:
+            layer._build_input_shape = shapes
+            layer.build(shapes)
+            layer.built = True
+        else:
+            _check_built_shape(layer, shapes)
+        output_shapes = layer.compute_output_shape(shapes)
+    except (ValueError, TypeError, IndexError) as error:
+        if f"'{layer.name}'" in str(error):
+            raise
+        raise type(error)(f"Layer '{layer.name}' ({type(layer).__name__}) cannot be applied to input "
+                          f"shape {_describe(shapes)}: {error}") from error
+    batch_unknown = any(t.shape and t.shape[0] is None for t in symbolic)
+
+    if isinstance(layer, Model) and layer._is_graph_network:
+        dtypes = [t.dtype for t in layer.outputs]
+    else:
+        dtypes = None
+    node_index = len(layer._inbound_nodes)
+    counter = iter(range(10**9))
+
+    def make_tensor(shape):
+        index = next(counter)
+        shape = tuple(shape)
+        if batch_unknown and shape:
+            shape = (None,) + shape[1:]
+        dtype = dtypes[index] if dtypes and index < len(dtypes) else layer.dtype
+        return SymbolicTensor(shape, dtype, keras_history=KerasHistory(layer, node_index, index))
+
+    if _is_shape(output_shapes):
+        outputs = make_tensor(output_shapes)
+    else:
+        outputs = _map_shapes(make_tensor, output_shapes)
+    call_kwargs = dict(kwargs)
+    if training is not None:
+        call_kwargs["training"] = training
+    layer._inbound_nodes.append(Node(layer, call_args=inputs, call_kwargs=call_kwargs,
+                                     outputs=flatten(outputs), output_structure=outputs))
+    return outputs
+
+
+def _map_shapes(fn, shapes):
+    """Apply ``fn`` to every shape (a tuple of ints/None) inside a list/tuple/dict of shapes."""
+    if _is_shape(shapes):
+        return fn(shapes)
+    if isinstance(shapes, dict):
+        return {k: _map_shapes(fn, v) for k, v in shapes.items()}
+    return type(shapes)(_map_shapes(fn, s) for s in shapes)
+
+
+def _check_built_shape(layer, shapes):
+    """A built layer with weights cannot take a different feature size (last axis)."""
+    built_shape = layer._build_input_shape
+    if not layer.weights or not _is_shape(built_shape) or not _is_shape(shapes) or not shapes:
+        return
+    if len(built_shape) == len(shapes) and built_shape[-1] is not None and shapes[-1] is not None \
+            and built_shape[-1] != shapes[-1]:
+        raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) was built for input shape "
+                         f"{built_shape}, but it was called on input shape {shapes} "
+                         f"(last axis {shapes[-1]} != {built_shape[-1]})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ordering and running a graph
+# ---------------------------------------------------------------------------------------------
+class Graph:
+    """The nodes between some input tensors and some output tensors, ordered as Keras orders them.
+
+    ``nodes_by_depth`` {depth: [Node]}, ``layers`` (decreasing depth, ties by first visit from
+    the outputs), ``nodes`` (the set of nodes that belong to this graph).
+    """
+
+    def __init__(self, inputs, outputs):
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        for role, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
+            if not tensors:
+                raise ValueError(f"The `{role}` of a model cannot be empty")
+            for t in tensors:
+                if not _is_symbolic(t) or t._keras_history is None:
+                    raise ValueError(f"All `{role}` must be symbolic tensors made by nn.Input or by calling "
+                                     f"layers on them; received {t!r} of type {type(t).__name__}")
+        ordered_nodes, first_visit = self._depth_first(self.inputs, self.outputs)
+        graph_nodes = set(ordered_nodes)
+        node_depth, layer_depth = {}, {}
+        for node in reversed(ordered_nodes):  # from the outputs towards the inputs
+            depth = max(node_depth.setdefault(node, 0), layer_depth.get(node.layer, 0))
+            layer_depth[node.layer] = depth
+            node_depth[node] = depth
+            for parent in node.parent_nodes:
+                if parent in graph_nodes:
+                    node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+        for tensor in self.inputs:  # inputs that no output uses still belong to the model
+            layer, node_index, _ = tensor._keras_history
+            node = layer._inbound_nodes[node_index]
+            if layer not in layer_depth and node.is_input:
+                layer_depth[layer], first_visit[layer], node_depth[node] = 0, -1, 0
+                ordered_nodes.append(node)
+        self.nodes = set(node_depth)
+        self.nodes_by_depth = {}
+        for node, depth in node_depth.items():
+            self.nodes_by_depth.setdefault(depth, []).append(node)
+        self.layers = sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_visit[layer]))
+        self._check_connected()
+        names = [layer.name for layer in self.layers]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f'The name "{name}" is used {names.count(name)} times in the model. '
+                                 "All layer names should be unique.")
+
+    @staticmethod
+    def _depth_first(inputs, outputs):
+        finished, in_progress, ordered, first_visit = set(), set(), [], {}
+        input_ids = {id(t) for t in inputs}
+
+        def visit(tensor):
+            layer, node_index, _ = tensor._keras_history
+            node = layer._inbound_nodes[node_index]
+            if node in finished:
+                return
+            if not node.is_input and id(tensor) in input_ids:  # an inner tensor used as an input
+                finished.add(node)
+                return
+            if node in in_progress:
+                raise ValueError(f"Tensor {tensor.name} from layer '{layer.name}' is part of a cycle")
+            first_visit.setdefault(layer, len(first_visit))
+            in_progress.add(node)
+            for parent_tensor in node.input_tensors:
+                visit(parent_tensor)
+            in_progress.discard(node)
+            finished.add(node)
+            ordered.append(node)
+
+        for tensor in outputs:
+            visit(tensor)
+        return ordered, first_visit
+
+    def _check_connected(self):
+        computable = {id(t) for t in self.inputs}
+        input_names = [t.name for t in self.inputs]
+        done = []
+        for depth in sorted(self.nodes_by_depth, reverse=True):
+            for node in self.nodes_by_depth[depth]:
+                for tensor in node.input_tensors:
+                    if id(tensor) not in computable:
+                        source = tensor._keras_history.layer
+                        what = (f"input '{source.name}'" if source._inbound_nodes[0].is_input
+                                else f"tensor {tensor.name} (output of layer '{source.name}')")
+                        raise ValueError(f"Graph disconnected: cannot obtain a value for {what}, needed by "
+                                         f"layer '{node.layer.name}'. It is not one of the model's inputs "
+                                         f"{input_names}. The following previous layers were accessed "
+                                         f"without issue: {done}")
+                if not node.is_input or any(id(t) in computable for t in node.outputs):
+                    computable.update(id(t) for t in node.outputs)
+                    done.append(node.layer.name)
+        for tensor in self.outputs:
+            if id(tensor) not in computable:
+                raise ValueError(f"Graph disconnected: output {tensor.name} (layer "
+                                 f"'{tensor._keras_history.layer.name}') cannot be computed from the inputs "
+                                 f"{input_names}")
+
+    def run(self, values, training=None):
+        """Evaluate the graph eagerly: ``values`` aligned with ``self.inputs`` -> list of outputs."""
+        computed = {id(t): v for t, v in zip(self.inputs, values)}
+        for depth in sorted(self.nodes_by_depth, reverse=True):
+            for node in self.nodes_by_depth[depth]:
+                if node.is_input or any(id(t) not in computed for t in node.input_tensors):
+                    continue
+                args = _map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, node.call_args)
+                kwargs = dict(node.call_kwargs)
+                if training is not None:
+                    kwargs["training"] = training
+                result = node.layer(args, **kwargs)
+                for tensor, value in zip(node.outputs, flatten(result)):
+                    computed[id(tensor)] = value
+        return [computed[id(t)] for t in self.outputs]
+
+    def output_shapes(self, input_shapes):
+        """Propagate shapes (no values) through the graph: the nested-model compute_output_shape."""
+        computed = {id(t): tuple(s) for t, s in zip(self.inputs, input_shapes)}
+        for depth in sorted(self.nodes_by_depth, reverse=True):
+            for node in self.nodes_by_depth[depth]:
+                if node.is_input:
+                    continue
+                shapes = _map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else tuple(np.shape(t)),
+                                        node.call_args)
+                result = node.layer.compute_output_shape(shapes)
+                flat = [result] if _is_shape(result) else flatten(_map_shapes(lambda s: [s], result))
+                for tensor, shape in zip(node.outputs, flat):
+                    computed[id(tensor)] = tuple(shape)
+        return [computed[id(t)] for t in self.outputs]
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+from .training import Trainer  # noqa: E402  (Trainer needs nothing from this module at import)
+
+
+class Model(Trainer, Layer):
+    """A graph of layers with a training loop: ``Model(inputs, outputs, name=None)``.
+
+    ``inputs``/``outputs``: one symbolic tensor, a list, or a dict (dict keys are the names used
+    to feed and read them). A subclass may build its graph in ``__init__`` and call
+    ``super().__init__(inputs, outputs)``; a subclass that calls ``super().__init__()`` without a
+    graph and overrides ``call`` is a plain container of the layers assigned to it.
+    A Model is a Layer, so it can be called on symbolic tensors inside another model.
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
+        self._is_graph_network = False
+        self._sublayers_by_attribute = []
+        Layer.__init__(self, name=name or unique_name(self._default_name()), trainable=trainable, **kwargs)
+        Trainer.__init__(self)
+        if inputs is None and outputs is None:
+            return
+        if inputs is None or outputs is None:
+            raise ValueError(f"Model '{self.name}': pass both `inputs` and `outputs` "
+                             f"(received inputs={inputs!r}, outputs={outputs!r})")
+        self._init_graph(inputs, outputs)
+
+    def _default_name(self):
+        return "functional" if type(self) is Model else _snake(type(self).__name__)
+
+    def _init_graph(self, inputs, outputs):
+        self._inputs_struct, self._outputs_struct = inputs, outputs
+        self._graph = Graph(flatten(inputs), flatten(outputs))
+        self._is_graph_network = True
+        self._sublayers = [layer for layer in self._graph.layers]
+        self.built = True
+        self._input_keys = sorted(inputs) if isinstance(inputs, dict) else [t.name for t in self._graph.inputs]
+        self.output_names = sorted(outputs) if isinstance(outputs, dict) else \
+            [t._keras_history.layer.name for t in self._graph.outputs]
+
+    # -- attributes -------------------------------------------------------------------------------
+    def __setattr__(self, key, value):
+        # A subclassed (non-graph) model owns the layers assigned to it, in assignment order.
+        if isinstance(value, Layer) and not key.startswith("_") and not getattr(self, "_is_graph_network", True):
+            if value not in self._sublayers:
+                self._sublayers.append(value)
+        object.__setattr__(self, key, value)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for layer in getattr(self, "_sublayers", []):  # Keras freezes (or unfreezes) every sublayer
+            layer.trainable = self._trainable
+
+    @property
+    def layers(self):
+        """The layers in graph order (InputLayers included for functional models, like Keras)."""
+        if self._is_graph_network:
+            return list(self._graph.layers)
+        return list(self._sublayers)
+
+    @property
+    def inputs(self):
+        self._require_graph("inputs")
+        return list(self._graph.inputs)
+
+    @property
+    def outputs(self):
+        self._require_graph("outputs")
+        return list(self._graph.outputs)
+
+    @property
+    def input(self):
+        self._require_graph("input")
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        self._require_graph("output")
+        return self._outputs_struct
+
+    @property
+    def input_names(self):
+        self._require_graph("input_names")
+        return [t._keras_history.layer.name for t in self._graph.inputs]
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def _require_graph(self, what):
+        if not self._is_graph_network:
+            raise AttributeError(f"Model '{self.name}' has no `{what}`: it is not a graph of layers yet "
+                                 "(build it from nn.Input tensors, or call it on data first)")
+
+    def get_layer(self, name=None, index=None):
+        """A layer by name or by index in ``model.layers`` (exactly one of the two)."""
+        if (name is None) == (index is None):
+            raise ValueError(f"get_layer: provide exactly one of `name` or `index`; received name={name!r}, "
+                             f"index={index!r}")
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model '{self.name}' only "
+                                 f"has {len(layers)} layers.")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in layers]}.")
+
+    # -- calling ----------------------------------------------------------------------------------
+    def __call__(self, inputs, training=None, **kwargs):
+        if any(_is_symbolic(x) for x in flatten(inputs)):
+            return call_symbolic(self, inputs, training=training, **kwargs)
+        if training is None:
+            training = current_training()
+        if not self.built:
+            self._build_from_data(inputs)
+        _training_stack.append(training)
+        try:
+            return self.call(inputs, training=training, **kwargs)
+        finally:
+            _training_stack.pop()
+
+    def _build_from_data(self, inputs):
+        self.built = True
+
+    def call(self, inputs, training=None):
+        """Run the graph eagerly on arrays/Tensors; returns Tensors in the outputs' structure."""
+        if not self._is_graph_network:
+            raise NotImplementedError(f"Model '{self.name}' has no graph: a subclass must define call()")
+        values = self._standardize_inputs(inputs)
+        outputs = self._graph.run(values, training=training)
+        result = pack_like(self._outputs_struct, outputs)
+        if isinstance(result, list) and len(result) == 1:
+            return result[0]
+        return result
+
+    def _standardize_inputs(self, inputs):
+        """Inputs as a flat list aligned with ``self.inputs``: Tensors, checked against each Input."""
+        keys, expected = self._input_keys, self._graph.inputs
+        if isinstance(inputs, dict):
+            missing = [k for k in keys if k not in inputs]
+            unknown = [k for k in inputs if k not in keys]
+            if missing or unknown:
+                raise ValueError(f"Model '{self.name}': the input dict has keys {list(inputs)}, but the model's "
+                                 f"inputs are named {keys} (missing {missing}, unknown {unknown})")
+            flat = [inputs[k] for k in keys]
+        else:
+            flat = _split_inputs(inputs, len(expected))
+        if len(flat) != len(expected):
+            raise ValueError(f"Model '{self.name}' expects {len(expected)} input(s) {keys}, "
+                             f"but received {len(flat)}")
+        return [_conform(value, ref, self.name) for value, ref in zip(flat, expected)]
+
+    def compute_output_shape(self, input_shape):
+        if not self._is_graph_network:
+            return Layer.compute_output_shape(self, input_shape)
+        shapes = [input_shape] if _is_shape(input_shape) else flatten(_map_shapes(lambda s: [s], input_shape))
+        out = self._graph.output_shapes(shapes)
+        packed = pack_like(self._outputs_struct, out)
+        if isinstance(packed, list) and len(packed) == 1:
+            return packed[0]
+        return packed
+
+    def build(self, input_shape):
+        self.built = True
+
+    # -- description --------------------------------------------------------------------------------
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print the Keras 3 table: Layer (type) | Output Shape | Param # [| Connected to]."""
+        from .summary import print_summary
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                      show_trainable=show_trainable)
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        return config
+
+
+def _split_inputs(values, count):
+    """Fed inputs -> a flat list: a list/tuple of arrays is split, one array (even as a list) is kept."""
+    if isinstance(values, dict):
+        return flatten(values)
+    if isinstance(values, (list, tuple)):
+        if all(isinstance(v, (np.ndarray, Tensor, dict, list, tuple)) for v in values) and (
+                count > 1 or (len(values) == 1 and isinstance(values[0], (np.ndarray, Tensor)))):
+            return flatten(values)
+        if count > 1:
+            return flatten(values)
+    return [values]
+
+
+def _conform(value, reference, model_name):
+    """Turn one fed value into a Tensor matching the Input ``reference`` (rank and fixed axes)."""
+    if not isinstance(value, Tensor):
+        array = np.asarray(value)
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"Model '{model_name}': input '{reference.name}' must be numeric, "
+                            f"received dtype {array.dtype}")
+        value = Tensor(array.astype(reference.dtype, copy=False), _copy=False)
+    shape, ref = tuple(value.shape), reference.shape
+    if len(shape) == len(ref) + 1 and shape[-1] == 1:  # Keras squeezes / expands a trailing 1
+        value = value.reshape(shape[:-1])
+    elif len(shape) == len(ref) - 1 and ref[-1] == 1:
+        value = value.reshape(shape + (1,))
+    shape = tuple(value.shape)
+    if len(shape) != len(ref) or any(r is not None and r != s for r, s in zip(ref, shape)):
+        raise ValueError(f"Model '{model_name}': input '{reference.name}' expects shape {ref}, "
+                         f"but received an array of shape {shape}")
+    return value
+
+
+def _snake(name):
+    from ..layers.base import to_snake_case
+    return to_snake_case(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# nn.function
+# ---------------------------------------------------------------------------------------------
+class GraphFunction:
+    """``fn = nn.function(inputs, outputs)``; ``fn(values)`` -> NumPy arrays (``keras.backend.function``).
+
+    ``inputs`` and ``outputs`` may be any symbolic tensors of a graph (an inner layer's output as
+    an output, e.g. to read activations). Runs in inference mode unless ``training=True``.
+    """
+
+    def __init__(self, inputs, outputs):
+        self._inputs_struct, self._outputs_struct = inputs, outputs
+        self.graph = Graph(flatten(inputs), flatten(outputs))
+
+    def __call__(self, values, training=False):
+        flat = _split_inputs(values, len(self.graph.inputs))
+        if len(flat) != len(self.graph.inputs):
+            raise ValueError(f"function expects {len(self.graph.inputs)} input(s) "
+                             f"{[t.name for t in self.graph.inputs]}, but received {len(flat)}")
+        tensors = [_conform(v, ref, "function") for v, ref in zip(flat, self.graph.inputs)]
+        with no_grad():
+            outputs = self.graph.run(tensors, training=training)
+        return pack_like(self._outputs_struct, [np.asarray(o.data) for o in outputs])
+
+
+def function(inputs, outputs):
+    """Arrays in, arrays out, through the layer graph between ``inputs`` and ``outputs``."""
+    return GraphFunction(inputs, outputs)

@@ -1,0 +1,581 @@
+"""The training loop: ``compile``, ``fit``, ``evaluate``, ``predict`` and the ``*_on_batch`` calls.
+
+One training step, exactly as Keras's trainer does it, on the autograd tape::
+
+    y_pred = model(x_batch, training=True)                    # BN batch stats, dropout active
+    loss   = sum_k w_k * loss_k(y_k, y_pred_k, sample_weight) + sum(model.losses)
+    grads  = nn.grad(loss, model.trainable_weights)
+    optimizer.apply(grads, model.trainable_weights)            # in place
+
+The reported ``loss`` is a running mean over the epoch, each batch weighted by its sample count:
+``sum_b n_b * L_b / sum_b n_b`` (L_b computed before that batch's update, in training mode,
+regularization included). Metrics accumulate the same way; ``val_*`` come from ``evaluate()``
+on the end-of-epoch weights in inference mode.
+
+Data follow Keras's array adapter: ``validation_split`` takes the *last* fraction before any
+shuffling; ``shuffle=True`` draws ``np.random.permutation(N)`` (NumPy's global RNG) at the start
+of every epoch, and the first ``fit`` after ``compile`` spends one extra permutation first (Keras
+iterates one batch to build its compiled loss), so ``np.random.seed(s)`` reproduces Keras's order;
+the last partial batch is kept. Logs given to callbacks are sorted by key (Keras's
+``pythonify_logs``), so History keys are in alphabetical order, ``val_*`` after the others.
+"""
+import math
+
+import numpy as np
+
+from .. import config
+from ..autograd.engine import grad as tape_grad
+from ..autograd.function import no_grad
+from ..autograd.tensor import Tensor
+from .node import flatten
+
+
+def _to_array(value, what):
+    if isinstance(value, Tensor):
+        value = value.data
+    array = np.asarray(value)
+    if array.dtype.kind == "f" and array.dtype != np.dtype(config.floatx()):
+        array = array.astype(config.floatx())  # Keras feeds floats as floatx
+    if array.ndim == 0:
+        raise ValueError(f"{what} must have a batch axis; received a scalar {array!r}")
+    return array
+
+
+def _pythonify(logs):
+    return {key: float(value) for key, value in sorted(logs.items())}
+
+
+class _Data:
+    """Arrays for one of fit/evaluate/predict: flat lists ``x``, ``y``, ``sample_weight`` (or None)."""
+
+    def __init__(self, x, y=None, sample_weight=None):
+        self.x, self.y, self.sample_weight = x, y, sample_weight
+        lengths = {}
+        for role, arrays in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+            for i, a in enumerate(arrays or []):
+                if a is not None:
+                    lengths.setdefault(role, []).append((i, len(a)))
+        sizes = {n for entries in lengths.values() for _, n in entries}
+        if len(sizes) > 1:
+            detail = ", ".join(f"{role}{[n for _, n in entries]}" for role, entries in lengths.items())
+            raise ValueError(f"Data cardinality is ambiguous: all inputs, targets and sample weights must have "
+                             f"the same number of samples. Received sizes: {detail}")
+        self.size = sizes.pop() if sizes else 0
+        if self.size == 0:
+            raise ValueError("Expected non-empty arrays: received arrays with 0 samples")
+
+    def take(self, index):
+        pick = (lambda a: None if a is None else a[index])
+        return ([pick(a) for a in self.x], None if self.y is None else [pick(a) for a in self.y],
+                None if self.sample_weight is None else [pick(a) for a in self.sample_weight])
+
+    def split(self, validation_split):
+        split_at = int(math.floor(self.size * (1.0 - validation_split)))
+        if split_at == 0 or split_at == self.size:
+            raise ValueError(f"Training data contains {self.size} samples, which is not sufficient to split it "
+                             f"into a validation and training set as specified by "
+                             f"`validation_split={validation_split}`.")
+        first, second = slice(0, split_at), slice(split_at, self.size)
+        return _Data(*self.take(first)), _Data(*self.take(second))
+
+
+def _batches(size, batch_size, shuffle):
+    """Index (slice or array) of each batch of one epoch, drawing NumPy's global RNG like Keras."""
+    steps = int(math.ceil(size / batch_size))
+    permutation = np.random.permutation(size) if shuffle and shuffle != "batch" else None
+    for i in range(steps):
+        start, stop = i * batch_size, min((i + 1) * batch_size, size)
+        if shuffle == "batch":
+            yield np.random.permutation(stop - start) + start
+        elif shuffle:
+            yield permutation[start:stop]
+        else:
+            yield slice(start, stop)
+
+
+def _check_batch_size(batch_size, what="batch_size"):
+    if batch_size is None:
+        return 32
+    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"`{what}` must be a positive integer; received {what}={batch_size!r}")
+    return int(batch_size)
+
+
+class Trainer:
+    """Mixin giving ``Model`` Keras's training API (see the module docstring)."""
+
+    def __init__(self):
+        self.compiled = False
+        self.optimizer = None
+        self.loss = None
+        self.stop_training = False
+        self.history = None
+        self._compile_config = {}
+        self._compile_built = False
+
+    # -- compile ----------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Configure training: optimizer, loss(es), loss weights and metrics (strings or objects).
+
+        For several outputs, ``loss``/``loss_weights``/``metrics`` may be lists (in output order) or
+        dicts keyed by output name; a single loss applies to every output.
+        """
+        from .. import optimizers
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = loss
+        self._user_loss, self._user_loss_weights = loss, loss_weights
+        self._user_metrics, self._user_weighted_metrics = metrics, weighted_metrics
+        for name, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if value is not None and not isinstance(value, (list, tuple, dict)):
+                raise ValueError(f"Expected `{name}` argument to be a list, tuple, or dict. Received instead: "
+                                 f"{name}={value!r} of type {type(value).__name__}")
+        self._compile_config = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
+                                "metrics": metrics, "weighted_metrics": weighted_metrics,
+                                "run_eagerly": run_eagerly, "steps_per_execution": steps_per_execution,
+                                "jit_compile": jit_compile}
+        self.compiled = True
+        self._compile_built = False
+        self.stop_training = False
+
+    def _assert_compiled(self, method):
+        if not self.compiled:
+            raise ValueError(f"You must call `compile()` before using the model: `{method}()` was called on "
+                             f"model '{self.name}' before compile().")
+
+    def _output_names_for(self, count):
+        names = list(getattr(self, "output_names", None) or [])
+        return names if len(names) == count else [f"output_{i + 1}" for i in range(count)]
+
+    def _per_output(self, value, names, argument):
+        """A user argument (one value, list, or dict by output name) -> one entry per output."""
+        if isinstance(value, dict):
+            unknown = [k for k in value if k not in names]
+            if unknown:
+                raise ValueError(f"Invalid `{argument}`: keys {unknown} are not output names of model "
+                                 f"'{self.name}'; expected keys among {names}")
+            return [value.get(name) for name in names]
+        if isinstance(value, (list, tuple)) and argument != "metrics":
+            if len(value) != len(names):
+                raise ValueError(f"Invalid `{argument}`: received {len(value)} entries for a model with "
+                                 f"{len(names)} outputs {names}")
+            return list(value)
+        return [value] * len(names)
+
+    def _build_compile(self, y_true, y_pred):
+        """Resolve losses and metrics from the first batch's shapes (Keras's CompileLoss/CompileMetrics)."""
+        from .. import losses, metrics as metrics_module
+        n = len(y_pred)
+        names = self._output_names_for(n)
+        self._output_names_used = names
+        multi = n > 1
+        if y_true is not None and len(y_true) != n:
+            raise ValueError(f"Model '{self.name}' has {n} outputs {names}, but {len(y_true)} target arrays "
+                             "were given")
+        loss_ids = self._per_output(self._user_loss, names, "loss") if self._user_loss is not None else [None] * n
+        if self._user_loss_weights is None:
+            weights = [None] * n
+        else:
+            weights = self._per_output(self._user_loss_weights, names, "loss_weights")
+            if isinstance(self._user_loss_weights, dict):
+                weights = [1.0 if w is None else w for w in weights]
+        shape_true = (lambda i: y_true[i].shape if y_true is not None else y_pred[i].shape)
+        self._flat_losses = [None if ident is None else
+                             (losses.resolve(ident, shape_true(i), y_pred[i].shape), weights[i])
+                             for i, ident in enumerate(loss_ids)]
+        active = [i for i, entry in enumerate(self._flat_losses) if entry is not None]
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self._output_loss_trackers = [(i, f"{names[i]}_loss", metrics_module.Mean(name=f"{names[i]}_loss"))
+                                      for i in active] if len(active) > 1 else []
+
+        def build_metric_lists(user, argument):
+            if user is None:
+                return [[] for _ in range(n)]
+            if isinstance(user, dict):
+                per_output = self._per_output(user, names, argument)
+            elif not multi:
+                per_output = [user]
+            else:
+                if len(user) != n or not all(isinstance(m, (list, tuple)) or m is None for m in user):
+                    raise ValueError(f"Invalid `{argument}`: for a model with {n} outputs {names}, pass a list "
+                                     f"of {n} lists or a dict keyed by output name; received {user!r}")
+                per_output = list(user)
+            built = []
+            for i, entry in enumerate(per_output):
+                entry = [] if entry is None else (list(entry) if isinstance(entry, (list, tuple)) else [entry])
+                objects = []
+                for ident in entry:
+                    metric = metrics_module.resolve(ident, shape_true(i), y_pred[i].shape)
+                    if isinstance(ident, str):
+                        metric.name = ident
+                    objects.append(metric)
+                built.append(objects)
+            return built
+
+        self._flat_metrics = build_metric_lists(self._user_metrics, "metrics")
+        self._flat_weighted_metrics = build_metric_lists(self._user_weighted_metrics, "weighted_metrics")
+        # log names, deduplicated like Keras's CompileMetrics.result()
+        counters, self._metric_log_names = {}, []
+        for weighted, lists in ((False, self._flat_metrics), (True, self._flat_weighted_metrics)):
+            for i, objects in enumerate(lists):
+                prefix = f"{names[i]}_" if multi else ""
+                for metric in objects:
+                    name = prefix + metric.name
+                    if name in counters and weighted:
+                        name = prefix + f"weighted_{metric.name}"
+                    if name in counters:
+                        counters[name] += 1
+                        name = f"{name}_{counters[name] - 1}"
+                    else:
+                        counters[name] = 1
+                    self._metric_log_names.append((name, weighted, i, metric))
+        self._compile_built = True
+
+    # -- metrics bookkeeping ------------------------------------------------------------------------
+    @property
+    def metrics(self):
+        if not self.compiled or not self._compile_built:
+            return []
+        return [self._loss_tracker] + [m for _, _, _, m in self._metric_log_names] + \
+            [t for _, _, t in self._output_loss_trackers]
+
+    @property
+    def metrics_names(self):
+        if not self.compiled or not self._compile_built:
+            return []
+        return ["loss"] + [name for name, _, _, _ in self._metric_log_names] + \
+            [name for _, name, _ in self._output_loss_trackers]
+
+    def reset_metrics(self):
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def _logs(self):
+        logs = {"loss": self._loss_tracker.result()}
+        for name, _, _, metric in self._metric_log_names:
+            logs[name] = metric.result()
+        for _, name, tracker in self._output_loss_trackers:
+            logs[name] = tracker.result()
+        return _pythonify(logs)
+
+    def _ordered_results(self, logs):
+        """evaluate()'s list: loss, metric names as Keras lists them, then the rest sorted."""
+        names = ["loss"] + [metric.name for _, _, _, metric in self._metric_log_names] + \
+            [name for _, name, _ in self._output_loss_trackers]
+        results = [logs[name] for name in names if name in logs]
+        results += [logs[key] for key in sorted(logs) if key not in names]
+        return results[0] if len(results) == 1 else results
+
+    # -- data ----------------------------------------------------------------------------------------
+    def _flat_x(self, x):
+        if x is None:
+            raise ValueError(f"Model '{self.name}': no input data `x` was given")
+        if getattr(self, "_is_graph_network", False):
+            keys = self._input_keys
+            if isinstance(x, dict):
+                missing = [k for k in keys if k not in x]
+                unknown = [k for k in x if k not in keys]
+                if missing or unknown:
+                    raise ValueError(f"Model '{self.name}': the input dict has keys {list(x)}, but the model's "
+                                     f"inputs are named {keys} (missing {missing}, unknown {unknown})")
+                values = [x[k] for k in keys]
+            elif isinstance(x, (list, tuple)) and len(keys) > 1:
+                values = list(x)
+            elif isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], (np.ndarray, Tensor)):
+                values = [x[0]]
+            else:
+                values = [x]
+            if len(values) != len(keys):
+                raise ValueError(f"Model '{self.name}' expects {len(keys)} input(s) {keys}, but received "
+                                 f"{len(values)} input arrays")
+        else:
+            values = list(x) if isinstance(x, (list, tuple)) and all(
+                isinstance(v, (np.ndarray, Tensor)) for v in x) else [x]
+        return [_to_array(v, "Input data") for v in values]
+
+    def _pack_x(self, flat):
+        return flat[0] if len(flat) == 1 else list(flat)
+
+    def _flat_targets(self, y, what="y"):
+        if y is None:
+            return None
+        names = list(getattr(self, "output_names", None) or [])
+        if isinstance(y, dict):
+            unknown = [k for k in y if k not in names]
+            missing = [k for k in names if k not in y]
+            if unknown or (missing and what == "y"):
+                raise ValueError(f"Model '{self.name}': the `{what}` dict has keys {list(y)}, but the model's "
+                                 f"outputs are named {names} (missing {missing}, unknown {unknown})")
+            return [None if y.get(name) is None else _to_array(y[name], what) for name in names]
+        if isinstance(y, (list, tuple)) and len(names) > 1:
+            return [None if v is None else _to_array(v, what) for v in y]
+        if isinstance(y, (list, tuple)) and len(y) == 1 and isinstance(y[0], (np.ndarray, Tensor)):
+            return [_to_array(y[0], what)]
+        return [_to_array(y, what)]
+
+    def _make_data(self, x, y=None, sample_weight=None, class_weight=None):
+        flat_x = self._flat_x(x)
+        flat_y = self._flat_targets(y, "y")
+        flat_sw = None
+        if sample_weight is not None:
+            flat_sw = self._flat_targets(sample_weight, "sample_weight")
+            if flat_y is not None and len(flat_sw) == 1 and len(flat_y) > 1:
+                flat_sw = flat_sw * len(flat_y)  # one weight array applies to every output
+        if class_weight is not None:
+            if flat_y is None or len(flat_y) != 1:
+                raise ValueError("`class_weight` is only supported for models with a single output")
+            if flat_sw is not None:
+                raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+            flat_sw = [_class_weight_to_sample_weight(flat_y[0], class_weight)]
+        return _Data(flat_x, flat_y, flat_sw)
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def _forward(self, flat_x, training):
+        out = self(self._pack_x(flat_x), training=training)
+        return flatten(out)
+
+    def _compute_loss(self, y_true, y_pred, sample_weight, update_trackers=True):
+        """Total loss Tensor (weighted sum over outputs + regularization); updates per-output trackers."""
+        total, n = None, len(y_pred[0]) if y_pred else 0
+        trackers = {i: tracker for i, _, tracker in self._output_loss_trackers}
+        for i, entry in enumerate(self._flat_losses):
+            if entry is None:
+                continue
+            if y_true is None or y_true[i] is None:
+                raise ValueError(f"Model '{self.name}': no target was given for output "
+                                 f"'{self._output_names_used[i]}', which has a loss")
+            loss_fn, weight = entry
+            value = loss_fn(y_true[i], y_pred[i], sample_weight=None if sample_weight is None else sample_weight[i])
+            if update_trackers and i in trackers:
+                trackers[i].update_state(float(value.data), sample_weight=n)
+            if weight is not None:
+                value = value * float(weight)
+            total = value if total is None else total + value
+        for penalty in self.losses:
+            total = penalty.sum() if total is None else total + penalty.sum()
+        if total is None:
+            raise ValueError(f"Model '{self.name}': no loss to compute. Provide a `loss` argument in compile().")
+        return total
+
+    def _update_metrics(self, y_true, y_pred, sample_weight, total, n):
+        self._loss_tracker.update_state(float(total.data), sample_weight=n)
+        if y_true is None:
+            return
+        arrays = [np.asarray(p.data) for p in y_pred]
+        for _, weighted, i, metric in self._metric_log_names:
+            if y_true[i] is None:
+                continue
+            sw = sample_weight[i] if (weighted and sample_weight is not None) else None
+            metric.update_state(y_true[i], arrays[i], sample_weight=sw)
+
+    def _ensure_built(self, flat_x, y_true):
+        """Build the model (unbuilt Sequential/subclass) and the compiled loss/metrics from one batch."""
+        if not self._compile_built:
+            with no_grad():
+                y_pred = self._forward([a[:1] for a in flat_x], training=False)
+            self._build_compile(None if y_true is None else [None if a is None else a[:1] for a in y_true],
+                                [p.data for p in y_pred])
+            return True
+        return False
+
+    def _train_step(self, x, y, sample_weight):
+        n = len(x[0])
+        y_pred = self._forward(x, training=True)
+        total = self._compute_loss(y, y_pred, sample_weight)
+        variables = self.trainable_weights
+        if variables:
+            grads = tape_grad(total, variables)
+            self.optimizer.apply([g.data for g in grads], variables)
+        self._update_metrics(y, y_pred, sample_weight, total, n)
+        return self._logs()
+
+    def _test_step(self, x, y, sample_weight):
+        n = len(x[0])
+        with no_grad():
+            y_pred = self._forward(x, training=False)
+            total = self._compute_loss(y, y_pred, sample_weight)
+        self._update_metrics(y, y_pred, sample_weight, total, n)
+        return self._logs()
+
+    def _callback_list(self, callbacks, verbose, add_history, epochs, steps):
+        from .. import callbacks as callbacks_module
+        if isinstance(callbacks, callbacks_module.CallbackList):
+            return callbacks
+        verbose = 1 if verbose == "auto" else verbose
+        return callbacks_module.CallbackList(callbacks, add_history=add_history, add_progbar=verbose != 0,
+                                             model=self, verbose=verbose, epochs=epochs, steps=steps)
+
+    # -- fit -----------------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` epochs; returns the ``History`` callback (see the module docstring)."""
+        self._assert_compiled("fit")
+        batch_size = _check_batch_size(batch_size)
+        data = self._make_data(x, y, sample_weight, class_weight)
+        if data.y is None:
+            raise ValueError(f"Model '{self.name}': fit() needs targets `y`")
+        val_data = None
+        if validation_split and validation_data is None:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"`validation_split` must be in (0, 1); received {validation_split!r}")
+            data, val_data = data.split(validation_split)
+        elif validation_data is not None:
+            if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+                raise ValueError("`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
+                                 f"val_sample_weight); received {type(validation_data).__name__}")
+            val_data = self._make_data(*validation_data)
+        steps = int(math.ceil(data.size / batch_size))
+        if steps_per_epoch is not None:
+            steps = int(steps_per_epoch)
+
+        if self._ensure_built(data.x, data.y) and shuffle:
+            for _ in _batches(data.size, batch_size, shuffle):  # Keras's symbolic build draws one epoch's
+                break                                           # permutation before epoch 0
+        callbacks = self._callback_list(callbacks, verbose, True, epochs, steps)
+        self.stop_training = False
+        callbacks.on_train_begin()
+        training_logs, logs = {}, {}
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            callbacks.on_epoch_begin(epoch)
+            batches = _batches(data.size, batch_size, shuffle)
+            for step in range(steps):
+                index = next(batches, None)
+                if index is None:  # steps_per_epoch beyond the data: start a new pass
+                    batches = _batches(data.size, batch_size, shuffle)
+                    index = next(batches)
+                callbacks.on_train_batch_begin(step)
+                logs = self._train_step(*data.take(index))
+                callbacks.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = self._logs()
+            if val_data is not None and _should_eval(epoch, validation_freq):
+                val_logs = self._evaluate_data(val_data, validation_batch_size or batch_size, callbacks,
+                                               validation_steps)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callbacks.on_epoch_end(epoch, epoch_logs)
+            training_logs = epoch_logs
+            if self.stop_training:
+                break
+        callbacks.on_train_end(training_logs)
+        self.history = _find_history(callbacks) or self.history
+        return self.history
+
+    # -- evaluate / predict ------------------------------------------------------------------------
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss and metrics in inference mode, batch-size-weighted means (Keras order, or a dict)."""
+        self._assert_compiled("evaluate")
+        batch_size = _check_batch_size(batch_size)
+        data = self._make_data(x, y, sample_weight)
+        self._ensure_built(data.x, data.y)
+        n_steps = int(math.ceil(data.size / batch_size)) if steps is None else int(steps)
+        callbacks = self._callback_list(callbacks, verbose, False, 1, n_steps)
+        logs = self._evaluate_data(data, batch_size, callbacks, steps)
+        return logs if return_dict else self._ordered_results(logs)
+
+    def _evaluate_data(self, data, batch_size, callbacks, steps=None):
+        self._ensure_built(data.x, data.y)
+        callbacks.on_test_begin()
+        self.reset_metrics()
+        self.stop_evaluating = False
+        logs = {}
+        for step, index in enumerate(_batches(data.size, batch_size, False)):
+            if steps is not None and step >= steps:
+                break
+            callbacks.on_test_batch_begin(step)
+            logs = self._test_step(*data.take(index))
+            callbacks.on_test_batch_end(step, logs)
+            if self.stop_evaluating:
+                break
+        logs = self._logs()
+        callbacks.on_test_end(logs)
+        return logs
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for ``x`` in inference mode, batch by batch, concatenated (arrays, outputs' structure)."""
+        batch_size = _check_batch_size(batch_size)
+        flat_x = self._flat_x(x)
+        data = _Data(flat_x)
+        n_steps = int(math.ceil(data.size / batch_size)) if steps is None else int(steps)
+        callbacks = self._callback_list(callbacks, verbose, False, 1, n_steps)
+        callbacks.on_predict_begin()
+        self.stop_predicting = False
+        pieces, structure = [], None
+        for step, index in enumerate(_batches(data.size, batch_size, False)):
+            if step >= n_steps:
+                break
+            callbacks.on_predict_batch_begin(step)
+            batch_x, _, _ = data.take(index)
+            with no_grad():
+                out = self(self._pack_x(batch_x), training=False)
+            structure = out
+            flat = [np.asarray(t.data) for t in flatten(out)]
+            pieces.append(flat)
+            callbacks.on_predict_batch_end(step, {"outputs": _pack_outputs(structure, flat)})
+            if self.stop_predicting:
+                break
+        callbacks.on_predict_end()
+        merged = [np.concatenate([p[i] for p in pieces], axis=0) for i in range(len(pieces[0]))]
+        return _pack_outputs(structure, merged)
+
+    # -- single batches ------------------------------------------------------------------------------
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One training step on one batch; returns the batch's loss/metrics (Keras order, or a dict)."""
+        self._assert_compiled("train_on_batch")
+        data = self._make_data(x, y, sample_weight, class_weight)
+        self._ensure_built(data.x, data.y)
+        self.reset_metrics()
+        logs = self._train_step(data.x, data.y, data.sample_weight)
+        return logs if return_dict else self._ordered_results(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss/metrics of one batch in inference mode (no update)."""
+        self._assert_compiled("test_on_batch")
+        data = self._make_data(x, y, sample_weight)
+        self._ensure_built(data.x, data.y)
+        self.reset_metrics()
+        logs = self._test_step(data.x, data.y, data.sample_weight)
+        return logs if return_dict else self._ordered_results(logs)
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch, in inference mode, as NumPy arrays."""
+        flat_x = self._flat_x(x)
+        with no_grad():
+            out = self(self._pack_x(flat_x), training=False)
+        return _pack_outputs(out, [np.asarray(t.data) for t in flatten(out)])
+
+
+def _pack_outputs(structure, flat):
+    from .node import pack_like
+    if isinstance(structure, Tensor):
+        return flat[0]
+    return pack_like(structure, flat)
+
+
+def _should_eval(epoch, validation_freq):
+    epoch = epoch + 1
+    if isinstance(validation_freq, int):
+        return epoch % validation_freq == 0
+    if isinstance(validation_freq, (list, tuple)):
+        return epoch in validation_freq
+    raise ValueError(f"Expected `validation_freq` to be a list or int. Received: validation_freq={validation_freq!r}")
+
+
+def _class_weight_to_sample_weight(y, class_weight):
+    """Keras: labels (argmax of one-hot, or squeezed (N, 1)) -> class_weight[label], default 1."""
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    labels = np.round(labels).astype("int32")
+    return np.array([class_weight.get(int(label), 1.0) for label in labels], dtype=config.floatx())
+
+
+def _find_history(callbacks):
+    from .. import callbacks as callbacks_module
+    for callback in getattr(callbacks, "callbacks", []):
+        if isinstance(callback, callbacks_module.History):
+            return callback
+    return None

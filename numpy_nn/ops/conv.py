@@ -1,0 +1,359 @@
+"""2-D convolutions: Conv2D (with groups), DepthwiseConv2D, and their composition, the separable conv.
+
+Conventions (Keras, channels_last): an input ``x`` has shape (N, H, W, C); a Conv2D kernel
+``K`` has shape (kh, kw, C/groups, F); a depthwise kernel has shape (kh, kw, C, dm).
+Convolution here means **cross-correlation** (the kernel is not flipped), as in every
+deep-learning library.
+
+Output size of one spatial axis of length n, kernel size k, stride s, dilation d, with the
+effective kernel size ke = d*(k-1) + 1:
+
+    valid:  out = floor((n - ke) / s) + 1          (no padding)
+    same:   out = ceil(n / s)                      (pad so that this holds)
+
+"same" padding is TensorFlow/XLA's split, which Keras uses:
+
+    total  = max((out - 1)*s + ke - n, 0)
+    before = total // 2          (top / left)
+    after  = total - before      (bottom / right: an odd total puts the extra pixel here)
+
+Speed: the convolution forward pass is "im2col" — the padded input is viewed as a
+(N, OH, OW, kh, kw, C) array of sliding windows without copying (``as_strided``), copied once
+into a contiguous patch matrix P of shape (N*OH*OW, kh*kw*C), and multiplied with the kernel
+reshaped to (kh*kw*C, F) in ONE matrix product (BLAS does the work). P is kept for the kernel
+gradient, dK = P^T @ dY. The input gradient scatters back through the same windows (see
+``Conv2D.backward``). When P would exceed ``PATCH_BUDGET_BYTES``, the batch is processed in
+chunks and the patches are rebuilt in the backward pass instead of kept.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..autograd.function import Function
+
+PATCH_BUDGET_BYTES = 256 * 2**20  # largest patch matrix kept in memory (per chunk of the batch)
+
+
+# -- shapes and padding (shared with pooling) --------------------------------------------------------
+def conv_output_length(n, k, s, padding, dilation=1):
+    """Length of one output axis: valid -> floor((n - ke)/s) + 1, same -> ceil(n/s); None stays None."""
+    if n is None:
+        return None
+    effective = dilation * (k - 1) + 1
+    if padding == "same":
+        return (n + s - 1) // s
+    if padding == "valid":
+        return (n - effective) // s + 1
+    raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+
+
+def same_padding(n, k, s, dilation=1):
+    """Keras/XLA "same" padding of one axis as (before, after); the extra pixel goes after."""
+    effective = dilation * (k - 1) + 1
+    total = max((conv_output_length(n, k, s, "same") - 1) * s + effective - n, 0)
+    return total // 2, total - total // 2
+
+
+def _pair(value, name):
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or any(int(v) < 1 for v in pair):
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+class _Geometry:
+    """Everything about the sliding windows of one call: sizes, padding, strides, dilation."""
+
+    def __init__(self, x_shape, kernel_size, strides, padding, dilation_rate):
+        padding = str(padding).lower()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        self.n, self.h, self.w, self.c = x_shape
+        self.kh, self.kw = kernel_size
+        self.sh, self.sw = _pair(strides, "strides")
+        self.dh, self.dw = _pair(dilation_rate, "dilation_rate")
+        self.oh = conv_output_length(self.h, self.kh, self.sh, padding, self.dh)
+        self.ow = conv_output_length(self.w, self.kw, self.sw, padding, self.dw)
+        if self.oh < 1 or self.ow < 1:
+            raise ValueError(f"convolution output would be empty: input {x_shape[1:3]}, kernel "
+                             f"{kernel_size}, strides {(self.sh, self.sw)}, dilation {(self.dh, self.dw)}, "
+                             f"padding {padding!r} give an output of {(self.oh, self.ow)}")
+        if padding == "same":
+            self.pad_h = same_padding(self.h, self.kh, self.sh, self.dh)
+            self.pad_w = same_padding(self.w, self.kw, self.sw, self.dw)
+        else:
+            self.pad_h = self.pad_w = (0, 0)
+
+    @property
+    def padded_shape(self):
+        return (self.n, self.h + sum(self.pad_h), self.w + sum(self.pad_w), self.c)
+
+    def pad(self, x):
+        """Zero-pad the spatial axes once (no copy for 'valid')."""
+        if self.pad_h == (0, 0) and self.pad_w == (0, 0):
+            return x
+        return np.pad(x, ((0, 0), self.pad_h, self.pad_w, (0, 0)))
+
+    def unpad(self, xp):
+        """The part of a padded-shape array that lies over the original input."""
+        top, left = self.pad_h[0], self.pad_w[0]
+        return xp[:, top:top + self.h, left:left + self.w, :]
+
+    def tap(self, i, j):
+        """Index of the (OH, OW) input pixels that kernel tap (i, j) meets: xp[tap] has shape (N, OH, OW, C)."""
+        top, left = i * self.dh, j * self.dw
+        return (slice(None), slice(top, top + self.sh * (self.oh - 1) + 1, self.sh),
+                slice(left, left + self.sw * (self.ow - 1) + 1, self.sw))
+
+    def windows(self, xp):
+        """Read-only (N, OH, OW, kh, kw, C) view: windows[n,i,j,a,b,c] = xp[n, i*sh + a*dh, j*sw + b*dw, c]."""
+        sn, sh, sw, sc = xp.strides
+        shape = (xp.shape[0], self.oh, self.ow, self.kh, self.kw, xp.shape[3])
+        return as_strided(xp, shape, (sn, sh * self.sh, sw * self.sw, sh * self.dh, sw * self.dw, sc),
+                          writeable=False)
+
+
+# -- Conv2D ---------------------------------------------------------------------------------------------
+class Conv2D(Function):
+    """2-D convolution (cross-correlation), channels_last, with optional fused bias and groups.
+
+    Forward, for output pixel (n, i, j) and filter f in group g (filters and input channels are
+    split into ``groups`` contiguous blocks of F/groups and C/groups; C_g is block g of channels):
+
+        y[n,i,j,f] = b[f] + sum_{a, b', c in C_g} xp[n, i*sh + a*dh, j*sw + b'*dw, c] * K[a, b', c - g*C/groups, f]
+
+    where xp is x zero-padded as described in the module docstring. In matrix form, with the
+    patch matrix P (rows = output pixels, columns = (a, b', c)) and K reshaped to (kh*kw*C, F):
+
+        Y = P @ K + b
+
+    Gradients, with G = dL/dY:
+
+        dK = P^T @ G                      (kernel: correlate input patches with G)
+        db = sum_{n,i,j} G[n,i,j,:]
+        dx = the transposed convolution of G with K:
+             dxp[n, i*sh + a*dh, j*sw + b'*dw, c] += sum_f G[n,i,j,f] * K[a,b',c,f]
+             then the padding is cropped away (dx = dxp without its border).
+
+    dx is computed tap by tap: for kernel tap (a, b'), ``G @ K[a,b']^T`` (one matmul) is added
+    into the strided slice of dxp that tap touched; at stride > 1 the product G @ K^T for all
+    taps is done as one matmul first ("col2im"), which measured faster.
+    """
+
+    def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
+        kh, kw, c_per_group, filters = kernel.shape
+        if x.ndim != 4 or kernel.ndim != 4:
+            raise ValueError(f"Conv2D expects x of rank 4 (N, H, W, C) and a kernel of rank 4 "
+                             f"(kh, kw, C/groups, F); got shapes {x.shape} and {kernel.shape}")
+        if x.shape[3] != c_per_group * groups or filters % groups:
+            raise ValueError(f"Conv2D: input has {x.shape[3]} channels and the kernel has shape {kernel.shape} "
+                             f"with groups={groups}; expected kernel (kh, kw, {x.shape[3] // max(groups, 1)}, "
+                             f"F) with F divisible by {groups}")
+        geo = self.geo = _Geometry(x.shape, (kh, kw), strides, padding, dilation_rate)
+        self.groups, self.kernel, self.has_bias = groups, kernel, bias is not None
+        self.dtype = np.result_type(x.dtype, kernel.dtype)
+        xp = self.xp = geo.pad(x)
+        # Kernel as `groups` matrices (kh*kw*C_g, F_g): rows in (a, b', c) order like the patches.
+        self.kernel_matrices = self._kernel_matrices(kernel)
+        bytes_per_sample = geo.oh * geo.ow * kh * kw * geo.c * self.dtype.itemsize
+        self.chunk = max(1, min(geo.n, PATCH_BUDGET_BYTES // max(bytes_per_sample, 1)))
+        y = np.empty((geo.n, geo.oh, geo.ow, filters), dtype=self.dtype)
+        self.patches = None
+        for start in range(0, geo.n, self.chunk):
+            patches = self._patches(xp[start:start + self.chunk])
+            y_rows = y[start:start + self.chunk].reshape(-1, filters)  # a view: y is C-contiguous
+            if self.groups == 1:
+                np.matmul(patches[0], self.kernel_matrices[0], out=y_rows)  # Y = P @ K, written in place
+            else:
+                y_rows[...] = np.matmul(patches, self.kernel_matrices).transpose(1, 0, 2).reshape(len(y_rows), -1)
+            if self.chunk >= geo.n:
+                self.patches = patches  # the whole batch fits: keep P for dK
+        if bias is not None:
+            y += bias
+        return y
+
+    def _kernel_matrices(self, kernel):
+        kh, kw, c_per_group, filters = kernel.shape
+        f_per_group = filters // self.groups
+        # (kh, kw, C_g, G, F_g) -> (G, kh*kw*C_g, F_g)
+        split = kernel.reshape(kh, kw, c_per_group, self.groups, f_per_group)
+        return split.transpose(3, 0, 1, 2, 4).reshape(self.groups, kh * kw * c_per_group, f_per_group)
+
+    def _patches(self, xp):
+        """Patch matrices of shape (G, rows, kh*kw*C_g), one contiguous copy of the window view."""
+        geo, groups = self.geo, self.groups
+        windows = self.geo.windows(xp)  # (N, OH, OW, kh, kw, C)
+        rows = windows.shape[0] * geo.oh * geo.ow
+        if groups == 1:
+            if geo.kh == geo.kw == 1 and geo.sh == geo.sw == 1 and xp.flags.c_contiguous:
+                return xp.reshape(1, rows, geo.c)  # a 1x1 conv: the input already is the patch matrix
+            return windows.reshape(1, rows, -1)
+        split = windows.reshape(windows.shape[:5] + (groups, geo.c // groups))
+        return np.ascontiguousarray(split.transpose(5, 0, 1, 2, 3, 4, 6)).reshape(groups, rows, -1)
+
+    def backward(self, grad_output):
+        geo, groups = self.geo, self.groups
+        g = grad_output
+        dkernel = dbias = dx = None
+        if self.needs_input_grad[1]:
+            dkernel = np.zeros(self.kernel_matrices.shape, dtype=self.dtype)
+            for start in range(0, geo.n, self.chunk):
+                patches = self.patches if self.patches is not None else self._patches(
+                    self.xp[start:start + self.chunk])
+                g_rows = self._split_filters(g[start:start + self.chunk])
+                dkernel += np.matmul(patches.transpose(0, 2, 1), g_rows)  # dK = P^T @ G, per group
+            kh, kw, c_per_group, filters = self.kernel.shape
+            dkernel = dkernel.reshape(groups, kh, kw, c_per_group, filters // groups).transpose(1, 2, 3, 0, 4)
+            dkernel = dkernel.reshape(self.kernel.shape)
+        if self.has_bias and self.needs_input_grad[2]:
+            dbias = g.sum(axis=(0, 1, 2))
+        if self.needs_input_grad[0]:
+            dx = self._input_grad(g)
+        self.patches = None  # free the memory once the tape has been used
+        return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
+
+    def _split_filters(self, g):
+        """G of shape (n, OH, OW, F) as (G, rows, F_g)."""
+        rows = g.reshape(-1, g.shape[-1])
+        if self.groups == 1:
+            return rows[None]
+        return rows.reshape(rows.shape[0], self.groups, -1).transpose(1, 0, 2)
+
+    def _input_grad(self, g):
+        geo, groups = self.geo, self.groups
+        kh, kw, c_per_group, filters = self.kernel.shape
+        f_per_group = filters // groups
+        dxp = np.zeros(geo.padded_shape, dtype=self.dtype)
+        if geo.sh == geo.sw == 1:
+            # Transposed convolution, one matmul per tap: dxp[tap] += G @ K[a, b']^T.
+            g_rows = g.reshape(-1, filters)  # (N*OH*OW, F): one BLAS call per tap and group
+            pixels = (geo.n, geo.oh, geo.ow, c_per_group)
+            for a in range(kh):
+                for b in range(kw):
+                    target = dxp[geo.tap(a, b)]
+                    for group in range(groups):
+                        channels = slice(group * c_per_group, (group + 1) * c_per_group)
+                        fs = slice(group * f_per_group, (group + 1) * f_per_group)
+                        target[..., channels] += (g_rows[:, fs] @ self.kernel[a, b, :, fs].T).reshape(pixels)
+        else:
+            # col2im: dP = G @ K^T for all taps at once, then each tap's columns go back to dxp.
+            for start in range(0, geo.n, self.chunk):
+                g_rows = self._split_filters(g[start:start + self.chunk])
+                dpatches = np.matmul(g_rows, self.kernel_matrices.transpose(0, 2, 1))  # (G, rows, kh*kw*C_g)
+                dpatches = dpatches.reshape(groups, -1, geo.oh, geo.ow, kh, kw, c_per_group)
+                chunk = dxp[start:start + self.chunk]
+                for a in range(kh):
+                    for b in range(kw):
+                        target = chunk[geo.tap(a, b)]
+                        for group in range(groups):
+                            target[..., group * c_per_group:(group + 1) * c_per_group] += dpatches[group, :, :, :, a, b]
+        return geo.unpad(dxp)
+
+
+# -- DepthwiseConv2D ------------------------------------------------------------------------------------
+class DepthwiseConv2D(Function):
+    """Depthwise 2-D convolution: each input channel is convolved with its own dm filters.
+
+    Forward, with a kernel K of shape (kh, kw, C, dm) and output channel index c*dm + m:
+
+        y[n,i,j,c*dm + m] = b[c*dm + m] + sum_{a,b'} xp[n, i*sh + a*dh, j*sw + b'*dw, c] * K[a,b',c,m]
+
+    Gradients, with G = dL/dy viewed as (N, OH, OW, C, dm):
+
+        dK[a,b',c,m] = sum_{n,i,j} xp[n, i*sh + a*dh, j*sw + b'*dw, c] * G[n,i,j,c,m]
+        db[c*dm + m] = sum_{n,i,j} G[n,i,j,c,m]
+        dxp[n, i*sh + a*dh, j*sw + b'*dw, c] += sum_m G[n,i,j,c,m] * K[a,b',c,m]   (then crop the padding)
+
+    Vectorized over everything except the kh*kw kernel taps (and the dm multipliers, usually 1):
+    for each tap, one broadcast multiply-add over the whole (N, OH, OW, C) tensor.
+    """
+
+    def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
+        kh, kw, channels, multiplier = kernel.shape
+        if x.ndim != 4 or kernel.ndim != 4 or x.shape[3] != channels:
+            raise ValueError(f"DepthwiseConv2D expects x (N, H, W, C) and a kernel (kh, kw, C, dm) with the same C; "
+                             f"got shapes {x.shape} and {kernel.shape}")
+        geo = self.geo = _Geometry(x.shape, (kh, kw), strides, padding, dilation_rate)
+        self.kernel, self.has_bias = kernel, bias is not None
+        self.dtype = np.result_type(x.dtype, kernel.dtype)
+        xp = self.xp = geo.pad(x)
+        # Accumulate each multiplier m in its own contiguous (N, OH, OW, C) slab: one broadcast
+        # multiply-add per (tap, m) over the whole tensor, no loop over channels or pixels.
+        y = np.zeros((multiplier, geo.n, geo.oh, geo.ow, channels), dtype=self.dtype)
+        for a in range(kh):
+            for b in range(kw):
+                window = xp[geo.tap(a, b)]  # (N, OH, OW, C), a strided view
+                for m in range(multiplier):
+                    y[m] += window * kernel[a, b, :, m]
+        y = np.moveaxis(y, 0, -1) if multiplier > 1 else y[0][..., None]
+        y = y.reshape(geo.n, geo.oh, geo.ow, channels * multiplier)  # channel index c*dm + m
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, grad_output):
+        geo, kernel = self.geo, self.kernel
+        kh, kw, channels, multiplier = kernel.shape
+        # G as dm contiguous slabs g[m] of shape (N, OH, OW, C), matching the forward pass.
+        g = np.moveaxis(grad_output.reshape(geo.n, geo.oh, geo.ow, channels, multiplier), -1, 0)
+        if multiplier > 1:
+            g = np.ascontiguousarray(g)
+        dkernel = dbias = dx = None
+        if self.needs_input_grad[1]:
+            dkernel = np.empty(kernel.shape, dtype=self.dtype)
+            for a in range(kh):
+                for b in range(kw):
+                    window = self.xp[geo.tap(a, b)]
+                    for m in range(multiplier):
+                        dkernel[a, b, :, m] = np.einsum("nijc,nijc->c", window, g[m])
+        if self.has_bias and self.needs_input_grad[2]:
+            dbias = grad_output.sum(axis=(0, 1, 2))
+        if self.needs_input_grad[0]:
+            dxp = np.zeros(geo.padded_shape, dtype=self.dtype)
+            for a in range(kh):
+                for b in range(kw):
+                    target = dxp[geo.tap(a, b)]
+                    for m in range(multiplier):
+                        target += g[m] * kernel[a, b, :, m]
+            dx = geo.unpad(dxp)
+        return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
+
+
+# -- functional API ---------------------------------------------------------------------------------------
+def conv2d(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, bias=None):
+    """Differentiable 2-D convolution. x (N, H, W, C), kernel (kh, kw, C/groups, F) -> (N, OH, OW, F).
+
+    ``strides`` and ``dilation_rate`` are ints or pairs; ``padding`` is "valid" or "same"
+    (Keras's split); ``bias`` (F,) is optional and fused into the op.
+    """
+    params = dict(strides=_pair(strides, "strides"), padding=str(padding).lower(),
+                  dilation_rate=_pair(dilation_rate, "dilation_rate"), groups=int(groups))
+    if bias is None:
+        return Conv2D.apply(x, kernel, **params)
+    return Conv2D.apply(x, kernel, bias, **params)
+
+
+def depthwise_conv2d(x, kernel, strides=1, padding="valid", dilation_rate=1, bias=None):
+    """Differentiable depthwise convolution. x (N, H, W, C), kernel (kh, kw, C, dm) -> (N, OH, OW, C*dm)."""
+    params = dict(strides=_pair(strides, "strides"), padding=str(padding).lower(),
+                  dilation_rate=_pair(dilation_rate, "dilation_rate"))
+    if bias is None:
+        return DepthwiseConv2D.apply(x, kernel, **params)
+    return DepthwiseConv2D.apply(x, kernel, bias, **params)
+
+
+def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", dilation_rate=1,
+                     bias=None):
+    """Depthwise conv (strides, padding, dilation) then a 1x1 pointwise conv, no bias in between.
+
+    x (N, H, W, C), depthwise_kernel (kh, kw, C, dm), pointwise_kernel (1, 1, C*dm, F) -> (N, OH, OW, F):
+
+        y = conv2d(depthwise_conv2d(x, depthwise_kernel), pointwise_kernel) + b
+
+    Both steps are recorded on the tape, so the gradients are those of the two ops chained.
+    """
+    hidden = depthwise_conv2d(x, depthwise_kernel, strides, padding, dilation_rate)
+    return conv2d(hidden, pointwise_kernel, bias=bias)
+
+
+__all__ = ["Conv2D", "DepthwiseConv2D", "conv2d", "depthwise_conv2d", "separable_conv2d",
+           "conv_output_length", "same_padding", "PATCH_BUDGET_BYTES"]

@@ -1,0 +1,241 @@
+"""Batch normalization (training and inference) and layer normalization, in Keras's conventions.
+
+Notation: ``x`` the input, ``g = dL/dy`` the incoming gradient, ``m`` the number of values each
+statistic is taken over, sums and means over those same axes (``keepdims``), channels_last.
+
+Batch normalization normalizes each channel (the ``axis``, default -1) over every *other* axis
+(batch and spatial axes); layer normalization normalizes each example over the given ``axes``.
+Both compute
+
+    mean = mean(x)                 var = mean((x - mean)**2)        (biased: divide by m)
+    x_hat = (x - mean) / sqrt(var + eps)
+    y = gamma * x_hat + beta
+
+Textbook vs Keras: the variance is the *biased* one (divide by m, ``jnp.var``), both for
+normalizing and for the moving variance that BatchNormalization keeps; there is no Bessel
+correction m/(m-1) anywhere (Ioffe & Szegedy use the unbiased variance for inference; Keras
+does not). Keras also evaluates ``y`` in a fixed float32 order, which we copy so that float32
+results agree to rounding:
+
+    inv = rsqrt(var + eps) * gamma        y = x * inv + (beta - mean * inv)
+
+The statistics take two passes over the data (mean, then the mean of squared deviations) rather
+than one (E[x^2] - E[x]^2): the centered values are needed for ``x_hat`` anyway, and the one-pass
+formula loses every significant digit when |mean| >> std in float32.
+
+A missing ``gamma`` (``scale=False``) is the constant 1 and a missing ``beta`` (``center=False``)
+the constant 0: multiplying by 1 and adding 0 are exact in floating point, so this matches Keras
+skipping them bit for bit, and ``needs_input_grad`` skips their gradients.
+"""
+import numpy as np
+
+from ..autograd.function import Function
+
+
+def _broadcast_shape(ndim, axes, shape):
+    """[1, ..., n_a, ..., 1]: the sizes of ``axes`` kept, every other axis 1."""
+    return [shape[d] if d in axes else 1 for d in range(ndim)]
+
+
+def _rsqrt(value):
+    return 1.0 / np.sqrt(value)
+
+
+def _normalize_backward(d_x_hat, x_hat, inv_std, axes, m):
+    """dL/dx of x_hat = (x - mean(x)) * rsqrt(var(x) + eps), statistics over ``axes`` (m values each).
+
+    dx = inv_std / m * (m * d_x_hat - sum(d_x_hat) - x_hat * sum(d_x_hat * x_hat))
+
+    (the mean and variance depend on every x in their group; these two sums are their share).
+    """
+    sum_d = np.sum(d_x_hat, axis=axes, keepdims=True)
+    sum_d_x_hat = np.sum(d_x_hat * x_hat, axis=axes, keepdims=True)
+    return (inv_std / m) * (m * d_x_hat - sum_d - x_hat * sum_d_x_hat)
+
+
+class BatchNormTrain(Function):
+    """Batch normalization with the statistics of this batch (Keras ``training=True``).
+
+    Inputs: x (any rank), gamma (C,), beta (C,) with C = x.shape[axis]. Statistics are taken over
+    every axis except ``axis``, m = x.size / C values per channel, biased variance:
+
+        mean_B = mean(x)       var_B = mean((x - mean_B)**2)
+        inv = rsqrt(var_B + eps) * gamma
+        y = x * inv + (beta - mean_B * inv)         ( = gamma * x_hat + beta )
+
+    Gradients (x_hat = (x - mean_B) / sqrt(var_B + eps)), the compact closed form:
+
+        dx     = gamma / sqrt(var_B + eps) / m * (m * g - sum(g) - x_hat * sum(g * x_hat))
+        dgamma = sum(g * x_hat)
+        dbeta  = sum(g)
+
+    ``stats``: an optional dict that receives the batch ``"mean"`` and ``"variance"`` (shape (C,))
+    for the moving-average update; use ``batch_norm_train`` rather than passing it yourself.
+    """
+
+    def forward(self, x, gamma, beta, axis=-1, epsilon=1e-3, stats=None):
+        axis = axis % x.ndim
+        self.axes = tuple(d for d in range(x.ndim) if d != axis)
+        self.m = x.size // x.shape[axis]
+        shape = _broadcast_shape(x.ndim, (axis,), x.shape)
+        self.gamma = gamma.reshape(shape)
+        mean = np.mean(x, axis=self.axes, keepdims=True)
+        self.centered = x - mean
+        variance = np.mean(np.square(self.centered), axis=self.axes, keepdims=True)
+        self.inv_std = _rsqrt(variance + epsilon)
+        inv = self.inv_std * self.gamma
+        if stats is not None:
+            stats["mean"], stats["variance"] = mean.reshape(-1), variance.reshape(-1)
+        return x * inv + (beta.reshape(shape) - mean * inv)
+
+    def backward(self, g):
+        need_x, need_gamma, need_beta = self.needs_input_grad
+        x_hat = self.centered * self.inv_std
+        sum_g = np.sum(g, axis=self.axes, keepdims=True)
+        sum_g_x_hat = np.sum(g * x_hat, axis=self.axes, keepdims=True)
+        dx = None
+        if need_x:
+            m = self.m
+            dx = (self.gamma * self.inv_std / m) * (m * g - sum_g - x_hat * sum_g_x_hat)
+        dgamma = sum_g_x_hat.reshape(-1) if need_gamma else None
+        dbeta = sum_g.reshape(-1) if need_beta else None
+        return dx, dgamma, dbeta
+
+
+class BatchNormInference(Function):
+    """Batch normalization with fixed statistics (Keras ``training=False``: the moving averages).
+
+    Inputs: x, gamma (C,), beta (C,); ``mean`` and ``variance`` (C,) are constants here (the
+    moving statistics, which no gradient updates). Keras's float32 op order:
+
+        inv = rsqrt(variance + eps) * gamma
+        y = x * inv + (beta - mean * inv)
+
+    Gradients (x_hat = (x - mean) / sqrt(variance + eps), an affine map of x now):
+
+        dx = g * inv        dgamma = sum(g * x_hat)        dbeta = sum(g)
+
+    (sums over every axis except ``axis``).
+    """
+
+    def forward(self, x, gamma, beta, mean, variance, axis=-1, epsilon=1e-3):
+        axis = axis % x.ndim
+        self.axes = tuple(d for d in range(x.ndim) if d != axis)
+        shape = _broadcast_shape(x.ndim, (axis,), x.shape)
+        mean = np.asarray(mean, dtype=x.dtype).reshape(shape)
+        self.inv_std = _rsqrt(np.asarray(variance, dtype=x.dtype).reshape(shape) + epsilon)
+        self.inv = self.inv_std * gamma.reshape(shape)
+        self.x, self.mean = x, mean
+        return x * self.inv + (beta.reshape(shape) - mean * self.inv)
+
+    def backward(self, g):
+        need_x, need_gamma, need_beta = self.needs_input_grad
+        dx = g * self.inv if need_x else None
+        dgamma = None
+        if need_gamma:
+            x_hat = (self.x - self.mean) * self.inv_std
+            dgamma = np.sum(g * x_hat, axis=self.axes).reshape(-1)
+        dbeta = np.sum(g, axis=self.axes).reshape(-1) if need_beta else None
+        return dx, dgamma, dbeta
+
+
+class LayerNorm(Function):
+    """Layer normalization over ``axes`` (Keras ``ops.layer_normalization``), per example.
+
+    Inputs: x, gamma and beta of shape ``[x.shape[d] for d in sorted(axes)]``; m = the number of
+    values in the normalized axes. Biased variance, Keras's op order:
+
+        mean = mean(x)     var = mean((x - mean)**2)         (over ``axes``)
+        inv = rsqrt(var + eps) * gamma
+        y = x * inv + (beta - mean * inv)
+
+    Gradients (x_hat = (x - mean) * r, r = rsqrt(var + eps); gamma varies inside the normalized
+    group, so it cannot be pulled out of the sums as in batch norm):
+
+        d_x_hat = g * gamma
+        dx      = r / m * (m * d_x_hat - sum(d_x_hat) - x_hat * sum(d_x_hat * x_hat))
+        dgamma  = sum over the *other* axes of g * x_hat
+        dbeta   = sum over the other axes of g
+
+    ``rms_scaling=True`` (Keras's deprecated flag, kept for loading old models) skips centering:
+    y = (x * r) * gamma with the same (centered) variance, and then
+
+        dx = r * d_x_hat - r**2 * x_hat / m * sum(d_x_hat * x)        dgamma = sum(g * x * r)
+
+    and beta is not used (its gradient is None).
+    """
+
+    def forward(self, x, gamma, beta, axes=(-1,), epsilon=1e-3, rms_scaling=False):
+        self.axes = tuple(sorted(d % x.ndim for d in axes))
+        self.other_axes = tuple(d for d in range(x.ndim) if d not in self.axes)
+        self.m = int(np.prod([x.shape[d] for d in self.axes]))
+        shape = _broadcast_shape(x.ndim, self.axes, x.shape)
+        self.gamma_shape = gamma.shape
+        self.gamma = gamma.reshape(shape)
+        self.rms_scaling = rms_scaling
+        mean = np.mean(x, axis=self.axes, keepdims=True)
+        self.centered = x - mean
+        variance = np.mean(np.square(self.centered), axis=self.axes, keepdims=True)
+        self.inv_std = _rsqrt(variance + epsilon)
+        if rms_scaling:
+            self.x = x
+            return (x * self.inv_std) * self.gamma
+        inv = self.inv_std * self.gamma
+        return x * inv + (beta.reshape(shape) - mean * inv)
+
+    def backward(self, g):
+        need_x, need_gamma, need_beta = self.needs_input_grad
+        r = self.inv_std
+        x_hat = self.centered * r
+        dx = dgamma = dbeta = None
+        if need_x:
+            d_x_hat = g * self.gamma
+            if self.rms_scaling:
+                sum_d_x = np.sum(d_x_hat * self.x, axis=self.axes, keepdims=True)
+                dx = r * d_x_hat - np.square(r) * x_hat / self.m * sum_d_x
+            else:
+                dx = _normalize_backward(d_x_hat, x_hat, r, self.axes, self.m)
+        if need_gamma:
+            scaled = self.x * r if self.rms_scaling else x_hat
+            dgamma = np.sum(g * scaled, axis=self.other_axes).reshape(self.gamma_shape)
+        if need_beta and not self.rms_scaling:
+            dbeta = np.sum(g, axis=self.other_axes).reshape(self.gamma_shape)
+        return dx, dgamma, dbeta
+
+
+# -- entry points that fill in a missing gamma / beta -------------------------------------------------
+
+def _affine_or_constant(param, value, shape, dtype):
+    """``param`` itself, or the constant ``value`` (1 for gamma, 0 for beta) when it is absent."""
+    return param if param is not None else np.full(shape, value, dtype=dtype)
+
+
+def batch_norm_train(x, gamma=None, beta=None, axis=-1, epsilon=1e-3):
+    """Training-mode batch norm. Returns ``(y, batch_mean, batch_variance)``; only y is on the tape.
+
+    The batch statistics (shape (C,), biased variance) feed the moving-average update.
+    """
+    channels = (x.shape[axis],)
+    gamma = _affine_or_constant(gamma, 1, channels, x.dtype)
+    beta = _affine_or_constant(beta, 0, channels, x.dtype)
+    stats = {}
+    y = BatchNormTrain.apply(x, gamma, beta, axis=axis, epsilon=epsilon, stats=stats)
+    return y, stats["mean"], stats["variance"]
+
+
+def batch_norm_inference(x, gamma, beta, mean, variance, axis=-1, epsilon=1e-3):
+    """Inference-mode batch norm with the given (moving) ``mean`` and ``variance``, shape (C,)."""
+    channels = (x.shape[axis],)
+    gamma = _affine_or_constant(gamma, 1, channels, x.dtype)
+    beta = _affine_or_constant(beta, 0, channels, x.dtype)
+    return BatchNormInference.apply(x, gamma, beta, mean=np.asarray(mean), variance=np.asarray(variance),
+                                    axis=axis, epsilon=epsilon)
+
+
+def layer_norm(x, gamma=None, beta=None, axes=(-1,), epsilon=1e-3, rms_scaling=False):
+    """Layer normalization over ``axes``; gamma/beta have the normalized axes' sizes."""
+    ndim = len(x.shape)
+    shape = tuple(x.shape[d % ndim] for d in sorted(d % ndim for d in axes))
+    gamma = _affine_or_constant(gamma, 1, shape, x.dtype)
+    beta = _affine_or_constant(beta, 0, shape, x.dtype)
+    return LayerNorm.apply(x, gamma, beta, axes=tuple(axes), epsilon=epsilon, rms_scaling=rms_scaling)
