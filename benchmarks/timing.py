@@ -10,11 +10,15 @@ Memory, two methods (each result says which one it used):
 - ``tracemalloc``: the peak of bytes allocated through Python's and NumPy's allocators during
   one call, above what was allocated before it (NumPy reports its data buffers to tracemalloc).
   Exact for numpy_nn; blind to PyTorch's and XLA's own allocators.
-- ``rss_hwm``: Linux's peak resident set size (``VmHWM``) is reset to the current RSS by
-  writing 5 to ``/proc/self/clear_refs``; after one call, peak minus the RSS before the call.
-  Counts every allocator, but only memory the process did not already hold (a caching
-  allocator that kept buffers from an earlier call shows less).
+- ``rss_hwm``: first glibc's ``malloc_trim(0)`` hands the free heap pages back to the OS (else
+  buffers freed by the previous call would be reused without raising RSS), then Linux's peak
+  resident set size (``VmHWM``) is reset to the current RSS by writing 5 to
+  ``/proc/self/clear_refs``; after one call, peak minus the RSS before the call. Counts every
+  allocator that uses malloc (NumPy, PyTorch's CPU allocator, XLA on CPU); a framework that keeps
+  its own pool of pages would show less than it uses.
 """
+import ctypes
+import ctypes.util
 import gc
 import math
 import statistics
@@ -65,6 +69,13 @@ def rss_hwm_available():
         return False
 
 
+def _malloc_trim():
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: measure without trimming
+        pass
+
+
 def peak_memory_mb(fn, method):
     """Peak extra memory of one ``fn()`` call, in MB (10**6 bytes), by ``method`` (see module doc)."""
     gc.collect()
@@ -78,6 +89,7 @@ def peak_memory_mb(fn, method):
             tracemalloc.stop()
         return max(peak - baseline, 0) / 1e6
     if method == "rss_hwm":
+        _malloc_trim()
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")
         before = _read_status_kb("VmRSS")

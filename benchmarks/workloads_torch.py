@@ -202,7 +202,9 @@ def _application_predict(workload):
     def predict():
         with torch.no_grad():
             return model(x)
-    parameters = sum(t.numel() for t in model.parameters())
+    # counted like Keras's count_params(): BN moving statistics included
+    parameters = sum(t.numel() for t in model.parameters()) + \
+        sum(b.numel() for name, b in model.named_buffers() if name.endswith(("running_mean", "running_var")))
     return predict, {"note": f"hand-written PyTorch {p['application']} ({parameters:,} parameters), eval mode"}
 
 

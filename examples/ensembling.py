@@ -14,8 +14,6 @@ Run:  python examples/ensembling.py [--quick] [--dataset digits|shapes]
 """
 import argparse
 
-import numpy as np
-
 import numpy_nn as nn
 from numpy_nn import layers
 from numpy_nn.config import set_random_seed

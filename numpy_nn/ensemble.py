@@ -291,7 +291,7 @@ class StackingEnsemble:
         return self
 
     def fit_members(self, fit_fns, x, y, n_splits=5, seed=0):
-        """Out-of-fold predictions for each member, the meta-learner on them, then refit each member on all of (x, y).
+        """Out-of-fold predictions per member, the meta-learner on them, then each member refit on all of (x, y).
 
         ``fit_fns``: dict name -> ``fit_fn(x, y)`` returning a model with ``.predict`` (see
         ``out_of_fold_predictions``). Keeps ``self.oof_probas_`` (dict) and ``self.members_``.
@@ -415,7 +415,8 @@ class EnsembleReport:
             lines.append("| " + " | ".join(cells) + " |")
         for title, matrix in (("disagreement (validation)", self.disagreement),
                               ("correlation of true-class probabilities (validation)", self.correlation)):
-            lines += ["", f"{title}:", "", "| | " + " | ".join(self.names) + " |", "|" + "---|" * (len(self.names) + 1)]
+            lines += ["", f"{title}:", "", "| | " + " | ".join(self.names) + " |",
+                      "|" + "---|" * (len(self.names) + 1)]
             for name, values in zip(self.names, matrix):
                 lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
         return "\n".join(lines)

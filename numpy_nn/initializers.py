@@ -165,6 +165,7 @@ LecunUniform = _variant("LecunUniform", 1.0, "fan_in", "uniform")
 _BY_NAME = {
     "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
     "truncated_normal": TruncatedNormal, "random_uniform": RandomUniform,
+    "uniform": RandomUniform, "normal": RandomNormal,
     "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_normal": HeNormal, "he_uniform": HeUniform, "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
 }

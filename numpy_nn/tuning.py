@@ -53,13 +53,15 @@ class SearchResult:
         for t in self.trials:
             mark = " *" if t["trial"] == self.best_trial else ""
             params = " | ".join(_format(t.get(name, "")) for name in names)
-            lines.append(f"| {t['trial']}{mark} | {params} | {_format(t['score'])} | {t['epoch']} | {t['seconds']:.1f} |")
+            lines.append(f"| {t['trial']}{mark} | {params} | {_format(t['score'])} | {t['epoch']} "
+                         f"| {t['seconds']:.1f} |")
         return "\n".join(lines)
 
     __str__ = to_markdown
 
     def __repr__(self):
-        return f"SearchResult(best_params={self.best_params}, best_score={self.best_score:.6g}, trials={len(self.trials)})"
+        return (f"SearchResult(best_params={self.best_params}, best_score={self.best_score:.6g}, "
+                f"trials={len(self.trials)})")
 
 
 def _format(value):

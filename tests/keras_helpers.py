@@ -31,8 +31,11 @@ def keras_grads(keras_layer_or_model, x, upstream, training=False):
     trainable = [v.value for v in layer.trainable_variables]
     non_trainable = [v.value for v in layer.non_trainable_variables]
 
+    import inspect
+    kwargs = {"training": training} if "training" in inspect.signature(layer.call).parameters else {}
+
     def loss(x_, tv):
-        out, _ = layer.stateless_call(tv, non_trainable, x_, training=training)
+        out, _ = layer.stateless_call(tv, non_trainable, x_, **kwargs)
         return jnp.sum(out * upstream)
 
     gx, gw = jax.grad(loss, argnums=(0, 1))(jnp.asarray(x), trainable)

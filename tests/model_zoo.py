@@ -80,7 +80,7 @@ def nested(L):
 def small_cnn(L):
     """Conv -> BN -> ReLU -> pool -> conv -> GAP -> Dense softmax (BN has non-trainable weights)."""
     x = L.Input((8, 8, 2), name="image")
-    h = L.Conv2D(4, 3, padding="same", name="conv1")(x)
+    h = L.Conv2D(4, 3, padding="same", use_bias=False, name="conv1")(x)  # BN cancels a bias
     h = L.BatchNormalization(name="bn")(h)
     h = L.Activation("relu", name="relu")(h)
     h = L.MaxPooling2D(name="pool")(h)

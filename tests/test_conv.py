@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given, strategies as st
 
 import numpy_nn as nn
-from numpy_nn import regularizers
+from numpy_nn import initializers, regularizers
 from numpy_nn.config import set_random_seed
 from numpy_nn.ops import conv as conv_ops
 from numpy_nn.ops.conv import conv2d, conv_output_length, depthwise_conv2d, same_padding, separable_conv2d
@@ -247,7 +247,7 @@ def test_weights_names_order_and_shapes():
 def test_each_initializer_reaches_its_weight():
     x = np.zeros((1, 5, 5, 2), dtype=np.float32)
     separable = SeparableConv2D(3, 2, depthwise_initializer="ones", pointwise_initializer="zeros",
-                                bias_initializer=nn.initializers.Constant(0.5))
+                                bias_initializer=initializers.Constant(0.5))
     separable(x)
     depthwise, pointwise, bias = separable.get_weights()
     assert (depthwise == 1).all() and (pointwise == 0).all() and (bias == 0.5).all()

@@ -80,7 +80,7 @@ def test_mask_pixels_differ_from_background(shapes):
     # pixels just outside the mask look like the background, not like the object
     image, mask = images[0], masks[0]
     ring = np.zeros_like(mask)
-    ring[1:-1, 1:-1] = (mask[:-2, 1:-1] | mask[2:, 1:-1] | mask[1:-1, :-2] | mask[1:-1, 2:])[...]
+    ring[1:-1, 1:-1] = mask[:-2, 1:-1] | mask[2:, 1:-1] | mask[1:-1, :-2] | mask[1:-1, 2:]
     ring &= ~mask
     object_colour, background_colour = image[mask].mean(0), image[~mask].mean(0)
     ring_pixels = image[ring]

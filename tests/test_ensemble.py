@@ -251,7 +251,8 @@ def test_report_contents(members):
     np.testing.assert_allclose(weights, fit_weights([p[:400] for p in m.values()], y[:400]))
     weighted = average([p[400:] for p in m.values()], weights)
     assert result.row("weighted")["test_log_loss"] == pytest.approx(log_loss(weighted, y[400:]))
-    assert result.row("mean")["val_accuracy"] == pytest.approx(accuracy(average([p[:400] for p in m.values()]), y[:400]))
+    mean_val = average([p[:400] for p in m.values()])
+    assert result.row("mean")["val_accuracy"] == pytest.approx(accuracy(mean_val, y[:400]))
     assert result.row("weighted")["val_log_loss"] < result.row("mean")["val_log_loss"]
     assert result.disagreement.shape == (3, 3) and result.correlation.shape == (3, 3)
     table = result.to_markdown()

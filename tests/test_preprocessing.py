@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-import numpy_nn as nn
 from numpy_nn.layers.preprocessing import Normalization, Rescaling
 from tests.gradcheck_factory import check_layer_gradients
 from tests.keras_helpers import import_keras, relative_diff

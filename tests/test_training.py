@@ -176,7 +176,7 @@ def test_class_weight_and_nested_model_match_keras():
 def test_train_and_test_on_batch_match_keras():
     keras = import_keras()
     (x,) = model_zoo.data(14, 16, [(6,)])
-    y = _labels(15, 16, 3)
+    y = _labels(15, 16, 2)
     keras.utils.set_random_seed(0)
     theirs, ours = model_zoo.sequential_mlp(model_zoo.theirs(keras)), model_zoo.sequential_mlp(L)
     model_zoo.copy_weights(theirs, ours)

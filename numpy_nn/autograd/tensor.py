@@ -217,6 +217,7 @@ class Variable(Tensor):
         super().__init__(value, requires_grad=trainable, dtype=dtype, name=name)
         self.trainable = bool(trainable)
         self.path = name
+        self.constraint = None  # set by Layer.add_weight; applied by the optimizer after updates
 
     @property
     def value(self):

@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from .. import config, initializers, regularizers
+from .. import config, constraints, initializers, regularizers
 from ..autograd.tensor import Tensor, Variable
 
 _name_counters = {}
@@ -117,12 +117,17 @@ class Layer:
 
     # -- weights ---------------------------------------------------------------------------------
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, regularizer=None,
-                   dtype=None):
-        """Create a Variable, record it on this layer, and return it."""
+                   dtype=None, constraint=None):
+        """Create a Variable, record it on this layer, and return it.
+
+        A ``constraint`` is kept on the Variable (``variable.constraint``); the optimizer applies
+        it after each update, as Keras does.
+        """
         init = initializers.get(initializer)
         value = init(tuple(int(s) for s in shape), dtype=dtype or self.dtype)
         variable = Variable(np.asarray(value, dtype=dtype or self.dtype), name=name, trainable=trainable)
         variable.path = f"{self.name}/{name}"
+        variable.constraint = constraints.get(constraint)
         self._own_variables.append(variable)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:

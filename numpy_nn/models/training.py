@@ -184,6 +184,9 @@ class Trainer:
                              (losses.resolve(ident, shape_true(i), y_pred[i].shape), weights[i])
                              for i, ident in enumerate(loss_ids)]
         active = [i for i, entry in enumerate(self._flat_losses) if entry is not None]
+        if isinstance(self._user_loss, dict):  # Keras lists per-output losses in the loss dict's order
+            order = list(self._user_loss)
+            active.sort(key=lambda i: order.index(names[i]))
         self._loss_tracker = metrics_module.Mean(name="loss")
         self._output_loss_trackers = [(i, f"{names[i]}_loss", metrics_module.Mean(name=f"{names[i]}_loss"))
                                       for i in active] if len(active) > 1 else []
