@@ -95,7 +95,7 @@ def main(quick=False, dataset="digits", verbose=True):
     members, oof = {}, {}
     for name, build in builders.items():
         model = fit_fn(build)(x_train, y_train)
-        members[name] = (model.predict(x_val), model.predict(x_test))
+        members[name] = (model.predict(x_val, verbose=0), model.predict(x_test, verbose=0))
         # stacking needs predictions on the training set by models that did not see them
         oof[name] = out_of_fold_predictions(fit_fn(build), x_train, y_train, n_splits=n_splits, seed=0)
         if verbose:

@@ -59,7 +59,7 @@ def main(quick=False, verbose=True):
     best_epochs = result.trials[result.best_trial]["epoch"] + 1
     model = build_model(result.best_params)
     model.fit(x_train, y_train, epochs=best_epochs, batch_size=32, verbose=0)
-    test_loss, test_accuracy = model.evaluate(x_test, y_test)[:2]
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)[:2]
     if verbose:
         print(f"test: loss={float(test_loss):.4f}  accuracy={float(test_accuracy):.4f}")
     return {"best_params": result.best_params, "best_val_loss": result.best_score,

@@ -25,6 +25,8 @@ import warnings
 
 import numpy as np
 
+from .autograd.tensor import Tensor
+
 
 def _print(message, line_break=True):
     """Write to stdout, replacing characters the terminal's encoding cannot show."""
@@ -44,7 +46,7 @@ def pythonify_logs(logs):
             result.update(pythonify_logs(value))
             continue
         try:
-            value = float(value.data if hasattr(value, "data") and not isinstance(value, np.ndarray) else value)
+            value = float(value.data if isinstance(value, Tensor) else value)
         except (TypeError, ValueError):
             pass
         result[key] = value

@@ -15,6 +15,8 @@ The three ways to combine M members with probabilities P_m (n, K):
 The test set is only ever scored, never used to fit: ``fit_weights`` and ``StackingEnsemble.fit``
 take no test arrays, and ``report`` fits its weights on the validation arrays alone.
 """
+import inspect
+
 import numpy as np
 
 EPSILON = 1e-7   # keras.backend.epsilon(): probabilities are clipped to [eps, 1 - eps] in log losses
@@ -31,7 +33,7 @@ def as_probas(member, x=None):
     if hasattr(member, "predict") and not isinstance(member, np.ndarray):
         if x is None:
             raise ValueError(f"as_probas: member {type(member).__name__} has .predict(), pass the inputs x")
-        member = member.predict(x)
+        member = _quiet_predict(member, x)
     probas = np.asarray(member, dtype=np.float64)
     if probas.ndim == 1 or (probas.ndim == 2 and probas.shape[1] == 1):
         p = probas.reshape(-1)
@@ -39,6 +41,15 @@ def as_probas(member, x=None):
     if probas.ndim != 2:
         raise ValueError(f"as_probas: expected probabilities of shape (n, K), got shape {probas.shape}")
     return probas
+
+
+def _quiet_predict(model, x):
+    """model.predict(x), with verbose=0 when predict accepts it (numpy_nn and Keras print progress bars)."""
+    try:
+        accepts_verbose = "verbose" in inspect.signature(model.predict).parameters
+    except (TypeError, ValueError):
+        accepts_verbose = False
+    return model.predict(x, verbose=0) if accepts_verbose else model.predict(x)
 
 
 def predict_probas(members, x=None):
@@ -176,7 +187,7 @@ def _fit_member(fit_fn, x, y):
     """Run ``fit_fn(x, y)`` and return a function inputs -> probabilities."""
     fitted = fit_fn(x, y)
     if hasattr(fitted, "predict"):
-        return lambda inputs: as_probas(fitted.predict(inputs))
+        return lambda inputs: as_probas(fitted, inputs)
     if callable(fitted):
         return lambda inputs: as_probas(fitted(inputs))
     raise TypeError(f"fit_fn must return a model with .predict(x) or a function x -> probabilities, "

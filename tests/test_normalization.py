@@ -213,8 +213,10 @@ def test_argument_and_shape_errors_name_the_layer():
         BatchNormalization(momentum=1.5)
     with pytest.raises(TypeError, match="axis"):
         BatchNormalization(axis=[1, 2])
-    with pytest.raises(ValueError, match="gamma_constraint"):
-        BatchNormalization(gamma_constraint="non_neg")
+    bn = BatchNormalization(gamma_constraint="non_neg")
+    bn(np.ones((2, 3), np.float32))
+    assert type(bn.gamma.constraint).__name__ == "NonNeg" and bn.beta.constraint is None
+    assert bn.get_config()["gamma_constraint"]["class_name"] == "NonNeg"
     with pytest.raises(ValueError, match="renorm=True"):
         BatchNormalization(renorm=True)
     with pytest.raises(TypeError, match="'axis'.*'a'"):

@@ -1,6 +1,5 @@
 """Tests of numpy_nn.tuning.hyperopt_search with a fake model (no training loop needed)."""
 import inspect
-import os
 
 import numpy as np
 import pytest
@@ -185,25 +184,24 @@ def test_missing_hyperopt_names_the_extra(data, monkeypatch):
         hyperopt_search(FakeModel, SPACE, x, y, validation_split=0.2)
 
 
-@pytest.mark.slow
 def test_with_numpy_nn_models(data):
-    """Integration with the real training loop (runs once numpy_nn.models exists)."""
-    nn = pytest.importorskip("numpy_nn")
-    if not os.path.exists(os.path.join(os.path.dirname(nn.__file__), "models", "__init__.py")) \
-            or not hasattr(nn, "Sequential"):
-        pytest.skip("numpy_nn.models is not written yet")
-    from numpy_nn import layers
+    """Integration with the real training loop: a tiny MLP, three trials of two epochs."""
+    models = pytest.importorskip("numpy_nn.models")
+    from numpy_nn.layers.core import Dense
+    from numpy_nn.optimizers import Adam
 
     x, y = data
 
     def build(params):
-        model = nn.Sequential([nn.Input((3,)), layers.Dense(int(params["width"]), activation="relu"),
-                               layers.Dense(2, activation="softmax")])
-        model.compile(optimizer=nn.optimizers.Adam(learning_rate=params["lr"]),
+        model = models.Sequential([models.Input((3,)), Dense(params["width"], activation="relu"),
+                                   Dense(2, activation="softmax")])
+        model.compile(optimizer=Adam(learning_rate=params["lr"]),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
     space = {"lr": hp.loguniform("lr", np.log(1e-3), np.log(1e-1)), "width": hp.choice("width", [4, 8])}
-    result = hyperopt_search(build, space, x, y, validation_split=0.2, max_evals=3, verbose=0,
-                             fit_kwargs={"epochs": 2, "batch_size": 16})
+    result = hyperopt_search(build, space, x.astype(np.float32), y, validation_split=0.2, max_evals=3,
+                             verbose=0, fit_kwargs={"epochs": 2, "batch_size": 16})
     assert len(result.trials) == 3 and np.isfinite(result.best_score)
+    assert all(t["status"] == "ok" and t["epoch"] in (0, 1) for t in result.trials)
+    assert result.best_params["width"] in (4, 8)

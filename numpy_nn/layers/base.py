@@ -125,7 +125,8 @@ class Layer:
         """
         init = initializers.get(initializer)
         value = init(tuple(int(s) for s in shape), dtype=dtype or self.dtype)
-        variable = Variable(np.asarray(value, dtype=dtype or self.dtype), name=name, trainable=trainable)
+        variable = Variable(np.asarray(value, dtype=dtype or self.dtype), name=name, trainable=trainable,
+                            dtype=dtype or self.dtype)
         variable.path = f"{self.name}/{name}"
         variable.constraint = constraints.get(constraint)
         self._own_variables.append(variable)

@@ -1,15 +1,9 @@
 """BatchNormalization and LayerNormalization (formulas in ``numpy_nn/ops/normalization.py``)."""
 import numbers
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from ..ops.normalization import batch_norm_inference, batch_norm_train, layer_norm
 from .base import Layer
-
-
-def _check_no_constraint(layer_name, argument, value):
-    if value is not None:
-        raise ValueError(f"Layer '{layer_name}': weight constraints are not supported by numpy_nn; "
-                         f"received {argument}={value!r} (expected None)")
 
 
 def _check_epsilon(layer_name, epsilon):
@@ -49,8 +43,8 @@ class BatchNormalization(Layer):
         if renorm:
             raise ValueError(f"Layer '{self.name}': batch renormalization is not implemented in numpy_nn; "
                              f"received renorm={renorm!r}")
-        _check_no_constraint(self.name, "beta_constraint", beta_constraint)
-        _check_no_constraint(self.name, "gamma_constraint", gamma_constraint)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
@@ -75,9 +69,11 @@ class BatchNormalization(Layer):
         self.input_ndim = ndim
         shape = (channels,)
         if self.scale:
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer)
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
         if self.center:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer)
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
         self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
         self.moving_variance = self.add_weight("moving_variance", shape, self.moving_variance_initializer,
                                                trainable=False)
@@ -110,7 +106,8 @@ class BatchNormalization(Layer):
                 "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None, "synchronized": self.synchronized,
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint), "synchronized": self.synchronized,
                 "renorm": False, "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum}
 
 
@@ -136,8 +133,8 @@ class LayerNormalization(Layer):
             raise TypeError(f"Layer '{self.name}': expected an int or a non-empty list/tuple of ints for "
                             f"the argument 'axis', but received: {axis!r}")
         _check_epsilon(self.name, epsilon)
-        _check_no_constraint(self.name, "beta_constraint", beta_constraint)
-        _check_no_constraint(self.name, "gamma_constraint", gamma_constraint)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.epsilon, self.center, self.scale = float(epsilon), bool(center), bool(scale)
         self.rms_scaling = bool(rms_scaling)
         self.beta_initializer = initializers.get(beta_initializer)
@@ -160,9 +157,11 @@ class LayerNormalization(Layer):
         self.input_ndim = ndim
         shape = tuple(input_shape[a] for a in axes)
         if self.scale or self.rms_scaling:
-            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer)
+            self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
         if self.center and not self.rms_scaling:
-            self.beta = self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer)
+            self.beta = self.add_weight("beta", shape, self.beta_initializer, regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
         self.built = True
 
     def call(self, inputs, training=None):
@@ -179,4 +178,5 @@ class LayerNormalization(Layer):
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-                "beta_constraint": None, "gamma_constraint": None}
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
