@@ -265,14 +265,18 @@ def _reference_memory(entry):
 def _blas_text(threadpools):
     if not isinstance(threadpools, list) or not threadpools:
         return ""
-    parts = [f"{p.get('internal_api', '?')} {p.get('version', '')} ({p.get('architecture') or p.get('threading_layer', '')}, "
-             f"{p.get('num_threads')} threads)" for p in threadpools]
+    parts = []
+    for pool in threadpools:
+        details = ", ".join(str(d) for d in (pool.get("architecture"), f"{pool.get('num_threads')} threads") if d)
+        parts.append(" ".join(str(d) for d in (pool.get("internal_api", "?"), pool.get("version")) if d) + f" ({details})")
     return "; threadpools: " + ", ".join(parts)
 
 
 def _notes(report):
     notes = []
     for result in report["results"]:
+        if result["framework"] != "numpy_nn" and result["workload"].startswith("naive"):
+            continue  # older runs recorded these as "numpy_nn only"
         if result.get("status") != "ok" or result.get("note"):
             label = LABELS.get(result["framework"], result["framework"])
             notes.append(f"{label}, {result['workload']} {result['mode']}: {result.get('status')}"

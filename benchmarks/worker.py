@@ -61,6 +61,8 @@ def run(framework, quick=False, only=None):
         gflops, timing = module.gemm_gflops(size, size, size, repeats=3 if quick else 7)
         document["gemm_ceiling"] = {"shape": [size, size, size], "gflops": gflops, **timing}
     for workload in select(all_workloads(quick), only, quick):
+        if framework != "numpy_nn" and workload.family.startswith("naive"):
+            continue  # loops vs vectorized is a numpy_nn-only comparison
         for mode in workload.modes:
             record = run_one(module, workload, mode, quick, memory_methods)
             if framework == "numpy_nn" and record["status"] == "ok":

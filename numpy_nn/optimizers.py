@@ -560,7 +560,7 @@ class Optimizer:
                              _cast(learning_rate, variable.dtype))
             constraint = getattr(variable, "constraint", None)
             if constraint is not None:
-                variable.assign(_as_array(constraint(variable)))
+                variable.assign(_as_array(constraint(variable.data)))
 
     def _accumulate_and_maybe_update(self, grads, variables):
         """Sum gradients for ``steps`` calls; on the last one update with their mean and reset."""

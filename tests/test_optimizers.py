@@ -359,3 +359,12 @@ def test_slot_names_match_keras_for_a_dense_layer():
         theirs.build(dense.trainable_variables)
         assert [v.path for v in ours.variables] == [v.path for v in theirs.variables]
         np.testing.assert_array_equal(ours.get_weights()[-1], theirs.variables[-1].numpy())
+
+
+def test_constraints_applied_after_the_update():
+    from numpy_nn import constraints
+    v = Variable(np.array([1.0, -1.0], np.float32), name="w")
+    v.constraint = constraints.get("non_neg")
+    O.SGD(0.5).apply([np.array([3.0, -4.0], np.float32)], [v])   # [-0.5, 1.0] -> non_neg -> [0, 1]
+    np.testing.assert_array_equal(v.numpy(), [0.0, 1.0])
+    assert v.dtype == np.float32

@@ -62,6 +62,14 @@ def format_layer_shape(layer):
     return "[" + ", ".join(format_shape(t.shape) for t in flat) + "]"
 
 
+def class_name(layer):
+    """The class name Keras shows: a plain functional ``Model`` is a "Functional"."""
+    from .functional import Model
+    if type(layer) is Model and layer._is_graph_network:
+        return "Functional"
+    return type(layer).__name__
+
+
 def _is_sequential_like(model):
     if not model._is_graph_network or type(model).__name__ == "Sequential" or hasattr(model, "_stack"):
         return True
@@ -184,7 +192,7 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, show_t
             params = "0 (unbuilt)"
         else:
             params = f"{layer.count_params():,}"
-        row = [f"{layer.name} ({type(layer).__name__})", format_layer_shape(layer), params]
+        row = [f"{layer.name} ({class_name(layer)})", format_layer_shape(layer), params]
         if not sequential_like:
             row.append(connections(layer))
         if show_trainable:

@@ -1,0 +1,195 @@
+"""The Keras 3 ``.keras`` file: a zip of ``metadata.json``, ``config.json`` and ``model.weights.h5``.
+
+    load_model(path, compile=True)     zipfile + json + h5py, all in memory, nothing executed
+    save_model(model, path)            a file ``keras.saving.load_model`` opens
+    save_weights(model, path)          ``*.weights.h5``: the same h5 tree as inside the zip
+    load_weights(model, path)          all or nothing: a failed load leaves the model unchanged
+
+Safety when reading: members are read in memory (never extracted), each one at most
+``max_member_bytes`` (default ``MAX_MEMBER_BYTES`` = 2 GiB for the weights, ``MAX_CONFIG_BYTES``
+= 64 MiB for the JSON files); classes are looked up in numpy_nn's registry, never imported from
+the file; anything else raises ``LoadError``. Writing is atomic: the file is written to a
+temporary file in the same folder and moved over ``path`` with ``os.replace``, so an error
+mid-write leaves any previous file intact.
+"""
+import contextlib
+import datetime
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+from . import serialization, weights_h5
+from .errors import LoadError, SaveError, require_h5py
+
+MAX_MEMBER_BYTES = 2 * 1024 ** 3   # the largest zip member (the weights) load_model will read
+MAX_CONFIG_BYTES = 64 * 1024 ** 2  # the largest config.json / metadata.json
+KERAS_VERSION = "3.15.1"           # written in metadata.json: the Keras version the format follows
+CONFIG_FILENAME, METADATA_FILENAME, WEIGHTS_FILENAME = "config.json", "metadata.json", "model.weights.h5"
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic writes
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_write(path):
+    """Yield a binary file object; on success it replaces ``path`` at once, on error it vanishes."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving
+# ---------------------------------------------------------------------------------------------
+def _check_suffix(path, suffix, what):
+    name = os.fspath(path)
+    if not str(name).endswith(suffix):
+        raise SaveError(f"The filename must end in `{suffix}` for {what}. Received: filepath={name}")
+
+
+def save_model(model, filepath, overwrite=True, include_optimizer=True):
+    """Write ``model`` as a Keras 3 ``.keras`` zip (config + weights + optimizer state if built).
+
+    The config and the weights are computed entirely in memory before the file is opened, so
+    an unsupported layer raises ``SaveError`` without touching ``filepath``.
+    """
+    _check_suffix(filepath, ".keras", "model.save()")
+    if not overwrite and os.path.exists(filepath):
+        raise SaveError(f"{filepath} exists and overwrite=False")
+    config = serialization.serialize_model(model, include_compile=True)
+    config_json = json.dumps(config)
+    metadata = json.dumps({"keras_version": KERAS_VERSION,
+                           "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
+    weights = weights_h5.h5_bytes(model, include_optimizer=include_optimizer)
+    with atomic_write(filepath) as stream:
+        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr(METADATA_FILENAME, metadata)
+            archive.writestr(CONFIG_FILENAME, config_json)
+            archive.writestr(WEIGHTS_FILENAME, weights)
+
+
+def save_weights(model, filepath, overwrite=True):
+    """Write ``*.weights.h5`` (Keras's layout, the optimizer state included when it is built)."""
+    _check_suffix(filepath, ".weights.h5", "model.save_weights()")
+    if not overwrite and os.path.exists(filepath):
+        raise SaveError(f"{filepath} exists and overwrite=False")
+    data = weights_h5.h5_bytes(model, include_optimizer=True)
+    with atomic_write(filepath) as stream:
+        stream.write(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+def _read_member(archive, name, limit):
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise LoadError(f"Refusing to read '{name}' from the .keras file: it is {info.file_size} bytes, above the "
+                        f"limit of {limit} bytes (pass a larger max_member_bytes if you trust the file)")
+    chunks, total = [], 0
+    with archive.open(info) as member:
+        while True:
+            chunk = member.read(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise LoadError(f"Refusing to read '{name}': it expands beyond {limit} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def read_keras_file(filepath, max_member_bytes=MAX_MEMBER_BYTES):
+    """``(config dict, weights bytes)`` from a ``.keras`` zip, read in memory with size limits."""
+    try:
+        with zipfile.ZipFile(filepath, "r") as archive:
+            names = set(archive.namelist())
+            if CONFIG_FILENAME not in names:
+                raise LoadError(f"{filepath} is not a Keras 3 .keras file: it has no {CONFIG_FILENAME} "
+                                f"(members: {sorted(names)[:10]})")
+            config_bytes = _read_member(archive, CONFIG_FILENAME, min(MAX_CONFIG_BYTES, max_member_bytes))
+            if WEIGHTS_FILENAME not in names:
+                other = " (the .npz weights format is not supported)" if "model.weights.npz" in names else ""
+                raise LoadError(f"{filepath} has no {WEIGHTS_FILENAME}{other}")
+            weights = _read_member(archive, WEIGHTS_FILENAME, max_member_bytes)
+    except zipfile.BadZipFile as error:
+        raise LoadError(f"{filepath} is not a valid .keras file (a zip archive): {error}") from error
+    except (zipfile.LargeZipFile, EOFError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise LoadError(f"{filepath} could not be read as a zip archive: {error}") from error
+    try:
+        config = json.loads(config_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LoadError(f"{filepath}: {CONFIG_FILENAME} is not valid JSON ({error})") from error
+    if not isinstance(config, dict):
+        raise LoadError(f"{filepath}: {CONFIG_FILENAME} should hold a JSON object")
+    return config, weights
+
+
+def load_model(filepath, compile=True, max_member_bytes=MAX_MEMBER_BYTES):
+    """Rebuild a model from a Keras 3 ``.keras`` file, without Keras.
+
+    Rebuilds Functional models (dict/list inputs and outputs, shared layers, nested Functional and
+    Sequential models) and Sequential models, their weights, and with ``compile=True`` the compile
+    config (optimizer, losses, metrics) and the optimizer state, so training resumes where it
+    stopped. Raises ``LoadError`` (nothing is returned, nothing written) for unsupported or
+    code-carrying classes (``Lambda``), a damaged zip, or missing/mis-shaped weights.
+    """
+    require_h5py()
+    path = os.fspath(filepath) if not hasattr(filepath, "read") else filepath
+    if isinstance(path, str) and path.endswith(".h5") and not path.endswith(".keras"):
+        raise LoadError(f"{path} is an HDF5 file: the legacy Keras 2 .h5 model format is not supported; for a "
+                        "*.weights.h5 file build the model and call model.load_weights()")
+    config, weights = read_keras_file(path, max_member_bytes)
+    model = serialization.deserialize_model(config, compile=compile)
+    weights_h5.read_h5_bytes(weights, model, include_optimizer=compile, where=f"{path} ({WEIGHTS_FILENAME})")
+    return model
+
+
+def load_weights(model, filepath, max_member_bytes=MAX_MEMBER_BYTES):
+    """Load ``*.weights.h5`` (or the weights inside a ``.keras`` zip) into ``model``, all or nothing.
+
+    The optimizer state is restored too when the file has it and the model is compiled (the
+    optimizer is built on ``model.trainable_weights`` first if needed).
+    """
+    require_h5py()
+    name = os.fspath(filepath)
+    if name.endswith(".keras"):
+        _, data = read_keras_file(name, max_member_bytes)
+    elif name.endswith(".weights.h5"):
+        size = os.path.getsize(name)
+        if size > max_member_bytes:
+            raise LoadError(f"Refusing to read {name}: {size} bytes is above the limit of {max_member_bytes}")
+        with open(name, "rb") as stream:
+            data = stream.read()
+    else:
+        raise LoadError(f"Invalid filename for load_weights(): expected a name ending in `.weights.h5` or "
+                        f"`.keras`, received {name}")
+    weights_h5.read_h5_bytes(data, model, include_optimizer=True, where=name)
+
+
+def h5_tree(filepath):
+    """``{dataset path: shape}`` of a ``.weights.h5`` file or of the weights inside a ``.keras`` zip."""
+    h5py = require_h5py()
+    name = os.fspath(filepath)
+    data = read_keras_file(name)[1] if name.endswith(".keras") else open(name, "rb").read()
+    tree = {}
+    with h5py.File(io.BytesIO(data), "r") as h5file:
+        h5file.visititems(lambda key, obj: tree.__setitem__(key, obj.shape) if isinstance(obj, h5py.Dataset) else None)
+    return tree

@@ -1,0 +1,525 @@
+"""Keras 3 configs <-> numpy_nn objects: layers, Functional and Sequential models, compile configs.
+
+A Keras object config is a dict ``{"module", "class_name", "config", "registered_name",
+"build_config"?}``; a functional model's ``config`` lists its layers (each with ``name`` and
+``inbound_nodes``: one ``{"args": [...], "kwargs": {...}}`` per call, tensors written as
+``{"class_name": "__keras_tensor__", "config": {"shape", "dtype", "keras_history": [layer,
+node_index, tensor_index]}}``) and ``input_layers`` / ``output_layers`` (one triple, a list of
+triples, or a dict of triples). See ``docs/keras-parity.md`` and KERAS_FACTS section 13.
+
+Reading never executes anything taken from a config: classes are looked up by name in
+numpy_nn's own registry of layers, and anything else (``Lambda``, custom or unknown classes,
+serialized Python functions) raises ``LoadError``, naming the class and listing what is supported.
+"""
+import importlib
+import inspect
+import pkgutil
+import warnings
+
+import numpy as np
+
+from .errors import LoadError, SaveError
+
+# Keras classes refused on purpose: they carry (or wrap) code, which numpy_nn never runs.
+REFUSED_CLASSES = {
+    "Lambda": "a Lambda layer stores Python bytecode; numpy_nn never executes code from a file",
+    "TFSMLayer": "it wraps a TensorFlow SavedModel",
+    "TorchModuleWrapper": "it wraps a PyTorch module",
+    "JaxLayer": "it wraps an arbitrary JAX function",
+    "FlaxLayer": "it wraps a Flax module",
+}
+MODEL_CLASSES = ("Functional", "Model", "Sequential")
+# Keras arguments numpy_nn does not take, dropped when they hold these (default) values.
+_DROPPABLE_DEFAULTS = {"renorm_momentum": 0.99, "synchronized": False, "renorm": False, "rms_scaling": False,
+                       "autocast": True, "mask_zero": False}
+_SIMPLE_DTYPES = ("float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64", "uint8",
+                  "bool")
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry of layer classes
+# ---------------------------------------------------------------------------------------------
+def layer_registry():
+    """``{class_name: class}``: every public numpy_nn layer class (``numpy_nn/layers/*.py``)."""
+    from .. import layers as layers_package
+    from ..layers.base import Layer
+    registry = {}
+    for info in pkgutil.iter_modules(layers_package.__path__):
+        if info.name == "base":
+            continue
+        try:
+            module = importlib.import_module(f"{layers_package.__name__}.{info.name}")
+        except Exception:  # a layer family still being written must not break loading the rest
+            continue
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, Layer) and not name.startswith("_") \
+                    and obj.__module__ == module.__name__:
+                registry[name] = obj
+    return registry
+
+
+def supported_class_names():
+    """The Keras class names a file may use (layers, plus Functional / Sequential)."""
+    return sorted(set(layer_registry()) | set(MODEL_CLASSES))
+
+
+def _unsupported(class_name, where, reason=None):
+    names = ", ".join(supported_class_names())
+    why = reason or "numpy_nn has no such layer class"
+    return LoadError(f"Cannot load {where}: class '{class_name}' is not supported ({why}). "
+                     f"Supported classes: {names}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Values inside configs
+# ---------------------------------------------------------------------------------------------
+def check_safe(value, where="the model config"):
+    """Refuse anything that would need code from the file (raises ``LoadError``)."""
+    if isinstance(value, dict):
+        class_name = value.get("class_name")
+        if class_name == "__lambda__":
+            raise LoadError(f"Cannot load {where}: it contains a serialized Python lambda; numpy_nn never "
+                            "executes code from a file")
+        if class_name in REFUSED_CLASSES:
+            raise _unsupported(class_name, where, REFUSED_CLASSES[class_name])
+        for item in value.values():
+            check_safe(item, where)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_safe(item, where)
+
+
+def decode_value(value):
+    """Keras's special JSON forms -> Python values (``__tuple__``, ``__numpy__``, DTypePolicy)."""
+    if isinstance(value, list):
+        return [decode_value(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    class_name = value.get("class_name")
+    if class_name == "__tuple__":
+        return tuple(decode_value(v) for v in value["config"]["value"])
+    if class_name == "__numpy__":
+        return np.asarray(value["config"]["value"], dtype=value["config"].get("dtype"))
+    if class_name == "__bytes__":
+        return str(value["config"]["value"]).encode("latin-1")
+    if class_name in ("DTypePolicy", "FloatDTypePolicy"):
+        return dtype_from_policy(value)
+    return {k: decode_value(v) for k, v in value.items() if k != "shared_object_id"}
+
+
+def dtype_from_policy(policy):
+    """``{"class_name": "DTypePolicy", "config": {"name": "float32"}}`` -> ``"float32"``."""
+    name = policy.get("config", {}).get("name") if isinstance(policy, dict) else policy
+    if name is None:
+        return None
+    if name not in _SIMPLE_DTYPES:
+        raise LoadError(f"dtype policy {name!r} is not supported (mixed precision and quantized policies are "
+                        f"not implemented); supported: {list(_SIMPLE_DTYPES)}")
+    return name
+
+
+def dtype_policy(name):
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name}, "registered_name": None}
+
+
+def to_json_value(value):
+    """numpy_nn config values -> what ``json.dumps`` writes in a Keras file."""
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return {"class_name": "__numpy__", "config": {"value": value.tolist(), "dtype": str(value.dtype)}}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    raise SaveError(f"Cannot write the value {value!r} of type {type(value).__name__} in a Keras config")
+
+
+def _accepted_arguments(cls):
+    """Constructor keywords ``cls`` accepts, following ``**kwargs`` up the class hierarchy."""
+    accepted = {"input_shape", "input_dim", "batch_size", "autocast"}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(vars(klass)["__init__"]).parameters
+        accepted.update(name for name, p in parameters.items()
+                        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self")
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            break
+    return accepted
+
+
+def _strip_unknown(config, accepted, where):
+    """Drop Keras-only arguments holding their default value; refuse the others."""
+    kept = {}
+    for key, value in config.items():
+        if key in accepted:
+            kept[key] = value
+        elif _is_default(key, value):
+            continue
+        else:
+            raise LoadError(f"Cannot load {where}: numpy_nn does not implement the Keras argument "
+                            f"{key}={value!r}")
+    return kept
+
+
+def _is_default(key, value):
+    if value is None or value is False or (isinstance(value, (dict, list, tuple)) and len(value) == 0):
+        return True
+    default = _DROPPABLE_DEFAULTS.get(key)
+    return default is not None and isinstance(value, (int, float, bool)) and value == default
+
+
+def _nested_object(value, key, where):
+    """An initializer / regularizer / constraint config inside a layer config, checked here."""
+    from .. import constraints, initializers, regularizers
+    if not isinstance(value, dict) or "class_name" not in value:
+        return value
+    kinds = (("initializer", initializers), ("regularizer", regularizers), ("constraint", constraints))
+    for suffix, module in kinds:
+        if key.endswith(suffix):
+            registry = getattr(module, "_BY_CLASS", None) or getattr(module, "_BY_NAME", {})
+            cls = registry.get(value["class_name"])
+            if cls is None:
+                raise LoadError(f"Cannot load {where}: unknown {suffix} class {value['class_name']!r} in "
+                                f"`{key}`; supported: {sorted(registry)}")
+            inner = _strip_unknown(dict(value.get("config") or {}), _accepted_arguments(cls), f"{where} `{key}`")
+            try:
+                return module.get({"class_name": value["class_name"], "config": inner})
+            except (TypeError, ValueError) as error:
+                raise LoadError(f"Cannot load {where}: `{key}` = {value!r}: {error}") from error
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers: config -> object
+# ---------------------------------------------------------------------------------------------
+def deserialize_layer(entry):
+    """One Keras layer entry -> a numpy_nn layer (a model for nested Functional/Sequential)."""
+    if not isinstance(entry, dict) or "class_name" not in entry:
+        raise LoadError(f"Invalid layer entry in the model config: {str(entry)[:200]}")
+    class_name = entry["class_name"]
+    config = entry.get("config") or {}
+    name = entry.get("name") or (config.get("name") if isinstance(config, dict) else None)
+    where = f"layer '{name}'"
+    check_safe(entry, where)
+    if class_name in MODEL_CLASSES:
+        return deserialize_model(entry, compile=False)
+    registered = entry.get("registered_name")
+    registry = layer_registry()
+    if class_name not in registry or (registered not in (None, class_name) and not _is_builtin_registration(
+            registered, class_name)):
+        raise _unsupported(registered or class_name, where)
+    cls = registry[class_name]
+    config = decode_value(dict(config))
+    if "dtype" in config and isinstance(config["dtype"], dict):
+        config["dtype"] = dtype_from_policy(config["dtype"])
+    config = _strip_unknown(config, _accepted_arguments(cls), f"{where} ({class_name})")
+    config = {key: _nested_object(value, key, f"{where} ({class_name})") for key, value in config.items()}
+    try:
+        return cls.from_config(config)
+    except (TypeError, ValueError, KeyError, NotImplementedError) as error:
+        raise LoadError(f"Cannot rebuild {where} ({class_name}) from its Keras config: {error}") from error
+
+
+def _is_builtin_registration(registered, class_name):
+    """Keras registers its own internal layers as ``"keras.src.<module>>Name"`` (e.g. LayerScale)."""
+    return isinstance(registered, str) and registered.startswith("keras.") and registered.endswith(">" + class_name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Models: config -> object
+# ---------------------------------------------------------------------------------------------
+class _NotReady(Exception):
+    """A node's inputs come from a call that has not been rebuilt yet."""
+
+
+def deserialize_model(entry, compile=True):
+    """A Keras model config (``config.json``'s content) -> a numpy_nn Functional/Sequential model."""
+    check_safe(entry)
+    class_name = entry.get("class_name")
+    config = entry.get("config")
+    if class_name not in MODEL_CLASSES or not isinstance(config, dict):
+        raise _unsupported(entry.get("registered_name") or class_name, "the model", "only Functional and "
+                           "Sequential models can be rebuilt from a config (subclassed models carry code)")
+    try:
+        if class_name == "Sequential":
+            model = _sequential_from_config(config)
+        else:
+            model = _functional_from_config(config)
+    except LoadError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise LoadError(f"Invalid {class_name} config for model '{config.get('name')}': {error}") from error
+    if compile and entry.get("compile_config"):
+        compile_from_config(model, entry["compile_config"])
+    return model
+
+
+def _sequential_from_config(config):
+    from ..models.sequential import Sequential
+    layers = [deserialize_layer(layer_entry) for layer_entry in config["layers"]]
+    model = Sequential(layers, name=config.get("name"))
+    build_shape = config.get("build_input_shape")
+    if not model.built and build_shape and layers and not model._is_graph_network:
+        model.build(tuple(build_shape))
+    if config.get("trainable") is False:
+        model.trainable = False
+    return model
+
+
+def _functional_from_config(config):
+    from ..layers.input_layer import InputLayer
+    from ..models.functional import Model
+    from ..models.node import flatten
+    from ..models.sequential import Sequential
+    created, calls, pending, order = {}, {}, {}, []
+    for layer_entry in config["layers"]:
+        layer = deserialize_layer(layer_entry)
+        name = layer_entry.get("name", layer.name)
+        if name in created:
+            raise LoadError(f"The model config names two layers '{name}'")
+        created[name], order = layer, order + [name]
+        if isinstance(layer, InputLayer):
+            calls[name] = [layer._input_tensor]
+        elif isinstance(layer, Model) and not isinstance(layer, Sequential):
+            calls[name] = [None]  # Keras: a Functional model starts with a node of its own
+        else:
+            calls[name] = []
+        pending[name] = list(layer_entry.get("inbound_nodes") or [])
+
+    def tensor_from(history):
+        layer_name, node_index, tensor_index = history
+        if layer_name not in calls:
+            raise LoadError(f"A node refers to layer '{layer_name}', which is not in the model config")
+        if node_index >= len(calls[layer_name]):
+            raise _NotReady()
+        outputs = flatten(calls[layer_name][node_index])
+        if tensor_index >= len(outputs):
+            raise LoadError(f"Layer '{layer_name}' call {node_index} has {len(outputs)} output(s); the config "
+                            f"asks for output {tensor_index}")
+        return outputs[tensor_index]
+
+    def resolve(value):
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            return tensor_from(value["config"]["keras_history"])
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [resolve(v) for v in value]
+        return value
+
+    while any(pending.values()):
+        progressed = False
+        for name in order:
+            while pending[name]:
+                node = pending[name][0]
+                try:
+                    args = resolve(node.get("args", []))
+                    kwargs = resolve(node.get("kwargs", {}))
+                except _NotReady:
+                    break
+                calls[name].append(_call_layer(created[name], args, kwargs))
+                pending[name].pop(0)
+                progressed = True
+        if not progressed:
+            stuck = {name: len(nodes) for name, nodes in pending.items() if nodes}
+            raise LoadError(f"Invalid Functional config: the graph has loops or disconnected nodes; "
+                            f"unresolved calls per layer: {stuck}")
+
+    def io_structure(spec):
+        if _is_history(spec):
+            return tensor_from(spec)
+        if isinstance(spec, dict):
+            return {k: io_structure(v) for k, v in spec.items()}
+        return [io_structure(s) for s in spec]
+
+    try:
+        inputs, outputs = io_structure(config["input_layers"]), io_structure(config["output_layers"])
+    except _NotReady:
+        raise LoadError("Invalid Functional config: an input/output refers to a call that does not exist") from None
+    model = Model(inputs, outputs, name=config.get("name"))
+    if config.get("trainable") is False:
+        model.trainable = False
+    return model
+
+
+def _is_history(value):
+    return isinstance(value, (list, tuple)) and len(value) == 3 and isinstance(value[0], str) \
+        and isinstance(value[1], int) and isinstance(value[2], int)
+
+
+def _call_layer(layer, args, kwargs):
+    """Call ``layer`` on rebuilt symbolic tensors, keeping only keyword arguments it understands."""
+    accepted = set(inspect.signature(layer.call).parameters)
+    call_kwargs = {}
+    for key, value in kwargs.items():
+        if key in accepted:
+            call_kwargs[key] = value
+        elif value is not None:
+            raise LoadError(f"Layer '{layer.name}' ({type(layer).__name__}) was called with {key}={value!r} in the "
+                            "saved model; numpy_nn's layer does not take that argument")
+    if len(args) != 1:
+        raise LoadError(f"Layer '{layer.name}' ({type(layer).__name__}) was called with {len(args)} positional "
+                        "arguments in the saved model; numpy_nn layers take one (a tensor or a list of tensors)")
+    return layer(args[0], **call_kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Objects -> config
+# ---------------------------------------------------------------------------------------------
+def serialize_layer(layer):
+    """A numpy_nn layer -> Keras's ``{"module", "class_name", "config", "registered_name", ...}``."""
+    from ..layers.input_layer import InputLayer
+    from ..models.functional import Model
+    if isinstance(layer, Model):
+        return serialize_model(layer, include_compile=False)
+    class_name = type(layer).__name__
+    if layer_registry().get(class_name) is not type(layer):
+        raise SaveError(f"Cannot save layer '{layer.name}': class {class_name} is not a numpy_nn layer with a "
+                        "Keras counterpart, so Keras could not read it back")
+    config = dict(layer.get_config())
+    if not isinstance(layer, InputLayer):
+        config.setdefault("name", layer.name)
+        config.setdefault("trainable", layer.trainable)
+        config["dtype"] = dtype_policy(config.get("dtype") or layer.dtype)
+    entry = {"module": "keras.layers", "class_name": class_name, "config": to_json_value(config),
+             "registered_name": None}
+    if layer.built and layer.weights and layer._build_input_shape is not None:
+        entry["build_config"] = {"input_shape": to_json_value(layer._build_input_shape)}
+    return entry
+
+
+def serialize_model(model, include_compile=True):
+    """A numpy_nn Functional or Sequential model -> its Keras config dict (``config.json``)."""
+    from ..models.sequential import Sequential
+    if isinstance(model, Sequential):
+        config = {"name": model.name, "trainable": model.trainable, "dtype": dtype_policy(model.dtype),
+                  "layers": [serialize_layer(layer) for layer in model._stack]}
+        entry = {"module": "keras", "class_name": "Sequential", "config": config, "registered_name": None}
+        if model._is_graph_network:
+            shape = to_json_value(model._stack[0].batch_shape)
+            config["build_input_shape"] = shape
+            entry["build_config"] = {"input_shape": shape}
+    elif getattr(model, "_is_graph_network", False):
+        entry = {"module": "keras.src.models.functional", "class_name": "Functional",
+                 "config": _functional_config(model), "registered_name": "Functional",
+                 "build_config": {"input_shape": None}}
+    else:
+        raise SaveError(f"Cannot save model '{model.name}': it is a subclassed model without a layer graph "
+                        "(build it from nn.Input tensors, or use Sequential)")
+    if include_compile and getattr(model, "compiled", False):
+        entry["compile_config"] = compile_config(model)
+    return entry
+
+
+def _functional_config(model):
+    from ..models.functional import Model
+    from ..models.sequential import Sequential
+    graph_nodes = model._graph.nodes
+
+    def node_index(layer, node):
+        kept = [n for n in layer._inbound_nodes if n in graph_nodes]
+        offset = 1 if isinstance(layer, Model) and not isinstance(layer, Sequential) else 0
+        return offset + kept.index(node)
+
+    def history(tensor):
+        layer, index, tensor_index = tensor._keras_history
+        return [layer.name, node_index(layer, layer._inbound_nodes[index]), tensor_index]
+
+    def encode(value):
+        if getattr(value, "_is_symbolic", False):
+            return {"class_name": "__keras_tensor__",
+                    "config": {"shape": list(value.shape), "dtype": value.dtype, "keras_history": history(value)}}
+        if isinstance(value, dict):
+            return {k: encode(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [encode(v) for v in value]
+        return to_json_value(value)
+
+    layers = []
+    for layer in model.layers:
+        entry = serialize_layer(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [{"args": [encode(node.call_args)], "kwargs": encode(node.call_kwargs)}
+                                  for node in layer._inbound_nodes if node in graph_nodes and not node.is_input]
+        layers.append(entry)
+
+    def io(structure):
+        if isinstance(structure, dict):
+            return {k: io(v) for k, v in structure.items()}
+        if isinstance(structure, (list, tuple)):
+            return [io(v) for v in structure]
+        return history(structure)
+
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "input_layers": io(model._inputs_struct), "output_layers": io(model._outputs_struct)}
+
+
+# ---------------------------------------------------------------------------------------------
+# compile()
+# ---------------------------------------------------------------------------------------------
+def _serialize_training_object(value, module_name):
+    """A loss/metric given to compile() -> a Keras-readable form (names stay names)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dict):
+        return {k: _serialize_training_object(v, module_name) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_serialize_training_object(v, module_name) for v in value]
+    if hasattr(value, "get_config"):
+        return {"module": module_name, "class_name": type(value).__name__,
+                "config": to_json_value(value.get_config()), "registered_name": None}
+    name = getattr(value, "__name__", None)
+    if name is None:
+        raise SaveError(f"Cannot save the compile argument {value!r}: it has no name or config")
+    return name
+
+
+def compile_config(model):
+    """Keras's ``compile_config``: the optimizer (with its current settings), losses and metrics."""
+    from .. import optimizers
+    user = dict(getattr(model, "_compile_config", {}) or {})
+    return {"optimizer": to_json_value(optimizers.serialize(model.optimizer)),
+            "loss": _serialize_training_object(user.get("loss"), "keras.losses"),
+            "loss_weights": to_json_value(user.get("loss_weights")),
+            "metrics": _serialize_training_object(user.get("metrics"), "keras.metrics"),
+            "weighted_metrics": _serialize_training_object(user.get("weighted_metrics"), "keras.metrics"),
+            "run_eagerly": bool(user.get("run_eagerly", False)),
+            "steps_per_execution": int(user.get("steps_per_execution", 1) or 1),
+            "jit_compile": user.get("jit_compile", "auto") if user.get("jit_compile") != "auto" else True}
+
+
+def _deserialize_training_object(value, module):
+    if isinstance(value, dict) and "class_name" in value:
+        return module.get(decode_value(value))
+    if isinstance(value, dict):
+        return {k: _deserialize_training_object(v, module) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_deserialize_training_object(v, module) for v in value]
+    return value
+
+
+def compile_from_config(model, config):
+    """``model.compile(**config)`` from a Keras ``compile_config``; warns (like Keras) if it cannot."""
+    from .. import losses, metrics, optimizers
+    check_safe(config, "the compile config")
+    try:
+        optimizer = config.get("optimizer", "rmsprop")
+        if isinstance(optimizer, dict):
+            optimizer = optimizers.deserialize(decode_value(optimizer))
+        model.compile(optimizer=optimizer,
+                      loss=_deserialize_training_object(config.get("loss"), losses),
+                      loss_weights=config.get("loss_weights"),
+                      metrics=_deserialize_training_object(config.get("metrics"), metrics),
+                      weighted_metrics=_deserialize_training_object(config.get("weighted_metrics"), metrics),
+                      run_eagerly=config.get("run_eagerly", False),
+                      steps_per_execution=config.get("steps_per_execution", 1),
+                      jit_compile=config.get("jit_compile", "auto"))
+    except (TypeError, ValueError) as error:
+        warnings.warn(f"The model was loaded but could not be compiled from its saved compile config "
+                      f"({error}); call model.compile() yourself.", stacklevel=3)
+        return False
+    return True
