@@ -1,4 +1,4 @@
-"""Early stopping and ReduceLROnPlateau on a small CNN (synthetic shapes: circle/square/triangle).
+"""Early stopping and ReduceLROnPlateau on a small CNN (scikit-learn's 8x8 handwritten digits).
 
 EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True) ends training when the
 validation loss stops improving and puts back the best epoch's weights; ReduceLROnPlateau halves
@@ -14,7 +14,7 @@ import numpy as np
 
 from numpy_nn import callbacks, optimizers
 from numpy_nn.config import set_random_seed
-from numpy_nn.datasets import make_shapes
+from numpy_nn.datasets import load_digits, split
 from numpy_nn.layers.conv import Conv2D
 from numpy_nn.layers.core import Dense
 from numpy_nn.layers.normalization import BatchNormalization
@@ -25,16 +25,15 @@ from numpy_nn.models import Input, Sequential
 
 def build_model(size):
     return Sequential([
-        Input((size, size, 3), name="image"),
+        Input((size, size, 1), name="image"),
         Conv2D(8, 3, padding="same", use_bias=False, name="conv1"),
         BatchNormalization(name="bn1"),
         Activation("relu", name="relu1"),
         MaxPooling2D(name="pool1"),
         Conv2D(16, 3, padding="same", activation="relu", name="conv2"),
         MaxPooling2D(name="pool2"),
-        Conv2D(16, 3, padding="same", activation="relu", name="conv3"),
         GlobalAveragePooling2D(name="gap"),
-        Dense(3, activation="softmax", name="classes"),
+        Dense(10, activation="softmax", name="classes"),
     ], name="small_cnn")
 
 
@@ -51,16 +50,18 @@ class EpochTimer(callbacks.Callback):
 
 def main(quick=False):
     set_random_seed(0)
-    size = 16
-    images, labels, _ = make_shapes(300 if quick else 1500, size=size, seed=0)
-    test_images, test_labels, _ = make_shapes(300, size=size, seed=1)
+    size = 8
+    x, y = load_digits(as_images=True)
+    (images, labels), (test_images, test_labels) = split(x, y, fractions=(0.8, 0.2), seed=0)
+    if quick:
+        images, labels = images[:400], labels[:400]
     model = build_model(size)
     model.compile(optimizers.Adam(learning_rate=0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
     stopper = callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=3,
                                        restore_best_weights=True)
     reducer = callbacks.ReduceLROnPlateau(monitor="val_loss", mode="min", factor=0.5, patience=1)
-    history = model.fit(images, labels, batch_size=32, epochs=6 if quick else 30, validation_split=0.2,
+    history = model.fit(images, labels, batch_size=32, epochs=6 if quick else 40, validation_split=0.2,
                         callbacks=[timer, stopper, reducer], verbose=0)
     loss, accuracy = model.evaluate(test_images, test_labels, verbose=0)
     seconds_per_epoch = float(np.mean(timer.seconds))

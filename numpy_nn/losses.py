@@ -32,8 +32,21 @@ def _prediction(y_pred):
     return y_pred
 
 
-def _target(y_true, dtype):
-    return np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true).astype(dtype, copy=False)
+def _target(y_true, dtype, name="loss"):
+    """The target as an array of the prediction's dtype; strings and objects are refused."""
+    array = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: y_true must hold numbers; received an array of dtype {array.dtype}")
+    return array.astype(dtype, copy=False)
+
+
+def _check_broadcastable(name, y_true, y_pred):
+    """Keras lets y_true and y_pred broadcast (e.g. (N, 1) against (N, K)); anything else is an error."""
+    try:
+        np.broadcast_shapes(tuple(y_true.shape), tuple(y_pred.shape))
+    except ValueError:
+        raise ValueError(f"{name}: y_true and y_pred have incompatible shapes; received "
+                         f"y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}") from None
 
 
 def _same_rank(y_true, y_pred):
@@ -59,7 +72,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     """-sum_k y_k log p_k over ``axis``; p renormalised (p / sum p) and clipped to [eps, 1 - eps],
     or log_softmax(y_pred) when ``from_logits``; label smoothing: y -> y (1 - ls) + ls / K."""
     y_pred = _prediction(y_pred)
-    y_true = _target(y_true, y_pred.dtype)
+    y_true = _target(y_true, y_pred.dtype, "categorical_crossentropy")
     _check_same_shape("categorical_crossentropy", y_true, y_pred)
     if label_smoothing:
         num_classes = y_true.shape[axis]
@@ -71,6 +84,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 def sparse_labels_to_one_hot(name, y_true, y_pred, axis=-1):
     """Integer labels (N,) or (N, 1) (any leading shape) -> one-hot like y_pred, validated."""
     labels = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
+    if labels.dtype.kind not in "fiub":
+        raise TypeError(f"{name}: y_true must hold integer labels; received an array of dtype {labels.dtype}")
     if labels.ndim == y_pred.ndim and labels.shape[axis] == 1:
         labels = np.squeeze(labels, axis=axis)
     expected = tuple(np.delete(np.array(y_pred.shape, dtype=object), axis % y_pred.ndim))
@@ -101,7 +116,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     prediction's dtype; logits: -y log_sigmoid(z) - (1 - y) log_sigmoid(-z);
     label smoothing: y -> y (1 - ls) + ls / 2."""
     y_pred = _prediction(y_pred)
-    y_true = _target(y_true, y_pred.dtype)
+    y_true = _target(y_true, y_pred.dtype, "binary_crossentropy")
     y_true, y_pred = _same_rank(y_true, y_pred)
     _check_same_shape("binary_crossentropy", y_true, y_pred)
     if label_smoothing:
@@ -114,7 +129,8 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
 def mean_squared_error(y_true, y_pred):
     """mean over the last axis of (y_true - y_pred)^2."""
     y_pred = _prediction(y_pred)
-    y_true, y_pred = _same_rank(_target(y_true, y_pred.dtype), y_pred)
+    y_true, y_pred = _same_rank(_target(y_true, y_pred.dtype, "mean_squared_error"), y_pred)
+    _check_broadcastable("mean_squared_error", y_true, y_pred)
     error = y_pred - y_true
     return (error * error).mean(axis=-1)
 
@@ -122,21 +138,24 @@ def mean_squared_error(y_true, y_pred):
 def mean_absolute_error(y_true, y_pred):
     """mean over the last axis of |y_true - y_pred|."""
     y_pred = _prediction(y_pred)
-    y_true, y_pred = _same_rank(_target(y_true, y_pred.dtype), y_pred)
+    y_true, y_pred = _same_rank(_target(y_true, y_pred.dtype, "mean_absolute_error"), y_pred)
+    _check_broadcastable("mean_absolute_error", y_true, y_pred)
     return (y_pred - y_true).abs().mean(axis=-1)
 
 
 def huber(y_true, y_pred, delta=1.0):
     """mean over the last axis of e^2/2 (|e| <= delta) or delta |e| - delta^2/2, e = y_pred - y_true."""
     y_pred = _prediction(y_pred)
-    y_true, y_pred = _same_rank(_target(y_true, y_pred.dtype), y_pred)
+    y_true, y_pred = _same_rank(_target(y_true, y_pred.dtype, "huber"), y_pred)
+    _check_broadcastable("huber", y_true, y_pred)
     return L.Huber.apply(y_pred, target=y_true, delta=delta).mean(axis=-1)
 
 
 def kl_divergence(y_true, y_pred):
     """sum over the last axis of y log(y / p), with y and p clipped to [eps, 1]."""
     y_pred = _prediction(y_pred)
-    y_true = np.clip(_target(y_true, y_pred.dtype), EPSILON, 1.0)
+    y_true = np.clip(_target(y_true, y_pred.dtype, "kl_divergence"), EPSILON, 1.0)
+    _check_broadcastable("kl_divergence", y_true, y_pred)
     clipped = y_pred.clip(EPSILON, 1.0)
     return (y_true * (np.log(y_true) - clipped.log())).sum(axis=-1)
 
@@ -151,14 +170,16 @@ def _hinge_labels(y_true):
 def hinge(y_true, y_pred):
     """mean over the last axis of max(1 - y p, 0), labels {0, 1} mapped to {-1, 1}."""
     y_pred = _prediction(y_pred)
-    y_true = _hinge_labels(_target(y_true, y_pred.dtype)).astype(y_pred.dtype)
+    y_true = _hinge_labels(_target(y_true, y_pred.dtype, "hinge")).astype(y_pred.dtype)
+    _check_broadcastable("hinge", y_true, y_pred)
     return M.maximum(1.0 - y_true * y_pred, np.zeros(y_pred.shape, y_pred.dtype)).mean(axis=-1)
 
 
 def squared_hinge(y_true, y_pred):
     """mean over the last axis of max(1 - y p, 0)^2."""
     y_pred = _prediction(y_pred)
-    y_true = _hinge_labels(_target(y_true, y_pred.dtype)).astype(y_pred.dtype)
+    y_true = _hinge_labels(_target(y_true, y_pred.dtype, "squared_hinge")).astype(y_pred.dtype)
+    _check_broadcastable("squared_hinge", y_true, y_pred)
     margin = M.maximum(1.0 - y_true * y_pred, np.zeros(y_pred.shape, y_pred.dtype))
     return (margin * margin).mean(axis=-1)
 
@@ -166,7 +187,8 @@ def squared_hinge(y_true, y_pred):
 def categorical_hinge(y_true, y_pred):
     """max(max_k (1 - y_k) p_k - sum_k y_k p_k + 1, 0)."""
     y_pred = _prediction(y_pred)
-    y_true = _target(y_true, y_pred.dtype)
+    y_true = _target(y_true, y_pred.dtype, "categorical_hinge")
+    _check_broadcastable("categorical_hinge", y_true, y_pred)
     positive = (y_true * y_pred).sum(axis=-1)
     negative = ((1.0 - y_true) * y_pred).max(axis=-1)
     margin = negative - positive + 1.0

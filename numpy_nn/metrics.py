@@ -33,6 +33,36 @@ def _array(value, dtype=None):
     return array.astype(dtype) if dtype is not None else array
 
 
+def _numeric(name, **arrays):
+    """Refuse strings and objects with a TypeError naming the metric."""
+    for role, array in arrays.items():
+        if array.dtype.kind not in "fiub":
+            raise TypeError(f"{name}: {role} must hold numbers; received an array of dtype {array.dtype}")
+
+
+def _check_broadcastable(name, y_true, y_pred):
+    try:
+        np.broadcast_shapes(y_true.shape, y_pred.shape)
+    except ValueError:
+        raise ValueError(f"{name}: y_true and y_pred have incompatible shapes; received "
+                         f"y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}") from None
+
+
+def _check_one_hot(name, y_true, y_pred):
+    """One-hot targets must match the predictions' shape (Keras would compare argmaxes regardless)."""
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{name}: one-hot y_true must have the shape of y_pred; received "
+                         f"y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}")
+
+
+def _check_labels(name, y_true, y_pred):
+    """Integer labels: y_pred's shape without its class axis (a trailing 1 on y_true is allowed)."""
+    labels_shape = y_true.shape[:-1] if y_true.ndim == y_pred.ndim and y_true.shape[-1:] == (1,) else y_true.shape
+    if labels_shape != y_pred.shape[:-1]:
+        raise ValueError(f"{name}: y_true must have the shape of y_pred without its class axis; received "
+                         f"y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}")
+
+
 def _divide_no_nan(a, b):
     a, b = np.asarray(a), np.asarray(b)
     safe = np.where(b == 0, np.ones_like(b), b)
@@ -138,7 +168,9 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        values = self._fn(_array(y_true), _array(y_pred), **self._fn_kwargs)
+        y_true, y_pred = _array(y_true), _array(y_pred)
+        _numeric(f"Metric '{self.name}'", y_true=y_true, y_pred=y_pred)
+        values = self._fn(y_true, y_pred, **self._fn_kwargs)
         super().update_state(_array(values), sample_weight=sample_weight)
 
 
@@ -150,12 +182,14 @@ def accuracy(y_true, y_pred):
     y_pred = _array(y_pred)
     y_true = _array(y_true, y_pred.dtype)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    _check_broadcastable("accuracy", y_true, y_pred)
     return (y_true == y_pred).astype(config.floatx())
 
 
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """1.0 where ``(y_pred > threshold) == y_true`` (strictly greater)."""
     y_true, y_pred = squeeze_or_expand_to_same_rank(_array(y_true), _array(y_pred))
+    _check_broadcastable("binary_accuracy", y_true, y_pred)
     predicted = (y_pred > np.asarray(threshold, dtype=y_pred.dtype)).astype(y_true.dtype)
     return (y_true == predicted).astype(config.floatx())
 
@@ -163,6 +197,7 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
 def categorical_accuracy(y_true, y_pred):
     """1.0 where ``argmax(y_pred) == argmax(y_true)`` over the last axis."""
     y_pred = _array(y_pred)
+    _check_one_hot("categorical_accuracy", _array(y_true), y_pred)
     y_true = np.argmax(_array(y_true), axis=-1).astype(y_pred.dtype)
     original_shape = y_true.shape
     reshape = y_true.ndim == y_pred.ndim
@@ -176,6 +211,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
     """1.0 where ``argmax(y_pred) == y_true`` (integer labels, shape (N,) or (N, 1))."""
     y_pred = _array(y_pred)
     y_true = _array(y_true, y_pred.dtype)
+    _check_labels("sparse_categorical_accuracy", y_true, y_pred)
     original_shape = y_true.shape
     reshape = y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1
     if reshape:
@@ -198,6 +234,7 @@ def _in_top_k(targets, predictions, k):
 def top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1.0 where the true class (argmax of one-hot ``y_true``) is among the k highest scores."""
     y_pred = _array(y_pred)
+    _check_one_hot("top_k_categorical_accuracy", _array(y_true), y_pred)
     y_true = np.argmax(_array(y_true), axis=-1)
     original_shape = y_true.shape
     matches = _in_top_k(y_true.reshape(-1), y_pred.reshape(-1, y_pred.shape[-1]), k).astype(config.floatx())
@@ -207,7 +244,9 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5):
 def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
     """1.0 where the integer label is among the k highest scores."""
     y_pred = _array(y_pred)
-    y_true = _array(y_true).astype(np.int64)
+    y_true = _array(y_true)
+    _check_labels("sparse_top_k_categorical_accuracy", y_true, y_pred)
+    y_true = y_true.astype(np.int64)
     original_shape = y_true.shape
     matches = _in_top_k(y_true.reshape(-1), y_pred.reshape(-1, y_pred.shape[-1]), k).astype(config.floatx())
     return matches.reshape(original_shape)

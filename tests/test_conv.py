@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given, strategies as st
 
 import numpy_nn as nn
-from numpy_nn import initializers, regularizers
+from numpy_nn import constraints, initializers, regularizers
 from numpy_nn.config import set_random_seed
 from numpy_nn.ops import conv as conv_ops
 from numpy_nn.ops.conv import conv2d, conv_output_length, depthwise_conv2d, same_padding, separable_conv2d
@@ -268,11 +268,22 @@ def test_each_initializer_reaches_its_weight():
     (Conv2D(4, (3, 2), strides=(2, 3), padding="same"), (None, 9, 10, 3), (None, 5, 4, 4)),
     (DepthwiseConv2D(3, depth_multiplier=3, dilation_rate=2), (2, 9, 9, 2), (2, 5, 5, 6)),
     (SeparableConv2D(7, 2, strides=2), (None, 5, 5, 3), (None, 2, 2, 7)),
+    (Conv2D(4, 3, padding="same"), (None, None, None, 3), (None, None, None, 4)),
 ])
 def test_compute_output_shape(layer, input_shape, expected):
     assert layer.compute_output_shape(input_shape) == expected
-    x = np.zeros((2,) + input_shape[1:], dtype=np.float32)
+    x = np.zeros((2,) + tuple(7 if n is None else n for n in input_shape[1:]), dtype=np.float32)
+    expected = tuple(7 if n is None else n for n in expected)
     assert layer(x).shape == (2,) + expected[1:]
+
+
+def test_constraints_are_kept_on_the_variables():
+    layer = SeparableConv2D(2, 3, depthwise_constraint="non_neg", pointwise_constraint=constraints.MaxNorm(3.0))
+    layer(np.zeros((1, 5, 5, 2), dtype=np.float32))
+    depthwise, pointwise, bias = layer.weights
+    assert isinstance(depthwise.constraint, constraints.NonNeg)
+    assert pointwise.constraint.max_value == 3.0 and bias.constraint is None
+    assert layer.get_config()["pointwise_constraint"]["config"]["max_value"] == 3.0
 
 
 def test_regularizers_become_losses():
@@ -297,12 +308,13 @@ def test_regularizers_become_losses():
     Conv2D(6, (3, 2), strides=(1, 2), padding="SAME", groups=3, activation="relu", use_bias=False,
            kernel_regularizer="l2", name="c"),
     DepthwiseConv2D((2, 3), depth_multiplier=2, dilation_rate=(2, 1), activation="tanh",
-                    depthwise_initializer="he_normal"),
+                    depthwise_initializer="he_normal", depthwise_constraint="non_neg", bias_constraint="max_norm"),
     SeparableConv2D(4, 3, padding="same", depth_multiplier=2, pointwise_initializer="zeros",
                     activity_regularizer="l1"),
 ])
 def test_get_config_round_trip(layer):
     config = layer.get_config()
+    assert config["padding"] in ("valid", "same") and config["data_format"] == "channels_last"
     clone = type(layer).from_config(config)
     assert clone.get_config() == config
     x = np.random.default_rng(0).standard_normal((2, 6, 6, 3)).astype(np.float32)
@@ -380,8 +392,8 @@ _ZERO_INIT = {"Conv2D": dict(kernel_initializer="zeros"), "DepthwiseConv2D": dic
 def _keras_output_and_grads(layer, x, upstream):
     """Keras output and the gradients of sum(upstream * output) w.r.t. x and each trainable weight.
 
-    One jitted ``jax.value_and_grad`` of ``layer.stateless_call`` (conv layers take no
-    ``training`` argument, which ``keras_helpers.keras_grads`` always passes).
+    Like ``keras_helpers.keras_grads``, but one jitted ``jax.value_and_grad`` (a single XLA
+    compile per config instead of one per op, which keeps these tests fast).
     """
     import jax
     import jax.numpy as jnp

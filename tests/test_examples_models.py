@@ -46,4 +46,4 @@ def test_callbacks_small_cnn(capsys):
     assert all(b <= a for a, b in zip(rates, rates[1:]))
     if result["stopped_epoch"]:  # early stopping happened: the best val_loss came 3 epochs earlier
         assert int(np.argmin(history["val_loss"])) == result["epochs_run"] - 4
-    assert result["seconds_per_epoch"] < 10 and np.isfinite(result["test_loss"])
+    assert result["seconds_per_epoch"] < 10 and result["test_accuracy"] > 0.3

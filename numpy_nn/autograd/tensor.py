@@ -102,6 +102,7 @@ class Tensor:
         from ..ops import math as M
         other = other if isinstance(other, Tensor) else Tensor(_scalar_like(other, self.dtype), _copy=False)
         a, b = (other, self) if reverse else (self, other)
+        _check_operands(op, a.shape, b.shape)
         return getattr(M, op).apply(a, b)
 
     def __add__(self, o): return self._binary(o, "Add")
@@ -190,6 +191,21 @@ class Tensor:
 
     def minimum(self, other):
         return self._binary(other, "Minimum")
+
+
+def _check_operands(op, shape_a, shape_b):
+    """A ValueError that names the operation and both shapes, before NumPy raises its own."""
+    try:
+        if op == "MatMul":  # (the op itself refuses 1-D operands)
+            if len(shape_a) >= 2 and len(shape_b) >= 2:
+                np.broadcast_shapes(shape_a[:-2] + (1, shape_a[-1]), shape_b[:-2] + (shape_b[-2], 1))
+                if shape_a[-1] != shape_b[-2]:
+                    raise ValueError
+        else:
+            np.broadcast_shapes(shape_a, shape_b)
+    except ValueError:
+        raise ValueError(f"Tensor {op}: operands of shapes {tuple(shape_a)} and {tuple(shape_b)} "
+                         f"are incompatible") from None
 
 
 def _scalar_like(value, dtype):

@@ -1,2 +1,33 @@
-"""Keras-style layers, one file per family (mirroring numpy_nn/ops)."""
+"""Keras-style layers, one file per family (mirroring numpy_nn/ops).
+
+Every layer has Keras's name, arguments, defaults, weight names, order and shapes, so
+``ours.set_weights(keras_layer.get_weights())`` copies a Keras layer exactly.
+"""
+from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, clear_session
+from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
+from .core import Activation, Dense, Embedding, Identity
+from .dropout import Dropout, GaussianNoise, SpatialDropout2D
+from .input_layer import InputLayer
+from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .normalization import BatchNormalization, LayerNormalization
+from .pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool2D,
+                      GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
+from .preprocessing import Normalization, Rescaling
+from .reshaping import Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
+
+Convolution2D = Conv2D
+SeparableConvolution2D = SeparableConv2D
+
+__all__ = [
+    "Layer", "InputLayer", "clear_session",
+    "Dense", "Activation", "Identity", "Embedding",
+    "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax",
+    "Conv2D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D",
+    "BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout2D", "GaussianNoise",
+    "Rescaling", "Normalization",
+    "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "GlobalAveragePooling2D",
+    "GlobalAvgPool2D", "GlobalMaxPooling2D", "GlobalMaxPool2D",
+    "Flatten", "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+]

@@ -5,7 +5,7 @@ arguments (Keras names, order and defaults) and, for PReLU, the learned ``alpha`
 """
 import numpy as np
 
-from .. import activations, initializers, regularizers
+from .. import activations, constraints, initializers, regularizers
 from ..ops import activations as A
 from ..ops.math import where
 from .base import Layer
@@ -15,6 +15,8 @@ _LARGE_NEGATIVE = -1e9  # Keras's masked-logit value for float32 (softmax of it 
 
 
 class _Elementwise(Layer):
+    single_input = True
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
@@ -94,7 +96,7 @@ class PReLU(_Elementwise):
         super().__init__(**kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
-        self.alpha_constraint = alpha_constraint
+        self.alpha_constraint = constraints.get(alpha_constraint)
         if shared_axes is None:
             self.shared_axes = None
         else:
@@ -115,7 +117,8 @@ class PReLU(_Elementwise):
             raise ValueError(f"Layer '{self.name}' (PReLU): every non-shared axis must be known; "
                              f"received input_shape={tuple(input_shape)}")
         self.input_ndim = len(input_shape)
-        self.alpha = self.add_weight("alpha", param_shape, self.alpha_initializer, regularizer=self.alpha_regularizer)
+        self.alpha = self.add_weight("alpha", param_shape, self.alpha_initializer, regularizer=self.alpha_regularizer,
+                                     constraint=self.alpha_constraint)
         self.built = True
 
     def call(self, inputs, training=None):

@@ -89,6 +89,9 @@ class Layer:
     # Subclasses may set these; __call__ checks them and names the layer in the error.
     input_ndim = None      # exact rank expected, batch axis included (e.g. 4 for Conv2D)
     input_min_ndim = None  # minimum rank (e.g. 2 for Dense)
+    # One input tensor, not a list or dict. Implied by a rank spec above (Keras's input_spec rule);
+    # layers without a spec that still take a single tensor set it to True.
+    single_input = False
 
     def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
         # Keras accepts these in Sequential models; the input shape they give is kept.
@@ -214,8 +217,13 @@ class Layer:
         return shapes
 
     def check_input(self, shape, index=0):
-        """Raise a ValueError naming this layer if an input's rank is not what it expects."""
+        """Raise a ValueError naming this layer if an input's rank is not what it expects,
+        or if an axis other than the batch axis is empty."""
         ndim = len(shape)
+        if ndim > 1 and 0 in tuple(shape)[1:]:
+            raise ValueError(f"Input {index} of layer '{self.name}' ({type(self).__name__}) has an empty axis: "
+                             f"every axis except the batch axis must have at least one element. "
+                             f"Full shape received: {tuple(shape)}")
         if self.input_ndim is not None and ndim != self.input_ndim:
             raise ValueError(f"Input {index} of layer '{self.name}' ({type(self).__name__}) is incompatible with "
                              f"the layer: expected ndim={self.input_ndim}, found ndim={ndim}. "
@@ -229,6 +237,11 @@ class Layer:
         if any(getattr(x, "_is_symbolic", False) for x in _flatten(inputs)):
             from ..models.functional import call_symbolic  # the layer graph (numpy_nn/models)
             return call_symbolic(self, inputs, training=training, **kwargs)
+        if isinstance(inputs, (list, tuple, dict)) and self._takes_one_tensor():
+            count = len(_flatten(inputs))
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects 1 input tensor, but it received "
+                             f"a {type(inputs).__name__} of {count} inputs (to pass a nested Python list as one "
+                             f"array, wrap it in np.asarray)")
         inputs = _map_structure(self._to_tensor, inputs)
         for i, t in enumerate(_flatten(inputs)):
             self.check_input(t.shape, i)
@@ -245,13 +258,21 @@ class Layer:
         finally:
             _training_stack.pop()
 
+    def _takes_one_tensor(self):
+        return self.single_input or self.input_ndim is not None or self.input_min_ndim is not None
+
     def _to_tensor(self, value):
-        """Arrays and Tensors in; Tensors of this layer's dtype out (floats and ints are cast)."""
+        """Arrays and Tensors in; Tensors of this layer's dtype out (floats and ints are cast,
+        float16 included: a float32 layer computes in float32; strings and objects are refused)."""
         if isinstance(value, Tensor):
             if value.dtype != np.dtype(self.dtype) and value.dtype.kind in "fiub":
                 return value.astype(self.dtype)
             return value
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as error:  # e.g. a ragged nested list
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) could not convert its input to an "
+                             f"array: {error}") from None
         if array.dtype.kind not in "fiub":
             raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) expects numeric input; "
                             f"received an array of dtype {array.dtype}")

@@ -9,10 +9,9 @@ The formulas and gradients are in ``numpy_nn/ops/conv.py``; channels_last only.
 """
 import numpy as np
 
-from .. import activations, initializers, regularizers
+from .. import activations, constraints, initializers, regularizers
 from ..ops.conv import conv2d, conv_output_length, depthwise_conv2d, separable_conv2d
 from .base import Layer, normalize_tuple
-from .core import serialize_constraint
 
 
 def _positive_int(value):
@@ -44,7 +43,7 @@ class _BaseConv(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.bias_constraint = bias_constraint
+        self.bias_constraint = constraints.get(bias_constraint)
         self._activity_losses = []
 
     def _pair(self, value, name):
@@ -83,10 +82,8 @@ class _BaseConv(Layer):
                              f"shape {tuple(inputs.shape)}")
 
     def _add_bias(self, size):
-        self.bias = (self.add_weight("bias", (size,), self.bias_initializer, regularizer=self.bias_regularizer)
-                     if self.use_bias else None)
-        if self.bias is not None:
-            self.bias.constraint = self.bias_constraint
+        self.bias = (self.add_weight("bias", (size,), self.bias_initializer, regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint) if self.use_bias else None)
 
     def _finish(self, outputs):
         """activation(outputs), and Keras's activity penalty: regularizer(outputs) / batch size."""
@@ -115,7 +112,7 @@ class _BaseConv(Layer):
             "bias_initializer": initializers.serialize(self.bias_initializer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-            "bias_constraint": serialize_constraint(self.bias_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         })
         return config
 
@@ -140,7 +137,7 @@ class Conv2D(_BaseConv):
                              f"dilation_rate={self.dilation_rate}")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.kernel_constraint = kernel_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
 
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
@@ -150,8 +147,8 @@ class Conv2D(_BaseConv):
                              f"channels (full input shape is {tuple(input_shape)})")
         self._spatial_output(input_shape)
         self.kernel = self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),
-                                      self.kernel_initializer, regularizer=self.kernel_regularizer)
-        self.kernel.constraint = self.kernel_constraint
+                                      self.kernel_initializer, regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         self._add_bias(self.filters)
         self.built = True
 
@@ -170,7 +167,7 @@ class Conv2D(_BaseConv):
             "filters": self.filters, "groups": self.groups,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "kernel_constraint": serialize_constraint(self.kernel_constraint),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
         })
         return config
 
@@ -190,14 +187,14 @@ class DepthwiseConv2D(_BaseConv):
         self.depth_multiplier = self._check_positive(depth_multiplier, "depth_multiplier")
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
-        self.depthwise_constraint = depthwise_constraint
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
 
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
         self._spatial_output(input_shape)
         self.kernel = self.add_weight("kernel", self.kernel_size + (channels, self.depth_multiplier),
-                                      self.depthwise_initializer, regularizer=self.depthwise_regularizer)
-        self.kernel.constraint = self.depthwise_constraint
+                                      self.depthwise_initializer, regularizer=self.depthwise_regularizer,
+                                      constraint=self.depthwise_constraint)
         self._add_bias(channels * self.depth_multiplier)
         self.built = True
 
@@ -216,7 +213,7 @@ class DepthwiseConv2D(_BaseConv):
             "depth_multiplier": self.depth_multiplier,
             "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
             "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
-            "depthwise_constraint": serialize_constraint(self.depthwise_constraint),
+            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
         })
         return config
 
@@ -241,8 +238,8 @@ class SeparableConv2D(_BaseConv):
         self.pointwise_initializer = initializers.get(pointwise_initializer)
         self.depthwise_regularizer = regularizers.get(depthwise_regularizer)
         self.pointwise_regularizer = regularizers.get(pointwise_regularizer)
-        self.depthwise_constraint = depthwise_constraint
-        self.pointwise_constraint = pointwise_constraint
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
 
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
@@ -250,11 +247,11 @@ class SeparableConv2D(_BaseConv):
         hidden = channels * self.depth_multiplier
         depthwise_shape = self.kernel_size + (channels, self.depth_multiplier)
         self.depthwise_kernel = self.add_weight("depthwise_kernel", depthwise_shape, self.depthwise_initializer,
-                                                regularizer=self.depthwise_regularizer)
+                                                regularizer=self.depthwise_regularizer,
+                                                constraint=self.depthwise_constraint)
         self.pointwise_kernel = self.add_weight("pointwise_kernel", (1, 1, hidden, self.filters),
-                                                self.pointwise_initializer, regularizer=self.pointwise_regularizer)
-        self.depthwise_kernel.constraint = self.depthwise_constraint
-        self.pointwise_kernel.constraint = self.pointwise_constraint
+                                                self.pointwise_initializer, regularizer=self.pointwise_regularizer,
+                                                constraint=self.pointwise_constraint)
         self._add_bias(self.filters)
         self.built = True
 
@@ -275,8 +272,8 @@ class SeparableConv2D(_BaseConv):
             "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
             "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
             "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
-            "depthwise_constraint": serialize_constraint(self.depthwise_constraint),
-            "pointwise_constraint": serialize_constraint(self.pointwise_constraint),
+            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
+            "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
         })
         return config
 

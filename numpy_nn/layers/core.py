@@ -13,7 +13,7 @@ lora_kernel_a (in, r) ~ he_uniform and lora_kernel_b (r, units) = 0 at the start
 """
 import numpy as np
 
-from .. import activations, initializers, regularizers
+from .. import activations, constraints, initializers, regularizers
 from ..ops.math import MatMul
 from .base import Layer
 
@@ -61,8 +61,8 @@ class Dense(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
         self.lora_enabled = False
@@ -74,9 +74,9 @@ class Dense(Layer):
             raise ValueError(f"Layer '{self.name}' (Dense): the last axis of the input must be known; "
                              f"received input_shape={tuple(input_shape)}")
         self.kernel = self.add_weight("kernel", (input_dim, self.units), self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer)
-        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer)
-                     if self.use_bias else None)
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.bias = (self.add_weight("bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer,
+                                     constraint=self.bias_constraint) if self.use_bias else None)
         if self.lora_rank:
             self.enable_lora(self.lora_rank, self.lora_alpha)
         self.built = True
@@ -145,6 +145,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function: ``Activation("relu")``, ``Activation(callable)``."""
 
+    single_input = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -164,6 +166,8 @@ class Activation(Layer):
 class Identity(Layer):
     """Returns its input unchanged (a placeholder layer)."""
 
+    single_input = True
+
     def call(self, inputs, training=None):
         return inputs
 
@@ -178,6 +182,8 @@ class Embedding(Layer):
     d embeddings[i] = sum of g over the positions where the index is i (the GetItem op's scatter-add).
     """
 
+    single_input = True
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  embeddings_constraint=None, mask_zero=False, **kwargs):
         kwargs.pop("input_length", None)  # Keras 2 argument, ignored by Keras 3 as well
@@ -191,12 +197,13 @@ class Embedding(Layer):
             embeddings_initializer = initializers.RandomUniform()
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.embeddings_constraint = embeddings_constraint
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
 
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer, regularizer=self.embeddings_regularizer)
+                                          self.embeddings_initializer, regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint)
         self.built = True
 
     def call(self, inputs, training=None):

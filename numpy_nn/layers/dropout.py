@@ -36,6 +36,8 @@ class Dropout(Layer):
     entries take the input's size; e.g. (None, 1) drops whole rows). No weights.
     """
 
+    single_input = True
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate <= 1:
@@ -93,6 +95,8 @@ class SpatialDropout2D(Dropout):
 
 class GaussianNoise(Layer):
     """GaussianNoise(stddev, seed=None): y = x + N(0, stddev**2) noise while training; dy/dx = 1."""
+
+    single_input = True
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)

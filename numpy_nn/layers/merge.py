@@ -5,6 +5,7 @@ elementwise merges broadcast: non-batch axes of size 1 stretch, and a lower-rank
 new axes inserted after the batch axis (``(N, 3)`` merges with ``(N, 4, 3)`` as ``(N, 1, 3)``).
 The formulas and the tie rule of Maximum/Minimum are in ``numpy_nn/ops/merge.py``.
 """
+from ..autograd.tensor import Tensor
 from ..ops import math as M
 from ..ops import merge as ops_merge
 from ..ops import reshaping as R
@@ -12,8 +13,17 @@ from .base import Layer
 
 
 def _is_list_of_shapes(value):
+    """A non-empty list of shapes, each with a batch axis (a tuple of ints or None)."""
     return isinstance(value, (list, tuple)) and len(value) > 0 and \
-        all(isinstance(s, (list, tuple)) for s in value)
+        all(isinstance(s, (list, tuple)) and len(s) > 0 and all(d is None or isinstance(d, int) for d in s)
+            for s in value)
+
+
+def _shapes_of(inputs):
+    """The shapes of a flat list of Tensors; anything else is returned as given, for the error message."""
+    if isinstance(inputs, (list, tuple)) and all(isinstance(x, Tensor) for x in inputs):
+        return [tuple(x.shape) for x in inputs]
+    return inputs.shape if isinstance(inputs, Tensor) else inputs
 
 
 class _Merge(Layer):
@@ -24,8 +34,8 @@ class _Merge(Layer):
 
     def _check_list(self, input_shapes):
         if not _is_list_of_shapes(input_shapes):
-            raise ValueError(f"{type(self).__name__} '{self.name}' must be called on a list of tensors; "
-                             f"received input shape {input_shapes!r}")
+            raise ValueError(f"{type(self).__name__} '{self.name}' must be called on a list of tensors, each with "
+                             f"a batch axis; received input shape {input_shapes!r}")
         if self._exact_inputs is not None and len(input_shapes) != self._exact_inputs:
             raise ValueError(f"{type(self).__name__} '{self.name}' must be called on exactly "
                              f"{self._exact_inputs} inputs; received {len(input_shapes)} inputs with shapes "
@@ -65,7 +75,7 @@ class _Merge(Layer):
         return (batch_sizes.pop() if batch_sizes else None, *self._broadcast_shape(input_shape))
 
     def call(self, inputs, training=None):
-        shapes = [tuple(x.shape) for x in inputs] if isinstance(inputs, (list, tuple)) else inputs.shape
+        shapes = _shapes_of(inputs)
         self._check_list(shapes)
         self._broadcast_shape(shapes)
         rank = max(len(s) for s in shapes)
@@ -123,8 +133,8 @@ class Concatenate(Layer):
 
     def _check(self, input_shapes):
         if not _is_list_of_shapes(input_shapes):
-            raise ValueError(f"Concatenate '{self.name}' must be called on a list of tensors; "
-                             f"received input shape {input_shapes!r}")
+            raise ValueError(f"Concatenate '{self.name}' must be called on a list of tensors, each with a "
+                             f"batch axis; received input shape {input_shapes!r}")
         shapes = [tuple(s) for s in input_shapes]
         rank = len(shapes[0])
         ok = all(len(s) == rank for s in shapes) and -rank <= self.axis < rank
@@ -149,7 +159,7 @@ class Concatenate(Layer):
         return tuple(output)
 
     def call(self, inputs, training=None):
-        self._check([tuple(x.shape) for x in inputs] if isinstance(inputs, (list, tuple)) else inputs.shape)
+        self._check(_shapes_of(inputs))
         return R.concatenate(inputs, axis=self.axis)
 
     def get_config(self):

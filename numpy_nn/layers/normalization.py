@@ -26,6 +26,8 @@ class BatchNormalization(Layer):
     moving_mean, moving_variance (non-trainable), each of shape (C,), C = input.shape[axis].
     """
 
+    single_input = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
                  moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
@@ -85,6 +87,9 @@ class BatchNormalization(Layer):
             raise ValueError(f"Layer '{self.name}' expects {channels} channels on axis {self.axis}, but received "
                              f"an input of shape {tuple(inputs.shape)}")
         if training and self.trainable:
+            if inputs.size == 0:  # Keras would average nothing and write NaN into the moving statistics
+                raise ValueError(f"Layer '{self.name}' cannot compute batch statistics in training mode from an "
+                                 f"empty batch; received an input of shape {tuple(inputs.shape)}")
             outputs, mean, variance = batch_norm_train(inputs, self.gamma, self.beta, axis=self.axis,
                                                        epsilon=self.epsilon)
             momentum = self.momentum  # Keras's order: moving * momentum + batch * (1 - momentum)
@@ -119,6 +124,8 @@ class LayerNormalization(Layer):
     ``[input_shape[d] for d in sorted(axis)]``. ``rms_scaling=True`` is Keras's deprecated
     flag (y = x / sqrt(var + eps) * gamma, no beta), accepted so old configs load.
     """
+
+    single_input = True
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
@@ -155,7 +162,7 @@ class LayerNormalization(Layer):
                                  f"received input shape {tuple(input_shape)}")
         self.axis = axes  # as Keras: a sorted list once built
         self.input_ndim = ndim
-        shape = tuple(input_shape[a] for a in axes)
+        shape = self._normalized_shape = tuple(input_shape[a] for a in axes)
         if self.scale or self.rms_scaling:
             self.gamma = self.add_weight("gamma", shape, self.gamma_initializer, regularizer=self.gamma_regularizer,
                                          constraint=self.gamma_constraint)
@@ -165,6 +172,11 @@ class LayerNormalization(Layer):
         self.built = True
 
     def call(self, inputs, training=None):
+        expected = self._normalized_shape
+        received = tuple(inputs.shape[a] for a in self.axis)
+        if received != expected:
+            raise ValueError(f"Layer '{self.name}' was built for size(s) {expected} on axis {self.axis}, but "
+                             f"received an input of shape {tuple(inputs.shape)}")
         return layer_norm(inputs, self.gamma, self.beta, axes=self.axis, epsilon=self.epsilon,
                           rms_scaling=self.rms_scaling)
 

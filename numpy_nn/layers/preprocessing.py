@@ -34,6 +34,8 @@ def _deserialize_value(value):
 class Rescaling(Layer):
     """Rescaling(scale, offset=0.0): y = x * scale + offset (scale/offset: numbers or per-channel arrays)."""
 
+    single_input = True
+
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
         scale, offset = _deserialize_value(scale), _deserialize_value(offset)
@@ -67,6 +69,8 @@ class Normalization(Layer):
     compatibility; Keras leaves it at 0), set by ``adapt(data)``. With constant mean/variance it
     has no weights.
     """
+
+    single_input = True
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)
@@ -169,6 +173,11 @@ class Normalization(Layer):
                                  f"but adapt() received data of incompatible shape {tuple(shape)}")
 
     def call(self, inputs, training=None):
+        for d in self._keep_axis:
+            if inputs.shape[d] != self._build_input_shape[d]:
+                raise ValueError(f"Layer '{self.name}' was built for inputs of shape {self._build_input_shape} "
+                                 f"(statistics kept on axes {self._keep_axis}), but received an input of shape "
+                                 f"{tuple(inputs.shape)}")
         if self.input_mean is None:
             mean = self.adapt_mean.data.reshape(self._broadcast_shape)
             variance = self.adapt_variance.data.reshape(self._broadcast_shape)

@@ -42,6 +42,8 @@ class Reshape(Layer):
     """(N, ...) -> (N, *target_shape) in C order; ``target_shape`` excludes the batch axis and may
     hold one -1, inferred from the input size."""
 
+    input_min_ndim = 1  # a batch axis at least
+
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         try:

@@ -42,14 +42,15 @@ def softplus_array(x):
 
 
 def softmax_array(x, axis=-1):
-    """exp(x - max) / sum(exp(x - max)) along ``axis`` (subtracting the max avoids overflow)."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    """exp(x - max) / sum(exp(x - max)) along ``axis`` (subtracting the max avoids overflow;
+    ``initial`` lets an empty axis give an empty result instead of an error)."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax_array(x, axis=-1):
     """x - max - log(sum(exp(x - max))) along ``axis``."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
+    shifted = x - np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 

@@ -11,6 +11,7 @@ Reading never executes anything taken from a config: classes are looked up by na
 numpy_nn's own registry of layers, and anything else (``Lambda``, custom or unknown classes,
 serialized Python functions) raises ``LoadError``, naming the class and listing what is supported.
 """
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -381,13 +382,11 @@ def serialize_layer(layer):
         raise SaveError(f"Cannot save layer '{layer.name}': class {class_name} is not a numpy_nn layer with a "
                         "Keras counterpart, so Keras could not read it back")
     config = dict(layer.get_config())
-    if not isinstance(layer, InputLayer):
-        config.setdefault("name", layer.name)
-        config.setdefault("trainable", layer.trainable)
-        config["dtype"] = dtype_policy(config.get("dtype") or layer.dtype)
+    if not isinstance(layer, InputLayer) and isinstance(config.get("dtype"), str):
+        config["dtype"] = dtype_policy(config["dtype"])
     entry = {"module": "keras.layers", "class_name": class_name, "config": to_json_value(config),
              "registered_name": None}
-    if layer.built and layer.weights and layer._build_input_shape is not None:
+    if layer.built and layer._build_input_shape is not None and not isinstance(layer, InputLayer):
         entry["build_config"] = {"input_shape": to_json_value(layer._build_input_shape)}
     return entry
 
