@@ -58,9 +58,9 @@ def main(quick=False):
     model = build_model(size)
     model.compile(optimizers.Adam(learning_rate=0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
     timer = EpochTimer()
-    stopper = callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=3,
+    stopper = callbacks.EarlyStopping(monitor="val_loss", patience=3,
                                        restore_best_weights=True)
-    reducer = callbacks.ReduceLROnPlateau(monitor="val_loss", mode="min", factor=0.5, patience=1)
+    reducer = callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1)
     history = model.fit(images, labels, batch_size=32, epochs=6 if quick else 40, validation_split=0.2,
                         callbacks=[timer, stopper, reducer], verbose=0)
     loss, accuracy = model.evaluate(test_images, test_labels, verbose=0)

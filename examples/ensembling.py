@@ -11,6 +11,10 @@ and a report lists every member and every ensemble on validation and test data, 
 members' pairwise disagreement and correlation. The test split is used for scoring only.
 
 Run:  python examples/ensembling.py [--quick] [--dataset digits|shapes]
+
+On the digits (the default) every member reaches about 95-97% test accuracy in ~30 s. The shapes
+(16x16, random colour, position and clutter) are much harder for these tiny models: the MLPs stay
+near chance, only the CNN learns a little in 20 epochs, and the run takes several minutes.
 """
 import argparse
 

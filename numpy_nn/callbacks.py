@@ -469,7 +469,9 @@ class MonitorCallback(Callback):
 def _metric_direction(model, metric_name):
     """``"down"`` for losses, else the ``_direction`` of the model's metric with that name,
     else of the built-in metric with that name (numpy_nn.metrics), else None."""
-    direction = "down" if metric_name == "loss" else None
+    if metric_name == "loss" or metric_name.endswith("_loss"):
+        return "down"
+    direction = None
     pending = list(getattr(model, "metrics", None) or [])
     while pending:
         metric = pending.pop(0)

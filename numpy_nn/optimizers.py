@@ -14,6 +14,9 @@ same order (``keras/src/optimizers/base_optimizer.py``):
 6. ``iterations += 1``, last. A learning-rate schedule is therefore called with the step count
    *before* the increment: the first step uses ``schedule(0)``.
 
+Steps 2-6 run with Ctrl-C deferred (in the main thread): a KeyboardInterrupt that arrives while
+the variables are being updated is raised right after the step, never halfway through it.
+
 Everything is computed in the variables' dtype (float32 by default), with the same operation
 order as Keras, so that results agree with Keras bit for bit in most cases. Two details matter:
 a Python-float constant such as ``1 - beta_1`` is computed in double precision and then rounded
@@ -26,8 +29,11 @@ Optimizer variables, in Keras's order (``optimizer.variables``): ``iteration`` (
 optimizer's slots. A slot is named ``<variable path with "/" -> "_">_<slot>``, for example
 ``dense_kernel_momentum``.
 """
+import contextlib
 import math
 import re
+import signal
+import threading
 import types
 import warnings
 
@@ -268,6 +274,24 @@ def _as_array(gradient):
 def _cast(value, dtype):
     """A constant as a 0-d array of ``dtype`` (keeps float32 arithmetic in float32)."""
     return np.asarray(value, dtype=dtype)
+
+
+@contextlib.contextmanager
+def _keyboard_interrupt_deferred():
+    """Hold back SIGINT (Ctrl-C) until the block ends, so an update is applied whole or not at all."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received and callable(previous):
+        previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt here
+    elif received and previous == signal.SIG_DFL:
+        raise KeyboardInterrupt
 
 
 class Optimizer:
@@ -543,13 +567,14 @@ class Optimizer:
                                  f"expected {v.shape}")
         if self.loss_scale_factor is not None:
             grads = [g / _cast(self.loss_scale_factor, g.dtype) for g in grads]
-        if self.gradient_accumulation_steps:
-            self._accumulate_and_maybe_update(grads, variables)
-        else:
-            self._update(grads, variables)
-        if self.use_ema:
-            self._update_moving_average()
-        self._iterations.assign_add(1)
+        with _keyboard_interrupt_deferred():
+            if self.gradient_accumulation_steps:
+                self._accumulate_and_maybe_update(grads, variables)
+            else:
+                self._update(grads, variables)
+            if self.use_ema:
+                self._update_moving_average()
+            self._iterations.assign_add(1)
 
     def _update(self, grads, variables):
         grads = self._clip_gradients(grads)
