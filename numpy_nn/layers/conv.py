@@ -80,6 +80,7 @@ class _BaseConv(Layer):
             raise ValueError(f"Input 0 of layer '{self.name}' ({type(self).__name__}) is incompatible with the layer: "
                              f"expected axis -1 of the input to have value {channels}, but received input with "
                              f"shape {tuple(inputs.shape)}")
+        self._spatial_output(tuple(inputs.shape))  # a built layer fed a smaller image
 
     def _add_bias(self, size):
         self.bias = (self.add_weight("bias", (size,), self.bias_initializer, regularizer=self.bias_regularizer,

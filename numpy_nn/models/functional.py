@@ -450,7 +450,11 @@ def _split_inputs(values, count):
 def _conform(value, reference, model_name):
     """Turn one fed value into a Tensor matching the Input ``reference`` (rank and fixed axes)."""
     if not isinstance(value, Tensor):
-        array = np.asarray(value)
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as error:  # e.g. a ragged nested list
+            raise ValueError(f"Model '{model_name}': input '{reference.name}' could not be converted to an "
+                             f"array: {error}") from None
         if array.dtype.kind not in "fiub":
             raise TypeError(f"Model '{model_name}': input '{reference.name}' must be numeric, "
                             f"received dtype {array.dtype}")

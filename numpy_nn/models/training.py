@@ -33,7 +33,12 @@ from .node import flatten
 def _to_array(value, what):
     if isinstance(value, Tensor):
         value = value.data
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:  # e.g. a ragged nested list
+        raise ValueError(f"{what} could not be converted to an array: {error}") from None
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"{what} must be numeric; received an array of dtype {array.dtype}")
     if array.dtype.kind == "f" and array.dtype != np.dtype(config.floatx()):
         array = array.astype(config.floatx())  # Keras feeds floats as floatx
     if array.ndim == 0:

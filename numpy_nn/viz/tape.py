@@ -94,6 +94,9 @@ def ends_in_softmax(layer):
     return _is_softmax(getattr(layer, "activation", None))
 
 
+_MISSING = object()
+
+
 def _first(value):
     return value[0] if isinstance(value, (list, tuple)) else value
 
@@ -107,7 +110,7 @@ def tap(model, layers, logits=True):
     the Tensor entering the output layer's softmax (absent when the model ends without one).
     """
     found = {}
-    patched = []  # (object, attribute name) to delete afterwards
+    patched = []  # (object, (attribute name, previous instance value or _MISSING)) to undo afterwards
 
     def remember(key):
         def wrap(call):
@@ -122,10 +125,8 @@ def tap(model, layers, logits=True):
         for path in layers:
             layer = get_layer(model, path)
             key = path if isinstance(path, str) else layer.name
-            if "call" in vars(layer):
-                raise RuntimeError(f"Layer '{layer.name}' is tapped twice at once")
+            patched.append((layer, ("call", vars(layer).get("call", _MISSING))))
             layer.call = remember(key)(layer.call)
-            patched.append((layer, "call"))
         if logits:
             last = output_layer(model)
             if _is_softmax(getattr(last, "activation", None)):
@@ -134,25 +135,23 @@ def tap(model, layers, logits=True):
                 def recording_softmax(z, *args, **kwargs):
                     found.setdefault("__logits__", z)
                     return softmax(z, *args, **kwargs)
-                last.activation = recording_softmax
                 patched.append((last, ("activation", softmax)))
+                last.activation = recording_softmax
             elif type(last).__name__ == "Softmax":
                 inner = last.call
 
                 def softmax_call(inputs, *args, **kwargs):
                     found.setdefault("__logits__", inputs)
                     return inner(inputs, *args, **kwargs)
-                if "call" in vars(last):  # already tapped: wrap the tap
-                    patched.remove((last, "call"))
+                patched.append((last, ("call", vars(last).get("call", _MISSING))))
                 last.call = softmax_call
-                patched.append((last, "call"))
         yield found
     finally:
-        for owner, attribute in reversed(patched):
-            if isinstance(attribute, tuple):
-                setattr(owner, attribute[0], attribute[1])
-            elif attribute in vars(owner):
-                delattr(owner, attribute)
+        for owner, (attribute, previous) in reversed(patched):  # undo in reverse order
+            if previous is _MISSING:
+                vars(owner).pop(attribute, None)
+            else:
+                setattr(owner, attribute, previous)
 
 
 def forward(model, x, layers=(), logits=True):
