@@ -237,6 +237,8 @@ class Layer:
         if any(getattr(x, "_is_symbolic", False) for x in _flatten(inputs)):
             from ..models.functional import call_symbolic  # the layer graph (numpy_nn/models)
             return call_symbolic(self, inputs, training=training, **kwargs)
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 1 and self._takes_one_tensor():
+            inputs = inputs[0]  # [x] is x for a single-input layer
         if isinstance(inputs, (list, tuple, dict)) and self._takes_one_tensor():
             count = len(_flatten(inputs))
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects 1 input tensor, but it received "

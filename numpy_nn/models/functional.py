@@ -46,6 +46,13 @@ def call_symbolic(layer, inputs, training=None, **kwargs):
     """
     shapes = _map_structure(lambda t: tuple(t.shape) if _is_symbolic(t) else tuple(np.shape(t)), inputs)
     symbolic = [t for t in flatten(inputs) if _is_symbolic(t)]
+    single = not isinstance(layer, Model) and layer._takes_one_tensor()
+    if single and isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+        inputs = inputs[0]  # [x] is x for a single-input layer
+        shapes = shapes[0]
+    if single and isinstance(inputs, (list, tuple, dict)):
+        raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) expects 1 input tensor, but it received "
+                         f"a {type(inputs).__name__} of {len(flatten(inputs))} inputs")
     for i, tensor in enumerate(symbolic):
         layer.check_input(tensor.shape, i)
     try:

@@ -30,7 +30,8 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..autograd.function import Function
 
-PATCH_BUDGET_BYTES = 256 * 2**20  # largest patch matrix kept in memory (per chunk of the batch)
+PATCH_BUDGET_BYTES = 256 * 2**20  # largest patch matrix kept in memory for the backward pass
+CHUNK_BYTES = 8 * 2**20  # patch matrix of one chunk of the batch (see "Speed" above)
 
 
 # -- shapes and padding (shared with pooling) --------------------------------------------------------
@@ -51,6 +52,22 @@ def same_padding(n, k, s, dilation=1):
     effective = dilation * (k - 1) + 1
     total = max((conv_output_length(n, k, s, "same") - 1) * s + effective - n, 0)
     return total // 2, total - total // 2
+
+
+def pad_spatial(x, pad_h, pad_w, value=0):
+    """x (N, H, W, C) with ``pad_h = (top, bottom)`` rows and ``pad_w = (left, right)`` columns of ``value`` added.
+
+    Same result as ``np.pad``, written as one copy of x into a new array whose border alone is filled.
+    """
+    (top, bottom), (left, right) = pad_h, pad_w
+    n, h, w, c = x.shape
+    xp = np.empty((n, top + h + bottom, left + w + right, c), dtype=x.dtype)
+    xp[:, :top] = value
+    xp[:, top + h:] = value
+    xp[:, top:top + h, :left] = value
+    xp[:, top:top + h, left + w:] = value
+    xp[:, top:top + h, left:left + w] = x
+    return xp
 
 
 def _pair(value, name):
@@ -91,7 +108,7 @@ class _Geometry:
         """Zero-pad the spatial axes once (no copy for 'valid')."""
         if self.pad_h == (0, 0) and self.pad_w == (0, 0):
             return x
-        return np.pad(x, ((0, 0), self.pad_h, self.pad_w, (0, 0)))
+        return pad_spatial(x, self.pad_h, self.pad_w)
 
     def unpad(self, xp):
         """The part of a padded-shape array that lies over the original input."""
@@ -154,10 +171,11 @@ class Conv2D(Function):
         xp = self.xp = geo.pad(x)
         # Kernel as `groups` matrices (kh*kw*C_g, F_g): rows in (a, b', c) order like the patches.
         self.kernel_matrices = self._kernel_matrices(kernel)
-        bytes_per_sample = geo.oh * geo.ow * kh * kw * geo.c * self.dtype.itemsize
-        self.chunk = max(1, min(geo.n, PATCH_BUDGET_BYTES // max(bytes_per_sample, 1)))
+        bytes_per_sample = geo.oh * geo.ow * kh * kw * geo.c * x.dtype.itemsize
+        self.chunk = max(1, min(geo.n, CHUNK_BYTES // max(bytes_per_sample, 1)))
+        keep = geo.n * bytes_per_sample <= PATCH_BUDGET_BYTES
         y = np.empty((geo.n, geo.oh, geo.ow, filters), dtype=self.dtype)
-        self.patches = None
+        kept = []
         for start in range(0, geo.n, self.chunk):
             patches = self._patches(xp[start:start + self.chunk])
             y_rows = y[start:start + self.chunk].reshape(-1, filters)  # a view: y is C-contiguous
@@ -165,10 +183,11 @@ class Conv2D(Function):
                 np.matmul(patches[0], self.kernel_matrices[0], out=y_rows)  # Y = P @ K, written in place
             else:
                 y_rows[...] = np.matmul(patches, self.kernel_matrices).transpose(1, 0, 2).reshape(len(y_rows), -1)
-            if self.chunk >= geo.n:
-                self.patches = patches  # the whole batch fits: keep P for dK
-        if bias is not None:
-            y += bias
+            if bias is not None:
+                y_rows += bias  # while this chunk of y is still in cache
+            if keep:
+                kept.append(patches)
+        self.patches = kept if keep else None  # P, chunk by chunk, for dK (None: rebuilt in backward)
         return y
 
     def _kernel_matrices(self, kernel):
@@ -181,14 +200,19 @@ class Conv2D(Function):
     def _patches(self, xp):
         """Patch matrices of shape (G, rows, kh*kw*C_g), one contiguous copy of the window view."""
         geo, groups = self.geo, self.groups
-        windows = self.geo.windows(xp)  # (N, OH, OW, kh, kw, C)
+        windows = geo.windows(xp)  # (N, OH, OW, kh, kw, C)
         rows = windows.shape[0] * geo.oh * geo.ow
         if groups == 1:
             if geo.kh == geo.kw == 1 and geo.sh == geo.sw == 1 and xp.flags.c_contiguous:
                 return xp.reshape(1, rows, geo.c)  # a 1x1 conv: the input already is the patch matrix
-            return windows.reshape(1, rows, -1)
+            patches = np.empty((1, rows, geo.kh * geo.kw * geo.c), dtype=xp.dtype)
+            np.copyto(patches.reshape(windows.shape), windows)
+            return patches
         split = windows.reshape(windows.shape[:5] + (groups, geo.c // groups))
         return np.ascontiguousarray(split.transpose(5, 0, 1, 2, 3, 4, 6)).reshape(groups, rows, -1)
+
+    def _chunk_starts(self):
+        return range(0, self.geo.n, self.chunk)
 
     def backward(self, grad_output):
         geo, groups = self.geo, self.groups
@@ -196,8 +220,8 @@ class Conv2D(Function):
         dkernel = dbias = dx = None
         if self.needs_input_grad[1]:
             dkernel = np.zeros(self.kernel_matrices.shape, dtype=self.dtype)
-            for start in range(0, geo.n, self.chunk):
-                patches = self.patches if self.patches is not None else self._patches(
+            for index, start in enumerate(self._chunk_starts()):
+                patches = self.patches[index] if self.patches is not None else self._patches(
                     self.xp[start:start + self.chunk])
                 g_rows = self._split_filters(g[start:start + self.chunk])
                 dkernel += np.matmul(patches.transpose(0, 2, 1), g_rows)  # dK = P^T @ G, per group
@@ -225,18 +249,21 @@ class Conv2D(Function):
         dxp = np.zeros(geo.padded_shape, dtype=self.dtype)
         if geo.sh == geo.sw == 1:
             # Transposed convolution, one matmul per tap: dxp[tap] += G @ K[a, b']^T.
-            g_rows = g.reshape(-1, filters)  # (N*OH*OW, F): one BLAS call per tap and group
-            pixels = (geo.n, geo.oh, geo.ow, c_per_group)
-            for a in range(kh):
-                for b in range(kw):
-                    target = dxp[geo.tap(a, b)]
-                    for group in range(groups):
-                        channels = slice(group * c_per_group, (group + 1) * c_per_group)
+            taps = [(a, b) for a in range(kh) for b in range(kw)]
+            kernel_t = [[np.ascontiguousarray(self.kernel[a, b, :, group * f_per_group:(group + 1) * f_per_group].T)
+                         for group in range(groups)] for a, b in taps]
+            for start in self._chunk_starts():
+                g_rows = g[start:start + self.chunk].reshape(-1, filters)
+                chunk = dxp[start:start + self.chunk]
+                pixels = (len(chunk), geo.oh, geo.ow, c_per_group)
+                for (a, b), per_group in zip(taps, kernel_t):
+                    target = chunk[geo.tap(a, b)]
+                    for group, k_t in enumerate(per_group):
                         fs = slice(group * f_per_group, (group + 1) * f_per_group)
-                        target[..., channels] += (g_rows[:, fs] @ self.kernel[a, b, :, fs].T).reshape(pixels)
+                        target[..., group * c_per_group:(group + 1) * c_per_group] += (g_rows[:, fs] @ k_t).reshape(pixels)
         else:
             # col2im: dP = G @ K^T for all taps at once, then each tap's columns go back to dxp.
-            for start in range(0, geo.n, self.chunk):
+            for start in self._chunk_starts():
                 g_rows = self._split_filters(g[start:start + self.chunk])
                 dpatches = np.matmul(g_rows, self.kernel_matrices.transpose(0, 2, 1))  # (G, rows, kh*kw*C_g)
                 dpatches = dpatches.reshape(groups, -1, geo.oh, geo.ow, kh, kw, c_per_group)
