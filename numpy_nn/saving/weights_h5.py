@@ -41,9 +41,17 @@ def _join(*parts):
     return "/".join(p for p in parts if p)
 
 
-def _snake(name):
+def _group_base(layer):
+    """snake_case of the class name Keras will see: Functional for graph models, Keras's name otherwise."""
     from ..layers.base import to_snake_case
-    return to_snake_case(name)
+    from ..models.functional import Model
+    from ..models.sequential import Sequential
+    from .serialization import _keras_identity
+    if isinstance(layer, Sequential):
+        return "sequential"
+    if isinstance(layer, Model):
+        return "functional"
+    return to_snake_case(_keras_identity(type(layer))[1])
 
 
 def _unique(base, used):
@@ -77,7 +85,7 @@ def _container_entries(model, path, entries, visited):
     entries.append(Entry(path, model.name, model, file_variables(model)))
     used = {}
     for layer in model.layers:
-        child = _join(path, "layers", _unique(_snake(type(layer).__name__), used))
+        child = _join(path, "layers", _unique(_group_base(layer), used))
         _layer_entries(layer, child, entries, visited)
 
 
@@ -102,7 +110,7 @@ def _layer_entries(layer, path, entries, visited):
             if isinstance(value, (list, tuple)):
                 used = {}
                 for c in children:
-                    _layer_entries(c, _join(path, attribute, _unique(_snake(type(c).__name__), used)), entries, visited)
+                    _layer_entries(c, _join(path, attribute, _unique(_group_base(c), used)), entries, visited)
             else:
                 _layer_entries(value, _join(path, attribute), entries, visited)
 
