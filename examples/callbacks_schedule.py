@@ -95,8 +95,8 @@ def run_scheduler(data, epochs, lr0=0.01):
                         callbacks=[callbacks.LearningRateScheduler(step_decay)], verbose=0)
     expected = [lr0 * 0.5 ** (epoch // 2) for epoch in range(epochs)]
     rates = history.history["learning_rate"]
-    print(f"A. LearningRateScheduler: learning rate per epoch {[f'{r:.5f}' for r in rates]}")
-    print(f"   formula lr_0 * 0.5 ** floor(epoch / 2)        {[f'{r:.5f}' for r in expected]}")
+    print(f"A. LearningRateScheduler: learning rate per epoch {[f'{r:.3g}' for r in rates]}")
+    print(f"   formula lr_0 * 0.5 ** floor(epoch / 2)        {[f'{r:.3g}' for r in expected]}")
     return {"learning_rates": rates, "expected": expected, "history": history.history}
 
 

@@ -37,3 +37,13 @@ def set_random_seed(seed):
         raise ValueError(f"set_random_seed: seed must be a non-negative int, got {seed!r}")
     np.random.seed(int(seed) % (2**32))
     _rng = np.random.default_rng(int(seed))
+
+
+def tune_allocator(keep_freed_memory=True):
+    """Opt in to glibc allocator settings that make large temporaries cheap (see docs/performance.md).
+
+    Delegates to ``numpy_nn.ops._buffers.tune_allocator``; it is opt-in because the process then
+    keeps its peak heap instead of returning memory to the OS.
+    """
+    from .ops._buffers import tune_allocator as _tune
+    return _tune(keep_freed_memory=keep_freed_memory)

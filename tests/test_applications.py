@@ -18,7 +18,7 @@ pytestmark = pytest.mark.keras
 
 # name -> (constructor keyword arguments, input size)
 APPLICATIONS = {
-    "MobileNetV2": (dict(alpha=0.35), 96),
+    "MobileNetV2": (dict(alpha=0.35), 64),
     "VGG16": ({}, 64),
     "ResNet50": ({}, 64),
     "Xception": ({}, 71),

@@ -30,9 +30,12 @@ def randomize_bn(model, seed=0):
     rng = np.random.default_rng(seed)
     for layer in _all_layers(model):
         if type(layer).__name__ == "BatchNormalization":
-            c = layer.get_weights()[0].shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.2, c), rng.normal(0, 0.2, c),
-                               rng.uniform(0.5, 1.5, c)])
+            values = []
+            for variable in layer.weights:  # gamma/beta may be absent (scale=False, center=False)
+                name, c = variable.name.split("/")[-1], variable.shape[0]
+                positive = name in ("gamma", "moving_variance")
+                values.append(rng.uniform(0.5, 1.5, c) if positive else rng.normal(0, 0.2, c))
+            layer.set_weights(values)
 
 
 def _all_layers(model):
