@@ -179,7 +179,7 @@ def plot(scheduler, decay, plateau, path):
 def main(quick=False, out_dir="examples_output/callbacks_schedule"):
     os.makedirs(out_dir, exist_ok=True)
     x, y = load_digits(as_images=False)
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = split(x, y, fractions=(0.6, 0.2, 0.2), seed=0)
+    (x_train, y_train), (x_val, y_val) = split(x, y, fractions=(0.75, 0.25), seed=0)
     data = ((x_train[:400], y_train[:400]) if quick else (x_train, y_train)), (x_val, y_val)
     small = (x_train[:150], y_train[:150]), (x_val, y_val)  # few examples: the model overfits early
     scheduler = run_scheduler(data, epochs=6 if quick else 12)

@@ -126,7 +126,7 @@ def main(quick=False):
     (x_train, y_train), (x_test, y_test) = split(x, y, fractions=(0.8, 0.2), seed=0)
     if quick:
         x_train, y_train = x_train[:400], y_train[:400]
-    epochs = 3 if quick else 15
+    epochs = 3 if quick else 10
     results = {}
     for build in (build_inception_net, build_resnet):
         set_random_seed(0)
@@ -136,8 +136,8 @@ def main(quick=False):
         model.compile(optimizers.Adam(learning_rate=0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
         history = model.fit(x_train, y_train, batch_size=32, epochs=epochs, verbose=0)
         loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
-        print(f"{model.name}: {model.count_params():,} parameters, train loss {history.history['loss'][0]:.3f} -> "
-              f"{history.history['loss'][-1]:.3f} in {epochs} epochs, test accuracy {accuracy:.3f}\n")
+        print(f"{model.name}: {model.count_params():,} parameters, train loss {history.history['loss'][0]:.3g} -> "
+              f"{history.history['loss'][-1]:.3g} in {epochs} epochs, test accuracy {accuracy:.3f}\n")
         results[model.name] = {"model": model, "summary": summary, "params": model.count_params(),
                                "history": history.history, "test_loss": loss, "test_accuracy": accuracy}
 
