@@ -771,3 +771,11 @@ class LambdaCallback(Callback):
 
 __all__ = ["Callback", "CallbackList", "History", "Progbar", "ProgbarLogger", "MonitorCallback", "EarlyStopping",
            "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback"]
+
+
+def __getattr__(name):
+    # ModelCheckpoint lives with the file formats (numpy_nn/saving/checkpoint.py), which import this module.
+    if name == "ModelCheckpoint":
+        from .saving.checkpoint import ModelCheckpoint
+        return ModelCheckpoint
+    raise AttributeError(f"module 'numpy_nn.callbacks' has no attribute {name!r}")

@@ -29,11 +29,12 @@ def _keras_node_outputs(keras_model):
     """``[(layer, [output tensors])]`` for each non-input layer: its first call inside this model."""
     from keras.src.ops.function import make_node_key
     rows = []
+    graph = getattr(keras_model, "_functional", None) or keras_model  # a Sequential keeps its graph there
     for layer in keras_model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
         for index, node in enumerate(layer._inbound_nodes):
-            if make_node_key(layer, index) in keras_model._nodes:
+            if make_node_key(layer, index) in graph._nodes:
                 rows.append((layer, _flat(node.output_tensors)))
                 break
     return rows
@@ -76,7 +77,7 @@ def layer_outputs(keras_model, inputs, training=False, model=None):
     rows = [(layer, tensors) for layer, tensors in keras_rows if layer.name in ours]
     probe = keras.Model(keras_model.inputs, [t for _, tensors in rows for t in tensors])
     keras_feed = [named[t._keras_history[0].name].astype(t.dtype) for t in keras_model.inputs]
-    keras_values = probe(keras_feed if len(keras_feed) > 1 else keras_feed[0], training=training)
+    keras_values = probe(keras_feed, training=training)
     keras_values = [np.asarray(v) for v in _flat(keras_values)]
     our_tensors = [t for layer, _ in rows for t in ours[layer.name]]
     our_inputs = list(model.inputs)

@@ -428,6 +428,22 @@ class Model(Trainer, Layer):
     def build(self, input_shape):
         self.built = True
 
+    # -- files (the Keras v3 formats; see numpy_nn/saving) ---------------------------------------------
+    def save(self, filepath, overwrite=True, include_optimizer=True):
+        """Write a Keras 3 ``.keras`` file (atomically) that ``keras.saving.load_model`` opens."""
+        from ..saving import save_model
+        return save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath, overwrite=True):
+        """Write Keras's ``.weights.h5`` layout (the file name must end in ``.weights.h5``)."""
+        from ..saving import save_weights
+        return save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath):
+        """Load a ``.weights.h5`` file; on any error the model is left unchanged."""
+        from ..saving import load_weights
+        return load_weights(self, filepath)
+
     # -- description --------------------------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
