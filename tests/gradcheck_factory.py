@@ -10,6 +10,8 @@ parameter, the worst index and both values.
 ``check_layer_gradients(layer, x, training=...)`` applies it to a layer: the input and every
 trainable weight.
 """
+import contextlib
+
 import numpy as np
 
 import numpy_nn as nn
@@ -77,3 +79,14 @@ def check_layer_gradients(layer, x, training=False, **kwargs):
     weights = list(layer.trainable_weights)
     names = [f"input{i}" for i in range(len(inputs))] + [w.path for w in weights]
     check_gradients(lambda: layer(feed, training=training), inputs + weights, names=names, **kwargs)
+
+
+@contextlib.contextmanager
+def floatx64():
+    """floatx = float64 inside a Hypothesis test (function-scoped fixtures don't mix with @given)."""
+    previous = nn.floatx()
+    nn.set_floatx("float64")
+    try:
+        yield
+    finally:
+        nn.set_floatx(previous)

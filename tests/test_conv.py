@@ -1,5 +1,4 @@
 """Convolutions: ops vs naive loop oracles, gradient checks (ops and layers), Keras parity, layer API."""
-import contextlib
 
 import numpy as np
 import pytest
@@ -11,21 +10,12 @@ from numpy_nn.config import set_random_seed
 from numpy_nn.ops import conv as conv_ops
 from numpy_nn.ops.conv import conv2d, conv_output_length, depthwise_conv2d, same_padding, separable_conv2d
 from numpy_nn.layers.conv import Conv2D, DepthwiseConv2D, SeparableConv2D
-from tests.gradcheck_factory import check_gradients, check_layer_gradients
-from tests.keras_helpers import import_keras, keras_grads, relative_diff
+from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
+from tests.keras_helpers import import_keras, relative_diff
 from tests.oracles_conv import (conv2d_input_grad_naive, conv2d_naive, depthwise_conv2d_naive,
                                 separable_conv2d_naive)
 
 
-@contextlib.contextmanager
-def floatx64():
-    """floatx = float64 inside a Hypothesis test (function-scoped fixtures don't mix with @given)."""
-    previous = nn.floatx()
-    nn.set_floatx("float64")
-    try:
-        yield
-    finally:
-        nn.set_floatx(previous)
 
 
 @st.composite

@@ -1,5 +1,4 @@
 """Dense, Activation, Embedding and the activation layers: gradients, validation, config, Keras parity."""
-import contextlib
 
 import numpy as np
 import pytest
@@ -8,19 +7,10 @@ from hypothesis import given, strategies as st
 import numpy_nn as nn
 from numpy_nn.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from numpy_nn.layers.core import Activation, Dense, Embedding, Identity
-from tests.gradcheck_factory import check_layer_gradients
+from tests.gradcheck_factory import check_layer_gradients, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 
 
-@contextlib.contextmanager
-def floatx64():
-    """floatx = float64 inside a Hypothesis test (function-scoped fixtures don't mix with @given)."""
-    previous = nn.floatx()
-    nn.set_floatx("float64")
-    try:
-        yield
-    finally:
-        nn.set_floatx(previous)
 
 
 def _away_from_zero(x, margin=0.02):

@@ -1,5 +1,4 @@
 """Merge ops and layers: gradient checks, JAX tie rule, Keras parity, broadcasting, shapes, configs, errors."""
-import contextlib
 
 import numpy as np
 import pytest
@@ -8,18 +7,10 @@ from hypothesis import given, strategies as st
 import numpy_nn as nn
 from numpy_nn.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from numpy_nn.ops import merge as ops_merge
-from tests.gradcheck_factory import check_gradients, check_layer_gradients
+from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 
 
-@contextlib.contextmanager
-def floatx64():
-    previous = nn.floatx()
-    nn.set_floatx("float64")
-    try:
-        yield
-    finally:
-        nn.set_floatx(previous)
 
 
 def distinct_inputs(shapes, seed):

@@ -1,5 +1,4 @@
 """BatchNormalization and LayerNormalization: ops vs naive oracles, gradient checks, layer rules, Keras parity."""
-import contextlib
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from numpy_nn.layers.normalization import BatchNormalization, LayerNormalization
 from numpy_nn.ops.normalization import (BatchNormInference, BatchNormTrain, LayerNorm, batch_norm_inference,
                                         batch_norm_train, layer_norm)
 from tests import oracles_normalization as oracle
-from tests.gradcheck_factory import check_gradients, check_layer_gradients
+from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
 from tests.keras_helpers import import_keras, keras_grads, relative_diff
 
 shapes = st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple)
@@ -40,15 +39,6 @@ def _data(seed, shape, channels, dtype=np.float64):
     return x.astype(dtype), gamma.astype(dtype), beta.astype(dtype), rng
 
 
-@contextlib.contextmanager
-def floatx64():
-    """floatx = float64 for a gradient check (a context manager: Hypothesis tests cannot take fixtures)."""
-    previous = nn.floatx()
-    nn.set_floatx("float64")
-    try:
-        yield
-    finally:
-        nn.set_floatx(previous)
 
 
 def _param(a):

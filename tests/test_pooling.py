@@ -1,5 +1,4 @@
 """Pooling ops and layers: naive-loop oracles, gradient checks, Keras parity, shapes, configs, errors."""
-import contextlib
 
 import numpy as np
 import pytest
@@ -9,19 +8,11 @@ import numpy_nn as nn
 from numpy_nn.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D,
                                      GlobalMaxPool2D, GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
 from numpy_nn.ops import pooling as P
-from tests.gradcheck_factory import check_gradients, check_layer_gradients
+from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 from tests.oracles_pooling import pool_backward_naive, pool_naive
 
 
-@contextlib.contextmanager
-def floatx64():
-    previous = nn.floatx()
-    nn.set_floatx("float64")
-    try:
-        yield
-    finally:
-        nn.set_floatx(previous)
 
 
 @st.composite

@@ -1,5 +1,4 @@
 """Reshaping ops and layers: gradient checks, direct definitions, Keras parity, shapes, configs, errors."""
-import contextlib
 
 import numpy as np
 import pytest
@@ -8,18 +7,10 @@ from hypothesis import given, strategies as st
 import numpy_nn as nn
 from numpy_nn.layers.reshaping import Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from numpy_nn.ops import reshaping as R
-from tests.gradcheck_factory import check_gradients, check_layer_gradients
+from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 
 
-@contextlib.contextmanager
-def floatx64():
-    previous = nn.floatx()
-    nn.set_floatx("float64")
-    try:
-        yield
-    finally:
-        nn.set_floatx(previous)
 
 
 images = st.tuples(st.integers(1, 2), st.integers(1, 5), st.integers(1, 5), st.integers(1, 3))

@@ -3,7 +3,9 @@
 ``LoadError`` (a ``ValueError``) is the only exception a failed *read* raises on purpose: a file
 that is not a valid zip, a member above the size limit, invalid JSON, a layer class numpy_nn
 does not implement (or refuses, like ``Lambda``), a missing or mis-shaped h5 dataset. When it is
-raised, nothing has been written and no existing model has been changed.
+raised, nothing has been written and no existing model has been changed. The only other
+exceptions are ``FileNotFoundError`` (the path does not exist) and ``ImportError`` (no h5py);
+see docs/loader-safety.md.
 
 ``SaveError`` (a ``ValueError``) is raised before anything is written when a model cannot be
 described in Keras's format (an unknown layer class, a subclassed model without a graph, a

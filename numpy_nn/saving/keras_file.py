@@ -5,10 +5,14 @@
     save_weights(model, path)          ``*.weights.h5``: the same h5 tree as inside the zip
     load_weights(model, path)          all or nothing: a failed load leaves the model unchanged
 
-Safety when reading: members are read in memory (never extracted), each one at most
-``max_member_bytes`` (default ``MAX_MEMBER_BYTES`` = 2 GiB for the weights, ``MAX_CONFIG_BYTES``
-= 64 MiB for the JSON files); classes are looked up in numpy_nn's registry, never imported from
-the file; anything else raises ``LoadError``. Writing is atomic: the file is written to a
+Safety when reading (docs/loader-safety.md): members are read in memory (never extracted), each
+one at most ``max_member_bytes`` (default ``MAX_MEMBER_BYTES`` = 2 GiB for the weights,
+``MAX_CONFIG_BYTES`` = 64 MiB for the JSON files), checked against the zip header AND counted while
+inflating (headers can lie); at most ``MAX_MEMBERS`` members, no duplicate or path-escaping names;
+config.json must be strict JSON (no duplicate keys, at most ``MAX_CONFIG_DEPTH`` levels); classes are
+looked up in numpy_nn's registry, never imported from the file; the rebuilt layers may allocate at
+most ``MAX_WEIGHT_ELEMENTS`` weights; h5 links, virtual and external datasets are never followed;
+anything else raises ``LoadError``. Writing is atomic: the file is written to a
 temporary file in the same folder and moved over ``path`` with ``os.replace``, so an error
 mid-write leaves any previous file intact.
 """
@@ -16,15 +20,21 @@ import contextlib
 import datetime
 import io
 import json
+import lzma
 import os
+import re
+import struct
 import tempfile
 import zipfile
+import zlib
 
 from . import serialization, weights_h5
 from .errors import LoadError, SaveError, require_h5py
 
 MAX_MEMBER_BYTES = 2 * 1024 ** 3   # the largest zip member (the weights) load_model will read
 MAX_CONFIG_BYTES = 64 * 1024 ** 2  # the largest config.json / metadata.json
+MAX_MEMBERS = 10_000               # zip members (Keras writes 3, plus assets)
+_DRIVE = re.compile(r"^[A-Za-z]:")
 KERAS_VERSION = "3.15.1"           # written in metadata.json: the Keras version the format follows
 CONFIG_FILENAME, METADATA_FILENAME, WEIGHTS_FILENAME = "config.json", "metadata.json", "model.weights.h5"
 
@@ -97,6 +107,11 @@ def save_weights(model, filepath, overwrite=True):
 # Loading
 # ---------------------------------------------------------------------------------------------
 def _read_member(archive, name, limit):
+    """The bytes of member ``name``, refused above ``limit`` by its header AND while inflating.
+
+    The header's size can lie (a zip bomb declares a few bytes and inflates to gigabytes), so the
+    read is also counted chunk by chunk and stops one chunk past the limit.
+    """
     info = archive.getinfo(name)
     if info.file_size > limit:
         raise LoadError(f"Refusing to read '{name}' from the .keras file: it is {info.file_size} bytes, above the "
@@ -114,10 +129,47 @@ def _read_member(archive, name, limit):
     return b"".join(chunks)
 
 
+def check_member_names(infos, filepath):
+    """Refuse too many members, duplicate names and names that could escape a folder if extracted.
+
+    load_model never extracts anything, but a file with such names is hostile or broken, and two
+    members with one name make "which one is the config" ambiguous (zipfile reads the last one).
+    """
+    if len(infos) > MAX_MEMBERS:
+        raise LoadError(f"{filepath} has {len(infos)} zip members, above the limit of {MAX_MEMBERS}")
+    seen = set()
+    for info in infos:
+        for name in {info.filename, info.orig_filename}:
+            parts = name.replace("\\", "/").split("/")
+            if name.startswith(("/", "\\")) or ".." in parts or _DRIVE.match(name) or \
+                    any(ord(c) < 32 for c in name):
+                raise LoadError(f"{filepath} has a zip member with an unsafe name {name!r} (absolute path, '..', "
+                                "drive letter or control character); refusing the file")
+        if info.filename in seen:
+            raise LoadError(f"{filepath} has two zip members named {info.filename!r}; refusing the ambiguous file")
+        seen.add(info.filename)
+
+
+def _unique_keys(pairs):
+    """``json`` object hook: a key given twice is ambiguous (parsers disagree on which one wins)."""
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise LoadError(f"{CONFIG_FILENAME} has the key {key!r} twice in one object")
+        result[key] = value
+    return result
+
+
+# Everything zipfile and its decompressors raise on a damaged or hostile archive.
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, RuntimeError, NotImplementedError,
+               ValueError, OverflowError, UnicodeDecodeError, struct.error, zlib.error, lzma.LZMAError)
+
+
 def read_keras_file(filepath, max_member_bytes=MAX_MEMBER_BYTES):
     """``(config dict, weights bytes)`` from a ``.keras`` zip, read in memory with size limits."""
     try:
         with zipfile.ZipFile(filepath, "r") as archive:
+            check_member_names(archive.infolist(), filepath)
             names = set(archive.namelist())
             if CONFIG_FILENAME not in names:
                 raise LoadError(f"{filepath} is not a Keras 3 .keras file: it has no {CONFIG_FILENAME} "
@@ -127,18 +179,24 @@ def read_keras_file(filepath, max_member_bytes=MAX_MEMBER_BYTES):
                 other = " (the .npz weights format is not supported)" if "model.weights.npz" in names else ""
                 raise LoadError(f"{filepath} has no {WEIGHTS_FILENAME}{other}")
             weights = _read_member(archive, WEIGHTS_FILENAME, max_member_bytes)
+    except LoadError:
+        raise
+    except FileNotFoundError:
+        raise
     except zipfile.BadZipFile as error:
         raise LoadError(f"{filepath} is not a valid .keras file (a zip archive): {error}") from error
-    except (zipfile.LargeZipFile, EOFError, OSError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise LoadError(f"{filepath} could not be read as a zip archive: {error}") from error
+    except _ZIP_ERRORS as error:
+        raise LoadError(f"{filepath} could not be read as a zip archive ({type(error).__name__}: {error})") from error
     try:
-        config = json.loads(config_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise LoadError(f"{filepath}: {CONFIG_FILENAME} is not valid JSON ({error})") from error
+        config = json.loads(config_bytes.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except LoadError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        raise LoadError(f"{filepath}: {CONFIG_FILENAME} is not valid JSON ({type(error).__name__}: "
+                        f"{str(error)[:200]})") from None
     if not isinstance(config, dict):
-        raise LoadError(f"{filepath}: {CONFIG_FILENAME} should hold a JSON object")
+        raise LoadError(f"{filepath}: {CONFIG_FILENAME} should hold a JSON object, found {type(config).__name__}")
+    serialization.check_depth(config)
     return config, weights
 
 

@@ -12,9 +12,10 @@ numpy_nn's own registry of layers, and anything else (``Lambda``, custom or unkn
 serialized Python functions) raises ``LoadError``, naming the class and listing what is supported.
 """
 import functools
-import functools
 import importlib
 import inspect
+import math
+import operator
 import pkgutil
 import warnings
 
@@ -36,6 +37,12 @@ _DROPPABLE_DEFAULTS = {"renorm_momentum": 0.99, "synchronized": False, "renorm":
                        "autocast": True, "mask_zero": False}
 _SIMPLE_DTYPES = ("float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64", "uint8",
                   "bool")
+# Limits on what a config may make the loader allocate (see docs/loader-safety.md).
+MAX_WEIGHT_ELEMENTS = 2 ** 29  # all variables of one loaded model together (2 GiB in float32)
+MAX_TENSOR_ELEMENTS = 2 ** 28  # one sample of any symbolic tensor (unknown axes count as 1)
+MAX_CONFIG_DEPTH = 100         # lists/dicts nested in a config (Keras writes about 15)
+_ARRAY_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                 "uint64", "bool")  # what a ``__numpy__`` value may be
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,12 +103,86 @@ def _unsupported(class_name, where, reason=None):
 
 
 # ---------------------------------------------------------------------------------------------
+# Allocation limits while a config is rebuilt
+# ---------------------------------------------------------------------------------------------
+class LoadGuard:
+    """Bounds what rebuilding a config allocates, by watching each layer the loader creates.
+
+    ``watch(layer)`` shadows the layer's ``add_weight`` and ``compute_output_shape`` with checking
+    versions (instance attributes, so nothing global is patched): every variable is charged to one
+    budget of ``max_weight_elements`` for the whole model, and every symbolic shape must have at
+    most ``MAX_TENSOR_ELEMENTS`` per sample. A ``Dense(units=10**12)`` thus raises ``LoadError``
+    before NumPy is asked for terabytes. ``release()`` removes the shadows (the loaded model is
+    left exactly as if built by hand).
+    """
+
+    def __init__(self, max_weight_elements=MAX_WEIGHT_ELEMENTS):
+        self.max_weight_elements = self.remaining = max_weight_elements
+        self.watched = []
+
+    def watch(self, layer):
+        add_weight, compute_output_shape = layer.add_weight, layer.compute_output_shape
+
+        def checked_add_weight(name, shape, *args, **kwargs):
+            self.charge(layer, name, shape)
+            return add_weight(name, shape, *args, **kwargs)
+
+        def checked_compute_output_shape(input_shape):
+            self.check_shape(layer, input_shape, "input")
+            output_shape = compute_output_shape(input_shape)
+            self.check_shape(layer, output_shape, "output")
+            return output_shape
+
+        layer.add_weight, layer.compute_output_shape = checked_add_weight, checked_compute_output_shape
+        self.watched.append(layer)
+        return layer
+
+    def release(self):
+        for layer in self.watched:
+            vars(layer).pop("add_weight", None)
+            vars(layer).pop("compute_output_shape", None)
+        self.watched = []
+
+    def charge(self, layer, name, shape):
+        try:
+            dims = [operator.index(d) for d in shape]
+        except TypeError:
+            raise LoadError(f"Cannot load layer '{layer.name}': variable '{name}' would have the invalid shape "
+                            f"{shape!r}") from None
+        size = math.prod(dims)
+        if any(d < 0 for d in dims) or size > self.remaining:
+            raise LoadError(f"Cannot load layer '{layer.name}' ({type(layer).__name__}): variable '{name}' would have "
+                            f"shape {tuple(dims)}; the model's variables may hold at most {self.max_weight_elements} "
+                            f"elements in all (MAX_WEIGHT_ELEMENTS), {self.remaining} are left")
+        self.remaining -= size
+
+    @staticmethod
+    def check_shape(layer, shape, what):
+        for one in _shapes_in(shape):
+            per_sample = math.prod(1 if d is None else d for d in one[1:])
+            if any(d is not None and d < 0 for d in one) or per_sample > MAX_TENSOR_ELEMENTS:
+                raise LoadError(f"Cannot load layer '{layer.name}' ({type(layer).__name__}): its {what} shape "
+                                f"{tuple(one)} is negative or above MAX_TENSOR_ELEMENTS ({MAX_TENSOR_ELEMENTS} "
+                                "elements per sample)")
+
+
+def _shapes_in(structure):
+    """The shapes (tuples of ints/None) inside a nested structure of shapes."""
+    if isinstance(structure, (list, tuple)) and all(d is None or isinstance(d, (int, np.integer)) for d in structure):
+        return [tuple(structure)]
+    items = structure.values() if isinstance(structure, dict) else structure \
+        if isinstance(structure, (list, tuple)) else []
+    return [shape for item in items for shape in _shapes_in(item)]
+
+
+# ---------------------------------------------------------------------------------------------
 # Values inside configs
 # ---------------------------------------------------------------------------------------------
 def check_safe(value, where="the model config"):
     """Refuse anything that would need code from the file (raises ``LoadError``)."""
     if isinstance(value, dict):
         class_name = value.get("class_name")
+        class_name = class_name if isinstance(class_name, str) else None
         if class_name == "__lambda__":
             raise LoadError(f"Cannot load {where}: it contains a serialized Python lambda; numpy_nn never "
                             "executes code from a file")
@@ -121,23 +202,48 @@ def decode_value(value):
     if not isinstance(value, dict):
         return value
     class_name = value.get("class_name")
-    if class_name == "__tuple__":
-        return tuple(decode_value(v) for v in value["config"]["value"])
-    if class_name == "__numpy__":
-        return np.asarray(value["config"]["value"], dtype=value["config"].get("dtype"))
-    if class_name == "__bytes__":
-        return str(value["config"]["value"]).encode("latin-1")
-    if class_name in ("DTypePolicy", "FloatDTypePolicy"):
+    if isinstance(class_name, str) and class_name in ("__tuple__", "__numpy__", "__bytes__"):
+        return _decode_special(class_name, value)
+    if isinstance(class_name, str) and class_name in ("DTypePolicy", "FloatDTypePolicy"):
         return dtype_from_policy(value)
     return {k: decode_value(v) for k, v in value.items() if k != "shared_object_id"}
 
 
+def _decode_special(class_name, value):
+    """``__tuple__`` / ``__numpy__`` / ``__bytes__``: checked, since their fields come from the file."""
+    inner = value.get("config")
+    payload = inner.get("value") if isinstance(inner, dict) else None
+    if class_name == "__tuple__":
+        if not isinstance(payload, list):
+            raise LoadError(f"Invalid __tuple__ in the config: expected a list value, received {str(value)[:200]}")
+        return tuple(decode_value(v) for v in payload)
+    if class_name == "__bytes__":
+        if not isinstance(payload, str):
+            raise LoadError(f"Invalid __bytes__ in the config: expected a string value, received {str(value)[:200]}")
+        try:
+            return payload.encode("latin-1")
+        except UnicodeEncodeError:
+            raise LoadError(f"Invalid __bytes__ in the config: {payload[:50]!r} is not latin-1") from None
+    dtype = inner.get("dtype") if isinstance(inner, dict) else None
+    if dtype is not None and dtype not in _ARRAY_DTYPES:
+        raise LoadError(f"Invalid __numpy__ array in the config: dtype {str(dtype)[:50]!r} is not one of "
+                        f"{list(_ARRAY_DTYPES)}")
+    try:
+        array = np.asarray(payload, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise LoadError(f"Invalid __numpy__ array in the config: {error}") from None
+    if array.dtype.kind not in "fiub":
+        raise LoadError(f"Invalid __numpy__ array in the config: its values are not numbers ({str(payload)[:100]})")
+    return array
+
+
 def dtype_from_policy(policy):
     """``{"class_name": "DTypePolicy", "config": {"name": "float32"}}`` -> ``"float32"``."""
-    name = policy.get("config", {}).get("name") if isinstance(policy, dict) else policy
+    inner = policy.get("config") if isinstance(policy, dict) else None
+    name = inner.get("name") if isinstance(inner, dict) else None if isinstance(policy, dict) else policy
     if name is None:
         return None
-    if name not in _SIMPLE_DTYPES:
+    if not isinstance(name, str) or name not in _SIMPLE_DTYPES:
         raise LoadError(f"dtype policy {name!r} is not supported (mixed precision and quantized policies are "
                         f"not implemented); supported: {list(_SIMPLE_DTYPES)}")
     return name
@@ -221,19 +327,27 @@ def _nested_object(value, key, where):
 # ---------------------------------------------------------------------------------------------
 # Layers: config -> object
 # ---------------------------------------------------------------------------------------------
-def deserialize_layer(entry):
-    """One Keras layer entry -> a numpy_nn layer (a model for nested Functional/Sequential)."""
-    if not isinstance(entry, dict) or "class_name" not in entry:
+def deserialize_layer(entry, guard=None):
+    """One Keras layer entry -> a numpy_nn layer (a model for nested Functional/Sequential).
+
+    ``guard`` (a ``LoadGuard``) bounds the weights the layer may allocate; a model passes its own.
+    """
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise LoadError(f"Invalid layer entry in the model config: {str(entry)[:200]}")
     class_name = entry["class_name"]
     config = entry.get("config") or {}
-    name = entry.get("name") or (config.get("name") if isinstance(config, dict) else None)
-    where = f"layer '{name}'"
+    if not isinstance(config, dict):
+        raise LoadError(f"Invalid config for layer class '{class_name}': expected a JSON object, received "
+                        f"{str(config)[:200]}")
+    name = entry.get("name") or config.get("name")
+    where = f"layer '{str(name)[:100]}'"
     check_safe(entry, where)
     if class_name in MODEL_CLASSES:
-        return deserialize_model(entry, compile=False)
+        return deserialize_model(entry, compile=False, guard=guard)
     registered = entry.get("registered_name")
-    module = str(entry.get("module") or "keras.layers")
+    module = entry.get("module") or "keras.layers"
+    if not isinstance(module, str):
+        raise _unsupported(class_name, where, f"its module {str(module)[:100]!r} is not a Keras module name")
     key = f"ops:{class_name}" if module.startswith("keras.src.ops") else class_name
     registry = layer_registry()
     if not module.startswith("keras") or key not in registry or (
@@ -242,14 +356,17 @@ def deserialize_layer(entry):
                            f"module '{module}' is not part of Keras: custom classes carry code")
     cls = registry[key]
     config = decode_value(dict(config))
-    if "dtype" in config and isinstance(config["dtype"], dict):
+    if "dtype" in config and isinstance(config["dtype"], (dict, str)):
         config["dtype"] = dtype_from_policy(config["dtype"])
     config = _strip_unknown(config, _accepted_arguments(cls), f"{where} ({class_name})")
     config = {key: _nested_object(value, key, f"{where} ({class_name})") for key, value in config.items()}
     try:
-        return cls.from_config(config)
-    except (TypeError, ValueError, KeyError, NotImplementedError) as error:
+        layer = cls.from_config(config)
+    except LoadError:
+        raise
+    except (TypeError, ValueError, KeyError, NotImplementedError, AttributeError, OverflowError) as error:
         raise LoadError(f"Cannot rebuild {where} ({class_name}) from its Keras config: {error}") from error
+    return guard.watch(layer) if guard is not None else layer
 
 
 def _is_builtin_registration(registered, class_name):
@@ -264,48 +381,86 @@ class _NotReady(Exception):
     """A node's inputs come from a call that has not been rebuilt yet."""
 
 
-def deserialize_model(entry, compile=True):
-    """A Keras model config (``config.json``'s content) -> a numpy_nn Functional/Sequential model."""
+def deserialize_model(entry, compile=True, guard=None):
+    """A Keras model config (``config.json``'s content) -> a numpy_nn Functional/Sequential model.
+
+    Every failure is a ``LoadError``: the config is untrusted input, so an unexpected exception
+    from deep inside a layer (a wrong type the layer did not anticipate) is reported as an
+    invalid config too, with the original exception chained.
+    """
+    if not isinstance(entry, dict):
+        raise LoadError(f"A model config must be a JSON object, received {type(entry).__name__}")
+    outermost = guard is None
+    if outermost:
+        check_depth(entry)
+        guard = LoadGuard()
     check_safe(entry)
     class_name = entry.get("class_name")
     config = entry.get("config")
     if class_name not in MODEL_CLASSES or not isinstance(config, dict):
         raise _unsupported(entry.get("registered_name") or class_name, "the model", "only Functional and "
                            "Sequential models can be rebuilt from a config (subclassed models carry code)")
+    name = str(config.get("name"))[:100]
     try:
+        if not isinstance(config.get("layers"), list):
+            raise LoadError(f"Invalid {class_name} config for model '{name}': `layers` must be a list, received "
+                            f"{str(config.get('layers'))[:100]}")
         if class_name == "Sequential":
-            model = _sequential_from_config(config)
+            model = _sequential_from_config(config, guard)
         else:
-            model = _functional_from_config(config)
+            model = _functional_from_config(config, guard)
     except LoadError:
         raise
-    except (KeyError, IndexError, TypeError, ValueError) as error:
-        raise LoadError(f"Invalid {class_name} config for model '{config.get('name')}': {error}") from error
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as error:
+        raise LoadError(f"Invalid {class_name} config for model '{name}': {error}") from error
+    except (RecursionError, MemoryError, ArithmeticError, NotImplementedError) as error:
+        raise LoadError(f"Invalid {class_name} config for model '{name}' ({type(error).__name__}: "
+                        f"{str(error)[:200]})") from error
+    finally:
+        if outermost:
+            guard.release()
     if compile and entry.get("compile_config"):
         compile_from_config(model, entry["compile_config"])
     return model
 
 
-def _sequential_from_config(config):
+def check_depth(value):
+    """Refuse lists/dicts nested deeper than ``MAX_CONFIG_DEPTH`` (iterative, so it cannot recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list, tuple)):
+            if depth > MAX_CONFIG_DEPTH:
+                raise LoadError(f"The model config nests lists/objects deeper than {MAX_CONFIG_DEPTH} levels "
+                                "(MAX_CONFIG_DEPTH); refusing it")
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+
+
+def _sequential_from_config(config, guard):
     from ..models.sequential import Sequential
-    layers = [deserialize_layer(layer_entry) for layer_entry in config["layers"]]
+    layers = [deserialize_layer(layer_entry, guard) for layer_entry in config["layers"]]
     model = Sequential(layers, name=config.get("name"))
     build_shape = config.get("build_input_shape")
     if not model.built and build_shape and layers and not model._is_graph_network:
+        shapes = _shapes_in(build_shape)
+        if len(shapes) != 1 or shapes[0] != tuple(build_shape):
+            raise LoadError(f"Invalid Sequential config: build_input_shape must be one shape, received "
+                            f"{str(build_shape)[:100]}")
+        guard.check_shape(model, tuple(build_shape), "input")
         model.build(tuple(build_shape))
     if config.get("trainable") is False:
         model.trainable = False
     return model
 
 
-def _functional_from_config(config):
+def _functional_from_config(config, guard):
     from ..layers.input_layer import InputLayer
     from ..models.functional import Model
     from ..models.node import flatten
     from ..models.sequential import Sequential
     created, calls, pending, order = {}, {}, {}, []
     for layer_entry in config["layers"]:
-        layer = deserialize_layer(layer_entry)
+        layer = deserialize_layer(layer_entry, guard)
         name = layer_entry.get("name", layer.name)
         if name in created:
             raise LoadError(f"The model config names two layers '{name}'")
@@ -536,6 +691,10 @@ def compile_from_config(model, config):
     """``model.compile(**config)`` from a Keras ``compile_config``; warns (like Keras) if it cannot."""
     from .. import losses, metrics, optimizers
     check_safe(config, "the compile config")
+    if not isinstance(config, dict):
+        warnings.warn(f"The model was loaded but its compile config is not a JSON object ({str(config)[:100]}); "
+                      "call model.compile() yourself.", stacklevel=3)
+        return False
     try:
         optimizer = config.get("optimizer", "rmsprop")
         if isinstance(optimizer, dict):

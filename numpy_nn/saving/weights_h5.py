@@ -153,8 +153,16 @@ def h5_bytes(model, include_optimizer=True):
 # ---------------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------------
+# HDF5 filters that are built into libhdf5/h5py (deflate, shuffle, fletcher32, szip, nbit, scaleoffset,
+# lzf). Any other filter id would make HDF5 search its plugin path and load a shared library.
+BUILTIN_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
+
+
 def _hard_link_child(group, key, h5py):
+    """``group[key]`` if it is a hard link; soft and external links are refused without being resolved."""
     link = group.get(key, getlink=True)
+    if link is None:
+        return None
     if not isinstance(link, h5py.HardLink):
         raise LoadError(f"h5 entry '{group.name}/{key}' is a {type(link).__name__}; only plain datasets and "
                         "groups are accepted (external and soft links are refused)")
@@ -164,9 +172,9 @@ def _hard_link_child(group, key, h5py):
 def _get_group(h5file, path, h5py):
     node = h5file
     for part in path.split("/"):
-        if part not in node:
+        node = _hard_link_child(node, part, h5py)  # never `part in node`: that resolves external links
+        if node is None:
             return None
-        node = _hard_link_child(node, part, h5py)
         if not isinstance(node, h5py.Group):
             raise LoadError(f"h5 entry '{node.name}' should be a group, found a {type(node).__name__}")
     return node
@@ -180,10 +188,23 @@ def _read_group_arrays(group, h5py, describe):
     arrays = []
     for i in range(len(keys)):
         dataset = _hard_link_child(group, str(i), h5py)
-        if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiub":
+        if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiub" or dataset.shape is None:
             raise LoadError(f"Weights of {describe}: entry {i} is not a numeric dataset")
+        _check_storage(dataset, describe, i)
         arrays.append(dataset)
     return arrays
+
+
+def _check_storage(dataset, describe, index):
+    """Refuse datasets whose data HDF5 would fetch from elsewhere (other files, plugins)."""
+    if dataset.is_virtual or dataset.external:
+        kind = "a virtual dataset" if dataset.is_virtual else "stored in an external raw file"
+        raise LoadError(f"Weights of {describe}: entry {index} is {kind}; only data inside the file is read")
+    plist = dataset.id.get_create_plist()
+    filters = {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
+    if filters - BUILTIN_FILTERS:
+        raise LoadError(f"Weights of {describe}: entry {index} uses HDF5 filter(s) "
+                        f"{sorted(filters - BUILTIN_FILTERS)}, which would need a plugin library; only built-in filters are accepted")
 
 
 def plan_h5(model, h5file, include_optimizer=True, where="the weights file"):
@@ -284,6 +305,9 @@ def read_h5_bytes(data, model, include_optimizer=True, where="the weights file")
     with h5file:
         try:
             assignments, optimizer_plan = plan_h5(model, h5file, include_optimizer, where)
-        except (KeyError, OSError) as error:
-            raise LoadError(f"Cannot load {where}: the HDF5 content is damaged ({error})") from error
+        except LoadError:
+            raise
+        except (KeyError, OSError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            raise LoadError(f"Cannot load {where}: the HDF5 content is damaged ({type(error).__name__}: "
+                            f"{error})") from error
     apply_plan(model, assignments, optimizer_plan)
