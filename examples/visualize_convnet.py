@@ -25,40 +25,26 @@ import numpy as np
 from numpy_nn import optimizers, viz
 from numpy_nn.config import set_random_seed
 from numpy_nn.datasets import SHAPES, make_shapes
-from numpy_nn.layers.activation import ReLU
-from numpy_nn.layers.conv import Conv2D
-from numpy_nn.layers.core import Dense
-from numpy_nn.layers.normalization import BatchNormalization
-from numpy_nn.layers.pooling import GlobalAveragePooling2D, MaxPooling2D
-from numpy_nn.models import Input, Model
+from numpy_nn.tour import build_cnn
 
 
-def build_model(size, widths=(8, 16, 32)):
-    """conv-BN-ReLU blocks (the first two followed by 2x2 max pooling), global average pooling, softmax."""
-    inputs = Input((size, size, 3), name="image")
-    h = inputs
-    for i, width in enumerate(widths, start=1):
-        h = Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{i}")(h)
-        h = BatchNormalization(momentum=0.9, name=f"bn{i}")(h)
-        h = ReLU(name=f"relu{i}")(h)
-        if i < len(widths):
-            h = MaxPooling2D(2, name=f"pool{i}")(h)
-    h = GlobalAveragePooling2D(name="gap")(h)
-    outputs = Dense(len(SHAPES), activation="softmax", name="probs")(h)
-    return Model(inputs, outputs, name="shapes_cnn")
+def build_model(size):
+    """The tour's CNN (``numpy_nn.tour.build_cnn``): Conv-BN-ReLU-MaxPool twice, Conv-BN-ReLU, a residual
+    SeparableConv2D block, global max pooling, softmax. It learns make_shapes within ~10 epochs (under a minute on 2 cores)."""
+    return build_cnn(size, len(SHAPES), width=32, dropout=0.0, name="shapes_cnn")
 
 
 def main(quick=False, out_dir="visualize_convnet_out", seed=0):
     """Train, draw the figures, print the table. Returns a dict of paths, accuracy and the table."""
     set_random_seed(seed)
     os.makedirs(out_dir, exist_ok=True)
-    size = 24
-    n_train, epochs, n_eval = (240, 2, 12) if quick else (1500, 12, 60)
-    images, labels, _ = make_shapes(n_train, size=size, seed=seed, scale=(0.2, 0.3))
-    test_images, test_labels, test_masks = make_shapes(max(n_eval, 120), size=size, seed=seed + 1, scale=(0.2, 0.3))
+    size, epochs = (24, 2) if quick else (32, 10)
+    n_train, n_eval = (240, 12) if quick else (2500, 60)
+    images, labels, _ = make_shapes(n_train, size=size, seed=seed)
+    test_images, test_labels, test_masks = make_shapes(max(n_eval, 120), size=size, seed=seed + 1)
 
     model = build_model(size)
-    model.compile(optimizers.Adam(learning_rate=3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizers.Adam(learning_rate=1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.time()
     history = model.fit(images, labels, batch_size=32, epochs=epochs, validation_data=(test_images, test_labels),
                         verbose=0)
@@ -75,7 +61,7 @@ def main(quick=False, out_dir="visualize_convnet_out", seed=0):
     dead = viz.plot_activations(acts, paths["activations"], images_per_row=16)
 
     # 2. filters of the last convolution (after its ReLU), by gradient ascent on the input
-    last = "relu3"
+    last = "relu4"
     filter_count = 8 if quick else 32
     _, filter_results = viz.plot_filters(model, last, paths["filters"], filter_indices=range(filter_count),
                                          steps=8 if quick else 20, step_size=1.0, seed=seed, mode="regularized",
