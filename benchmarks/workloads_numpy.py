@@ -29,9 +29,16 @@ _LAYER_MODULES = {
 
 def setup():
     """Import numpy_nn, return what the report says about this process."""
+    import os
+
     import numpy_nn
+    # The library's documented opt-in (numpy_nn.config.tune_allocator, used by the tour too):
+    # reuse freed memory for large temporaries. NUMPY_NN_BENCH_DEFAULT_MALLOC=1 measures without it.
+    tuned = os.environ.get("NUMPY_NN_BENCH_DEFAULT_MALLOC") != "1"
+    if tuned:
+        numpy_nn.config.tune_allocator()
     info = {"version": getattr(numpy_nn, "__version__", "?"), "numpy": np.__version__,
-            "memory_methods": list(MEMORY_METHODS)}
+            "memory_methods": list(MEMORY_METHODS), "tune_allocator": tuned}
     try:
         from threadpoolctl import threadpool_info
         info["threadpools"] = threadpool_info()

@@ -1,0 +1,45 @@
+"""The ensembling and hyperparameter-search examples run in quick mode and report real numbers."""
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ensembling_reports_members_and_ensembles_on_validation_and_test():
+    pytest.importorskip("sklearn")
+    result = _load("ensembling").main(quick=True, verbose=False)
+    rows = {row["name"]: row for row in result["rows"]}
+    assert {"mean", "weighted"} <= set(rows) and len(result["names"]) >= 3
+    for row in rows.values():
+        for key in ("val_accuracy", "test_accuracy", "val_log_loss", "test_log_loss"):
+            assert np.isfinite(row[key])
+    weights = np.asarray(result["weights"], dtype=float)
+    assert np.all(weights >= -1e-12) and abs(weights.sum() - 1) < 1e-6
+    # the weights minimise validation log loss, so the weighted ensemble is at least as good there
+    # as the plain mean and as every member
+    best_member = min(rows[name]["val_log_loss"] for name in result["names"])
+    assert rows["weighted"]["val_log_loss"] <= min(rows["mean"]["val_log_loss"], best_member) + 1e-6
+    assert rows["weighted"]["test_accuracy"] > 0.5  # the digits are easy: far above chance (0.1)
+
+
+def test_hyperparameter_search_scores_on_validation_only():
+    pytest.importorskip("hyperopt")
+    pytest.importorskip("sklearn")
+    result = _load("hyperparameter_search").main(quick=True, verbose=False)
+    trials = result["trials"]
+    assert len(trials) >= 3
+    scores = [trial["score"] if "score" in trial else trial.get("val_loss") for trial in trials]
+    assert all(np.isfinite(s) for s in scores)
+    assert result["best_val_loss"] == pytest.approx(min(scores))
+    assert {"learning_rate", "width", "dropout"} <= set(result["best_params"])
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and np.isfinite(result["test_loss"])
