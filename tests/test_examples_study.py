@@ -23,7 +23,7 @@ def test_ensembling_reports_members_and_ensembles_on_validation_and_test():
     for row in rows.values():
         for key in ("val_accuracy", "test_accuracy", "val_log_loss", "test_log_loss"):
             assert np.isfinite(row[key])
-    weights = np.asarray(result["weights"], dtype=float)
+    weights = np.asarray([result["weights"][name] for name in result["names"]], dtype=float)
     assert np.all(weights >= -1e-12) and abs(weights.sum() - 1) < 1e-6
     # the weights minimise validation log loss, so the weighted ensemble is at least as good there
     # as the plain mean and as every member
