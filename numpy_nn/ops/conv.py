@@ -28,6 +28,9 @@ fault on first write (6 ms of 20 for a 37.7 MB P, measured; see ``numpy_nn.ops._
 smaller products keep their output in cache. The chunks' P are kept for dK unless all of them
 together exceed ``PATCH_BUDGET_BYTES``; then they are rebuilt in the backward pass.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -37,6 +40,31 @@ PATCH_BUDGET_BYTES = 256 * 2**20  # largest patch matrix kept in memory for the 
 CHUNK_BYTES = 16 * 2**20  # patch matrix of one chunk of the batch (see "Speed" above)
 SMALL_GRAM, GRAM_BLOCK = 8192, 4096  # kernel gradients with at most SMALL_GRAM entries: by row blocks
 DEPTHWISE_CHUNK_BYTES = 2**20  # padded input of one chunk of the batch in DepthwiseConv2D (fits in cache)
+
+
+# -- two threads for elementwise work -----------------------------------------------------------------
+THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+_pool = None
+
+
+def in_parallel(work, chunks):
+    """Split the list ``chunks`` into THREADS contiguous shares and run ``work(share)`` on each, in threads.
+
+    NumPy's ufuncs release the GIL and run on one core each, so elementwise kernels over
+    independent slices of the batch (DepthwiseConv2D, pooling) go ~2x faster on two cores.
+    Returns the results of ``work`` in share order. One share runs in the calling thread.
+    """
+    global _pool
+    threads = min(THREADS, len(chunks))
+    if threads < 2:
+        return [work(chunks)]
+    cuts = [len(chunks) * i // threads for i in range(threads + 1)]
+    shares = [chunks[cuts[i]:cuts[i + 1]] for i in range(threads)]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=THREADS - 1, thread_name_prefix="numpy_nn")
+    futures = [_pool.submit(work, share) for share in shares[1:]]
+    first = work(shares[0])
+    return [first] + [future.result() for future in futures]
 
 
 # -- shapes and padding (shared with pooling) --------------------------------------------------------
@@ -384,18 +412,22 @@ class DepthwiseConv2D(Function):
         y = np.empty((geo.n, geo.oh, geo.ow, geo.c), dtype=self.dtype)
         weights = self._tap_weights(kernel)
         bias_row = None if bias is None else np.tile(bias.astype(self.dtype, copy=False), geo.ow if geo.sw == 1 else 1)
-        for start, stop in self._chunks():
-            xp = geo.pad(x[start:stop])
-            out = self._rows(y[start:stop])
-            work = np.empty(out.shape, dtype=self.dtype)
-            for t, (a, b) in enumerate(self._taps()):
-                window = self._rows(xp[geo.tap(a, b)])
-                if t == 0:
-                    np.multiply(window, weights[0], out=out)
-                else:
-                    out += np.multiply(window, weights[t], out=work)
-            if bias_row is not None:
-                out += bias_row
+
+        def forward_chunks(chunks):  # y[chunk] = sum over taps of window * K[a, b'] (+ b)
+            for start, stop in chunks:
+                xp = geo.pad(x[start:stop])
+                out = self._rows(y[start:stop])
+                work = np.empty(out.shape, dtype=self.dtype)
+                for t, (a, b) in enumerate(self._taps()):
+                    window = self._rows(xp[geo.tap(a, b)])
+                    if t == 0:
+                        np.multiply(window, weights[0], out=out)
+                    else:
+                        out += np.multiply(window, weights[t], out=work)
+                if bias_row is not None:
+                    out += bias_row
+
+        in_parallel(forward_chunks, self._chunks())
         return y
 
     def _backward_chunked(self, g):
@@ -403,24 +435,28 @@ class DepthwiseConv2D(Function):
         need_x, need_k = self.needs_input_grad[0], self.needs_input_grad[1]
         g = np.ascontiguousarray(g)
         weights = self._tap_weights(kernel) if need_x else None
-        dkernel = np.zeros((geo.kh * geo.kw, geo.c), dtype=np.float64) if need_k else None
         dx = np.empty(self.x.shape, dtype=self.dtype) if need_x else None
-        for start, stop in self._chunks():
-            g_chunk = self._rows(g[start:stop])
-            work = np.empty(g_chunk.shape, dtype=self.dtype)
-            xp = geo.pad(self.x[start:stop]) if need_k else None
-            dxp = np.zeros((stop - start,) + geo.padded_shape[1:], dtype=self.dtype) if need_x else None
-            for t, (a, b) in enumerate(self._taps()):
-                if need_k:  # dK[a, b'] = sum over pixels of window * G (column sums by BLAS)
-                    np.multiply(self._rows(xp[geo.tap(a, b)]), g_chunk, out=work)
-                    rows = work.reshape(-1, geo.c)
-                    dkernel[t] += np.ones(len(rows), dtype=self.dtype) @ rows
-                if need_x:  # dxp[tap] += G * K[a, b']
-                    self._rows(dxp[geo.tap(a, b)])[...] += np.multiply(g_chunk, weights[t], out=work)
-            if need_x:
-                dx[start:stop] = geo.unpad(dxp)
-        if need_k:
-            dkernel = dkernel.astype(self.dtype).reshape(kernel.shape)
+
+        def backward_chunks(chunks):  # fills dx[chunks]; returns this share's dK (float64) or None
+            dkernel = np.zeros((geo.kh * geo.kw, geo.c), dtype=np.float64) if need_k else None
+            for start, stop in chunks:
+                g_chunk = self._rows(g[start:stop])
+                work = np.empty(g_chunk.shape, dtype=self.dtype)
+                xp = geo.pad(self.x[start:stop]) if need_k else None
+                dxp = np.zeros((stop - start,) + geo.padded_shape[1:], dtype=self.dtype) if need_x else None
+                for t, (a, b) in enumerate(self._taps()):
+                    if need_k:  # dK[a, b'] = sum over pixels of window * G (column sums by BLAS)
+                        np.multiply(self._rows(xp[geo.tap(a, b)]), g_chunk, out=work)
+                        rows = work.reshape(-1, geo.c)
+                        dkernel[t] += np.ones(len(rows), dtype=self.dtype) @ rows
+                    if need_x:  # dxp[tap] += G * K[a, b']
+                        self._rows(dxp[geo.tap(a, b)])[...] += np.multiply(g_chunk, weights[t], out=work)
+                if need_x:
+                    dx[start:stop] = geo.unpad(dxp)
+            return dkernel
+
+        shares = in_parallel(backward_chunks, self._chunks())
+        dkernel = sum(shares).astype(self.dtype).reshape(kernel.shape) if need_k else None
         return dx, dkernel
 
     def backward(self, grad_output):
