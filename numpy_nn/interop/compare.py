@@ -147,12 +147,29 @@ def random_inputs(keras_model, seed=0, batch_size=2):
     return arrays
 
 
+def import_keras():
+    """Import Keras, on the JAX backend unless KERAS_BACKEND says otherwise (the `keras` extra installs JAX)."""
+    import os
+    import sys
+    if "keras" not in sys.modules:
+        os.environ.setdefault("KERAS_BACKEND", "jax")
+    try:
+        import keras
+    except ImportError as error:
+        raise ImportError(f"comparing with Keras needs keras and jax ({error}); "
+                          "install them with: pip install 'numpy_nn[keras]'") from error
+    return keras
+
+
 def compare_file(path, x=None, seed=0, training=False, print_table=True):
     """``numpy-nn compare model.keras``: load ``path`` with Keras and with numpy_nn, then ``compare``.
 
     ``x``: an array (or list/dict of arrays); random inputs of the right shape when None.
     """
-    import keras
+    import os
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    keras = import_keras()
     from ..saving import load_model
     keras_model = keras.saving.load_model(path, compile=False)
     model = load_model(path, compile=False)

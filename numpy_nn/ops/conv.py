@@ -434,30 +434,65 @@ class DepthwiseConv2D(Function):
         geo, kernel = self.geo, self.kernel
         need_x, need_k = self.needs_input_grad[0], self.needs_input_grad[1]
         g = np.ascontiguousarray(g)
-        weights = self._tap_weights(kernel) if need_x else None
         dx = np.empty(self.x.shape, dtype=self.dtype) if need_x else None
+        stride_one = geo.sh == geo.sw == 1
+        if need_x and stride_one:  # dx as a correlation of padded G with the flipped kernel (see below)
+            g_pads, g_origin = self._input_grad_geometry()
+            weights = [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), geo.w) for a, b in self._taps()]
+        elif need_x:
+            weights = self._tap_weights(kernel)
 
         def backward_chunks(chunks):  # fills dx[chunks]; returns this share's dK (float64) or None
             dkernel = np.zeros((geo.kh * geo.kw, geo.c), dtype=np.float64) if need_k else None
             for start, stop in chunks:
                 g_chunk = self._rows(g[start:stop])
-                work = np.empty(g_chunk.shape, dtype=self.dtype)
-                xp = geo.pad(self.x[start:stop]) if need_k else None
-                dxp = np.zeros((stop - start,) + geo.padded_shape[1:], dtype=self.dtype) if need_x else None
-                for t, (a, b) in enumerate(self._taps()):
-                    if need_k:  # dK[a, b'] = sum over pixels of window * G (column sums by BLAS)
-                        np.multiply(self._rows(xp[geo.tap(a, b)]), g_chunk, out=work)
-                        rows = work.reshape(-1, geo.c)
-                        dkernel[t] += np.ones(len(rows), dtype=self.dtype) @ rows
-                    if need_x:  # dxp[tap] += G * K[a, b']
+                if need_k:
+                    xp = geo.pad(self.x[start:stop])
+                    for t, (a, b) in enumerate(self._taps()):
+                        # dK[a, b'] = sum over pixels of window * G: one fused einsum, then a sum over OW
+                        window = self._rows(xp[geo.tap(a, b)])
+                        if window.ndim == 3:  # (n, OH, OW*C)
+                            dkernel[t] += np.einsum("nir,nir->r", window, g_chunk).reshape(-1, geo.c).sum(axis=0)
+                        else:
+                            dkernel[t] += np.einsum("nijc,nijc->c", window, g_chunk)
+                if need_x and stride_one:
+                    self._input_grad_chunk(g[start:stop], dx[start:stop], weights, g_pads, g_origin)
+                elif need_x:  # strides > 1: dxp[tap] += G * K[a, b'], then crop the padding
+                    work = np.empty(g_chunk.shape, dtype=self.dtype)
+                    dxp = np.zeros((stop - start,) + geo.padded_shape[1:], dtype=self.dtype)
+                    for t, (a, b) in enumerate(self._taps()):
                         self._rows(dxp[geo.tap(a, b)])[...] += np.multiply(g_chunk, weights[t], out=work)
-                if need_x:
                     dx[start:stop] = geo.unpad(dxp)
             return dkernel
 
         shares = in_parallel(backward_chunks, self._chunks())
         dkernel = sum(shares).astype(self.dtype).reshape(kernel.shape) if need_k else None
         return dx, dkernel
+
+    def _input_grad_geometry(self):
+        """At stride 1, dx[n,y,x,c] = sum_{a,b'} G[n, y + top - a*dh, x + left - b'*dw, c] * K[a,b',c]
+        with G zero outside its (OH, OW) extent. G is padded by ``g_pads`` so every such index
+        exists; tap (a, b') then reads padded G from row ``row0 - a*dh``, column ``col0 - b'*dw``.
+        """
+        geo = self.geo
+        top, left = geo.pad_h[0], geo.pad_w[0]
+        before_h, before_w = max(0, (geo.kh - 1) * geo.dh - top), max(0, (geo.kw - 1) * geo.dw - left)
+        after_h, after_w = max(0, geo.h + top - geo.oh), max(0, geo.w + left - geo.ow)
+        return ((before_h, after_h), (before_w, after_w)), (top + before_h, left + before_w)
+
+    def _input_grad_chunk(self, g, dx, weights, g_pads, origin):
+        """dx (a chunk) = sum over taps of a shifted window of padded G times K[a, b']: a forward pass."""
+        geo = self.geo
+        gp = pad_spatial(g, *g_pads)
+        out = self._rows(dx)
+        work = np.empty(out.shape, dtype=self.dtype)
+        for t, (a, b) in enumerate(self._taps()):
+            row, col = origin[0] - a * geo.dh, origin[1] - b * geo.dw
+            window = self._rows(gp[:, row:row + geo.h, col:col + geo.w, :])
+            if t == 0:
+                np.multiply(window, weights[0], out=out)
+            else:
+                out += np.multiply(window, weights[t], out=work)
 
     def backward(self, grad_output):
         geo, kernel = self.geo, self.kernel

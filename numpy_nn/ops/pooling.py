@@ -18,6 +18,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..autograd.function import Function
+from .conv import in_parallel
+
+POOL_CHUNK_BYTES = 2**19  # input of one chunk of the batch in the tiled MaxPool2D kernels (stays in cache)
 
 
 # -- output size and "same" padding (the Keras/XLA rule) -----------------------------------------
@@ -103,19 +106,23 @@ class MaxPool2D(Function):
     Ties are common (a window of ReLU zeros), so the choice matters for parity with Keras.
     Overlapping windows (stride < pool size) add their contributions.
 
-    Speed: the forward pass is a running maximum over the kh*kw taps. When the windows tile the
-    input (strides == pool size, no padding: the usual 2x2 pool) it also records, in one byte
-    per output, *which* tap won (the first strict improvement), and the backward pass writes
-    ``g * (winner == tap)`` straight into each tap's slice of dx: no search, no scatter.
+    Speed: when the windows tile the input (strides == pool size, no padding: the usual 2x2
+    pool) the forward pass is a running maximum, first over the kh rows of a window (whole
+    contiguous rows of W*C values), then over its kw columns, and the backward pass recomputes
+    the first-maximum masks from the saved x and y, tap by tap in (di, dj) order:
+
+        first(di, dj) = [x_tap(di, dj) == y] and not first(any earlier tap)
+
+    writing ``g * first`` straight into each tap's slice of dx (no search, no scatter). Both run
+    over chunks of the batch (to stay in cache), split across two threads.
     """
 
     def forward(self, x, pool_size=(2, 2), strides=None, padding="valid"):
         strides = tuple(pool_size) if strides is None else tuple(strides)
         self.shape, self.pool_size, self.strides = x.shape, tuple(pool_size), strides
         self.out_size, self.pads = _geometry(x.shape, self.pool_size, strides, padding)
-        kh, kw = self.pool_size
-        self.winner = None
-        if _is_tiling(self.pool_size, strides) and self.pads == ((0, 0), (0, 0)) and kh * kw <= 256:
+        self.tiles = _is_tiling(self.pool_size, strides) and self.pads == ((0, 0), (0, 0))
+        if self.tiles:
             return self._forward_tiles(x)
         self.xp = _pad(x, self.pads, -np.inf)
         if _is_tiling(self.pool_size, strides):
@@ -124,25 +131,39 @@ class MaxPool2D(Function):
             self.y = _windows(self.xp, self.pool_size, strides, self.out_size).max(axis=(-2, -1))
         return self.y
 
+    def _chunks(self):
+        """(start, stop) ranges of the batch with about ``POOL_CHUNK_BYTES`` of input each."""
+        n, height, width, channels = self.shape
+        size = max(1, POOL_CHUNK_BYTES // max(height * width * channels * 4, 1))
+        return [(start, min(start + size, n)) for start in range(0, n, size)]
+
     def _forward_tiles(self, x):
-        """Running maximum over the taps; ``winner`` = index di*kw + dj of the first maximum."""
+        """y = max over the kh rows of each window (full rows), then over its kw columns."""
         kh, kw = self.pool_size
-        taps = [_tap(x, di, dj, self.strides, self.out_size) for di in range(kh) for dj in range(kw)]
-        y = taps[0].copy()
-        winner = np.zeros(y.shape, dtype=np.uint8)
-        better = np.empty(y.shape, dtype=bool)
-        claim = np.empty(y.shape, dtype=np.uint8)
-        for index, tap in enumerate(taps[1:], start=1):
-            np.greater(tap, y, out=better)  # strictly greater: on a tie the earlier tap keeps the gradient
-            np.maximum(y, tap, out=y)
-            # winner = index where better: indices only grow, so a maximum does it (a masked copy is 15x slower)
-            np.multiply(better, np.uint8(index), out=claim)
-            np.maximum(winner, claim, out=winner)
-        self.winner = winner
+        out_h, out_w = self.out_size
+        y = np.empty((x.shape[0], out_h, out_w, x.shape[3]), dtype=x.dtype)
+
+        def pool_chunks(chunks):
+            for start, stop in chunks:
+                rows = x[start:stop, :out_h * kh]
+                row_max = rows[:, 0::kh].copy() if kh > 1 else rows
+                for di in range(1, kh):
+                    np.maximum(row_max, rows[:, di::kh], out=row_max)
+                out = y[start:stop]
+                cols = row_max[:, :, :out_w * kw]
+                if kw == 1:
+                    np.copyto(out, cols)
+                else:
+                    np.maximum(cols[:, :, 0::kw], cols[:, :, 1::kw], out=out)
+                for dj in range(2, kw):
+                    np.maximum(out, cols[:, :, dj::kw], out=out)
+
+        in_parallel(pool_chunks, self._chunks())
+        self.x, self.y = x, y
         return y
 
     def backward(self, g):
-        if self.winner is not None:
+        if self.tiles:
             return (self._backward_tiles(g),)
         kh, kw = self.pool_size
         disjoint = _is_tiling(self.pool_size, self.strides)  # each input cell is in one window
@@ -168,12 +189,32 @@ class MaxPool2D(Function):
         dx = np.empty(self.shape, dtype=dtype)
         dx[:, out_h * kh:] = 0  # rows and columns that no window covers (odd sizes, "valid")
         dx[:, :out_h * kh, out_w * kw:] = 0
-        won = np.empty(g.shape, dtype=bool)
-        for di in range(kh):
-            for dj in range(kw):
-                np.equal(self.winner, di * kw + dj, out=won)
-                np.multiply(g, won, out=_tap(dx, di, dj, self.strides, self.out_size))
+        taps = [(di, dj) for di in range(kh) for dj in range(kw)]
+
+        def route_chunks(chunks):
+            for start, stop in chunks:
+                x, y, g_chunk, dx_chunk = self.x[start:stop], self.y[start:stop], g[start:stop], dx[start:stop]
+                first = np.empty(y.shape, dtype=bool)
+                unclaimed = np.empty(y.shape, dtype=bool)
+                for t, (di, dj) in enumerate(taps):
+                    target = _tap(dx_chunk, di, dj, self.strides, self.out_size)
+                    if t == len(taps) - 1:  # the last tap wins wherever no earlier tap did
+                        np.multiply(g_chunk, unclaimed, out=target)
+                        break
+                    np.equal(_tap(x, di, dj, self.strides, self.out_size), y, out=first)
+                    if t == 0:
+                        np.logical_not(first, out=unclaimed)
+                    else:
+                        first &= unclaimed
+                        unclaimed ^= first
+                    np.multiply(g_chunk, first, out=target)
+
+        if len(taps) == 1:
+            np.copyto(_tap(dx, 0, 0, self.strides, self.out_size), g)
+        else:
+            in_parallel(route_chunks, self._chunks())
         return dx
+
 
 def _valid_counts(n, k, s, out, before):
     """How many real (non-padded) rows each window covers along one axis."""
