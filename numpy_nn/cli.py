@@ -10,7 +10,9 @@ import sys
 
 
 def _tour(args):
+    from .config import tune_allocator
     from .tour import run_tour
+    tune_allocator()  # this process only trains: reuse freed memory for large temporaries (docs/performance.md)
     run_tour(out_dir=args.out, quick=args.quick, seed=args.seed)
     return 0
 

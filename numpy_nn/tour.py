@@ -72,7 +72,6 @@ def run_tour(out_dir="tour_output", quick=False, seed=0):
     start = time.perf_counter()
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    nn.config.tune_allocator()  # reuse freed memory for large temporaries (see docs/performance.md)
     settings = dict(n=600, size=24, epochs=3, patience=2, width=8, filters=8, digits_epochs=2) if quick else \
         dict(n=3600, size=32, epochs=24, patience=5, width=32, filters=32, digits_epochs=10)
     numbers = {"quick": quick, "seed": seed}

@@ -3,12 +3,12 @@ import json
 
 import numpy as np
 
-from numpy_nn.cli import main
+from numpy_nn.tour import run_tour
 
 
 def test_tour_quick_writes_every_figure_and_report(tmp_path):
     out = tmp_path / "tour"
-    assert main(["tour", "--quick", "--out", str(out)]) == 0
+    run_tour(out_dir=str(out), quick=True)  # in-process; the CLI wrapper only adds tune_allocator()
     for name in ("learning_curves.png", "activations.png", "filters.png", "gradcam.png", "model.png"):
         path = out / name
         assert path.exists() and path.stat().st_size > 5000, name

@@ -29,6 +29,7 @@ smaller products keep their output in cache. The chunks' P are kept for dK unles
 together exceed ``PATCH_BUDGET_BYTES``; then they are rebuilt in the backward pass.
 """
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -44,24 +45,27 @@ DEPTHWISE_CHUNK_BYTES = 2**20  # padded input of one chunk of the batch in Depth
 
 # -- two threads for elementwise work -----------------------------------------------------------------
 THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-_pool = None
+_pool, _pool_pid = None, None
 
 
 def in_parallel(work, chunks):
     """Split the list ``chunks`` into THREADS contiguous shares and run ``work(share)`` on each, in threads.
 
     NumPy's ufuncs release the GIL and run on one core each, so elementwise kernels over
-    independent slices of the batch (DepthwiseConv2D, pooling) go ~2x faster on two cores.
-    Returns the results of ``work`` in share order. One share runs in the calling thread.
+    independent slices of the batch (DepthwiseConv2D, MaxPool2D) can use both cores.
+    Returns the results of ``work`` in share order; the first share runs in the calling thread.
+    Set ``THREADS = 1`` to run everything in the calling thread. ``work`` must not call
+    ``in_parallel`` itself; a call from a pool thread runs serially, and a forked child
+    process gets a pool of its own (the parent's threads do not exist there).
     """
-    global _pool
+    global _pool, _pool_pid
     threads = min(THREADS, len(chunks))
-    if threads < 2:
+    if threads < 2 or threading.current_thread().name.startswith("numpy_nn_ops"):
         return [work(chunks)]
     cuts = [len(chunks) * i // threads for i in range(threads + 1)]
     shares = [chunks[cuts[i]:cuts[i + 1]] for i in range(threads)]
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=THREADS - 1, thread_name_prefix="numpy_nn")
+    if _pool is None or _pool_pid != os.getpid():
+        _pool, _pool_pid = ThreadPoolExecutor(max_workers=THREADS - 1, thread_name_prefix="numpy_nn_ops"), os.getpid()
     futures = [_pool.submit(work, share) for share in shares[1:]]
     first = work(shares[0])
     return [first] + [future.result() for future in futures]
@@ -302,32 +306,59 @@ class Conv2D(Function):
         geo, groups = self.geo, self.groups
         kh, kw, c_per_group, filters = self.kernel.shape
         f_per_group = filters // groups
-        dxp = np.zeros(geo.padded_shape, dtype=self.dtype)
         if geo.sh == geo.sw == 1:
-            # Transposed convolution, one matmul per tap: dxp[tap] += G @ K[a, b']^T.
-            taps = [(a, b) for a in range(kh) for b in range(kw)]
-            kernel_t = [[np.ascontiguousarray(self.kernel[a, b, :, group * f_per_group:(group + 1) * f_per_group].T)
-                         for group in range(groups)] for a, b in taps]
-            g_rows = g.reshape(-1, filters)  # the whole batch: few, large BLAS calls
-            pixels = (geo.n, geo.oh, geo.ow, c_per_group)
-            for (a, b), per_group in zip(taps, kernel_t):
-                target = dxp[geo.tap(a, b)]
-                for group, k_t in enumerate(per_group):
-                    fs = slice(group * f_per_group, (group + 1) * f_per_group)
-                    target[..., group * c_per_group:(group + 1) * c_per_group] += (g_rows[:, fs] @ k_t).reshape(pixels)
-        else:
-            # col2im: dP = G @ K^T for all taps at once, then each tap's columns go back to dxp.
-            for start in self._chunk_starts():
-                g_rows = self._split_filters(g[start:start + self.chunk])
-                dpatches = np.matmul(g_rows, self.kernel_matrices.transpose(0, 2, 1))  # (G, rows, kh*kw*C_g)
-                dpatches = dpatches.reshape(groups, -1, geo.oh, geo.ow, kh, kw, c_per_group)
-                chunk = dxp[start:start + self.chunk]
-                for a in range(kh):
-                    for b in range(kw):
-                        target = chunk[geo.tap(a, b)]
-                        for group in range(groups):
-                            target[..., group * c_per_group:(group + 1) * c_per_group] += dpatches[group, :, :, :, a, b]
+            return self._input_grad_stride_one(g)
+        # Strides > 1, col2im: dP = G @ K^T for all taps at once, then each tap's columns go back to dxp.
+        dxp = np.zeros(geo.padded_shape, dtype=self.dtype)
+        for start in self._chunk_starts():
+            g_rows = self._split_filters(g[start:start + self.chunk])
+            dpatches = np.matmul(g_rows, self.kernel_matrices.transpose(0, 2, 1))  # (G, rows, kh*kw*C_g)
+            dpatches = dpatches.reshape(groups, -1, geo.oh, geo.ow, kh, kw, c_per_group)
+            chunk = dxp[start:start + self.chunk]
+            for a in range(kh):
+                for b in range(kw):
+                    target = chunk[geo.tap(a, b)]
+                    for group in range(groups):
+                        target[..., group * c_per_group:(group + 1) * c_per_group] += dpatches[group, :, :, :, a, b]
         return geo.unpad(dxp)
+
+    def _input_grad_stride_one(self, g):
+        """Transposed convolution at stride 1, one matmul per tap, straight into dx (no padded buffer).
+
+        Tap (a, b') sends G[n,i,j] @ K[a,b']^T to dx[n, i + a*dh - top, j + b'*dw - left]; the
+        rows and columns that land in the padding are clipped away. Under "same" padding one tap
+        (a*dh = top, b'*dw = left) covers dx exactly: its product is written into dx directly
+        (no zero fill) and the other taps add into clipped slices.
+        """
+        geo, groups = self.geo, self.groups
+        kh, kw, c_per_group, filters = self.kernel.shape
+        f_per_group = filters // groups
+        top, left = geo.pad_h[0], geo.pad_w[0]
+        g_rows = g.reshape(-1, filters)  # the whole batch: few, large BLAS calls
+        taps = [(a, b) for a in range(kh) for b in range(kw)]
+        first = None
+        if groups == 1 and (geo.oh, geo.ow) == (geo.h, geo.w) and top % geo.dh == 0 and left % geo.dw == 0 \
+                and top // geo.dh < kh and left // geo.dw < kw:
+            first = (top // geo.dh, left // geo.dw)
+        if first is not None:
+            dx = np.empty((geo.n, geo.h, geo.w, geo.c), dtype=self.dtype)
+            np.matmul(g_rows, self.kernel[first[0], first[1]].T, out=dx.reshape(-1, geo.c))
+            taps.remove(first)
+        else:
+            dx = np.zeros((geo.n, geo.h, geo.w, geo.c), dtype=self.dtype)
+        product = np.empty((geo.n, geo.oh, geo.ow, c_per_group), dtype=self.dtype)
+        for a, b in taps:
+            row, col = a * geo.dh - top, b * geo.dw - left  # dx row of output row 0, dx column of output column 0
+            y0, y1, x0, x1 = max(row, 0), min(geo.h, geo.oh + row), max(col, 0), min(geo.w, geo.ow + col)
+            if y0 >= y1 or x0 >= x1:
+                continue  # this tap only ever meets padding
+            for group in range(groups):
+                k_t = np.ascontiguousarray(self.kernel[a, b, :, group * f_per_group:(group + 1) * f_per_group].T)
+                np.matmul(g_rows[:, group * f_per_group:(group + 1) * f_per_group], k_t,
+                          out=product.reshape(-1, c_per_group))
+                dx[:, y0:y1, x0:x1, group * c_per_group:(group + 1) * c_per_group] += \
+                    product[:, y0 - row:y1 - row, x0 - col:x1 - col]
+        return dx
 
 
 # -- DepthwiseConv2D ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..autograd.function import Function
 from .conv import in_parallel
 
-POOL_CHUNK_BYTES = 2**19  # input of one chunk of the batch in the tiled MaxPool2D kernels (stays in cache)
+POOL_CHUNK_BYTES = 2**21  # input of one chunk of the batch in the tiled MaxPool2D kernels
 
 
 # -- output size and "same" padding (the Keras/XLA rule) -----------------------------------------
@@ -106,23 +106,20 @@ class MaxPool2D(Function):
     Ties are common (a window of ReLU zeros), so the choice matters for parity with Keras.
     Overlapping windows (stride < pool size) add their contributions.
 
-    Speed: when the windows tile the input (strides == pool size, no padding: the usual 2x2
-    pool) the forward pass is a running maximum, first over the kh rows of a window (whole
-    contiguous rows of W*C values), then over its kw columns, and the backward pass recomputes
-    the first-maximum masks from the saved x and y, tap by tap in (di, dj) order:
-
-        first(di, dj) = [x_tap(di, dj) == y] and not first(any earlier tap)
-
-    writing ``g * first`` straight into each tap's slice of dx (no search, no scatter). Both run
-    over chunks of the batch (to stay in cache), split across two threads.
+    Speed: the forward pass is a running maximum over the kh*kw taps. When the windows tile the
+    input (strides == pool size, no padding: the usual 2x2 pool) it also records, in one byte
+    per output, *which* tap won (the first strict improvement), and the backward pass writes
+    ``g * (winner == tap)`` straight into each tap's slice of dx: no search, no scatter. Both
+    passes run over chunks of the batch, split across two threads (ufuncs release the GIL).
     """
 
     def forward(self, x, pool_size=(2, 2), strides=None, padding="valid"):
         strides = tuple(pool_size) if strides is None else tuple(strides)
         self.shape, self.pool_size, self.strides = x.shape, tuple(pool_size), strides
         self.out_size, self.pads = _geometry(x.shape, self.pool_size, strides, padding)
-        self.tiles = _is_tiling(self.pool_size, strides) and self.pads == ((0, 0), (0, 0))
-        if self.tiles:
+        kh, kw = self.pool_size
+        self.winner = None
+        if _is_tiling(self.pool_size, strides) and self.pads == ((0, 0), (0, 0)) and kh * kw <= 256:
             return self._forward_tiles(x)
         self.xp = _pad(x, self.pads, -np.inf)
         if _is_tiling(self.pool_size, strides):
@@ -138,32 +135,32 @@ class MaxPool2D(Function):
         return [(start, min(start + size, n)) for start in range(0, n, size)]
 
     def _forward_tiles(self, x):
-        """y = max over the kh rows of each window (full rows), then over its kw columns."""
+        """Running maximum over the taps; ``winner`` = index di*kw + dj of the first maximum."""
         kh, kw = self.pool_size
         out_h, out_w = self.out_size
         y = np.empty((x.shape[0], out_h, out_w, x.shape[3]), dtype=x.dtype)
+        winner = np.zeros(y.shape, dtype=np.uint8)
 
         def pool_chunks(chunks):
             for start, stop in chunks:
-                rows = x[start:stop, :out_h * kh]
-                row_max = rows[:, 0::kh].copy() if kh > 1 else rows
-                for di in range(1, kh):
-                    np.maximum(row_max, rows[:, di::kh], out=row_max)
-                out = y[start:stop]
-                cols = row_max[:, :, :out_w * kw]
-                if kw == 1:
-                    np.copyto(out, cols)
-                else:
-                    np.maximum(cols[:, :, 0::kw], cols[:, :, 1::kw], out=out)
-                for dj in range(2, kw):
-                    np.maximum(out, cols[:, :, dj::kw], out=out)
+                taps = [_tap(x[start:stop], di, dj, self.strides, self.out_size) for di in range(kh) for dj in range(kw)]
+                y_chunk, winner_chunk = y[start:stop], winner[start:stop]
+                np.copyto(y_chunk, taps[0])
+                better = np.empty(y_chunk.shape, dtype=bool)
+                claim = np.empty(y_chunk.shape, dtype=np.uint8)
+                for index, tap in enumerate(taps[1:], start=1):
+                    np.greater(tap, y_chunk, out=better)  # strictly greater: on a tie the earlier tap keeps the gradient
+                    np.maximum(y_chunk, tap, out=y_chunk)
+                    # winner = index where better: indices only grow, so a maximum does it (a masked copy is 15x slower)
+                    np.multiply(better, np.uint8(index), out=claim)
+                    np.maximum(winner_chunk, claim, out=winner_chunk)
 
         in_parallel(pool_chunks, self._chunks())
-        self.x, self.y = x, y
+        self.winner = winner
         return y
 
     def backward(self, g):
-        if self.tiles:
+        if self.winner is not None:
             return (self._backward_tiles(g),)
         kh, kw = self.pool_size
         disjoint = _is_tiling(self.pool_size, self.strides)  # each input cell is in one window
@@ -193,28 +190,14 @@ class MaxPool2D(Function):
 
         def route_chunks(chunks):
             for start, stop in chunks:
-                x, y, g_chunk, dx_chunk = self.x[start:stop], self.y[start:stop], g[start:stop], dx[start:stop]
-                first = np.empty(y.shape, dtype=bool)
-                unclaimed = np.empty(y.shape, dtype=bool)
-                for t, (di, dj) in enumerate(taps):
-                    target = _tap(dx_chunk, di, dj, self.strides, self.out_size)
-                    if t == len(taps) - 1:  # the last tap wins wherever no earlier tap did
-                        np.multiply(g_chunk, unclaimed, out=target)
-                        break
-                    np.equal(_tap(x, di, dj, self.strides, self.out_size), y, out=first)
-                    if t == 0:
-                        np.logical_not(first, out=unclaimed)
-                    else:
-                        first &= unclaimed
-                        unclaimed ^= first
-                    np.multiply(g_chunk, first, out=target)
+                g_chunk, winner, dx_chunk = g[start:stop], self.winner[start:stop], dx[start:stop]
+                won = np.empty(g_chunk.shape, dtype=bool)
+                for di, dj in taps:
+                    np.equal(winner, di * kw + dj, out=won)
+                    np.multiply(g_chunk, won, out=_tap(dx_chunk, di, dj, self.strides, self.out_size))
 
-        if len(taps) == 1:
-            np.copyto(_tap(dx, 0, 0, self.strides, self.out_size), g)
-        else:
-            in_parallel(route_chunks, self._chunks())
+        in_parallel(route_chunks, self._chunks())
         return dx
-
 
 def _valid_counts(n, k, s, out, before):
     """How many real (non-padded) rows each window covers along one axis."""
