@@ -44,7 +44,9 @@ DEPTHWISE_CHUNK_BYTES = 2**20  # padded input of one chunk of the batch in Depth
 
 
 # -- two threads for elementwise work -----------------------------------------------------------------
-THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+# Threads for the elementwise kernels: NUMPY_NN_THREADS if set (1 turns threading off), else 2 when 2 CPUs are usable.
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+THREADS = max(1, int(os.environ.get("NUMPY_NN_THREADS", min(2, _CPUS))))
 _pool, _pool_pid = None, None
 
 
@@ -211,8 +213,10 @@ class Conv2D(Function):
              then the padding is cropped away (dx = dxp without its border).
 
     dx is computed tap by tap: for kernel tap (a, b'), ``G @ K[a,b']^T`` (one matmul) is added
-    into the strided slice of dxp that tap touched; at stride > 1 the product G @ K^T for all
-    taps is done as one matmul first ("col2im"), which measured faster.
+    into the slice of dx that tap touched (at stride 1 straight into dx, clipped to it; under
+    "same" padding the centre tap's product is written, not added, so dx needs no zero fill);
+    at stride > 1 the product G @ K^T for all taps is done as one matmul first ("col2im") into
+    a padded dxp, which measured faster.
     """
 
     def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
@@ -384,6 +388,12 @@ class DepthwiseConv2D(Function):
     view has one contiguous run per output row, (OW, C) -> OW*C values, and the per-channel
     weights are tiled OW times to match, so every NumPy inner loop runs over OW*C values
     instead of C (broadcasting a (C,) vector makes NumPy loop over C at a time, ~2x slower).
+    The chunks are split across two threads (``in_parallel``). In the backward pass dK[a, b'] is
+    one fused ``einsum`` per tap, db is summed per chunk without BLAS, and at stride 1 dx is
+    computed like a forward pass, from G zero-padded by kh-1 rows and kw-1 columns (fewer where
+    the padding of x makes them unnecessary) and the flipped kernel:
+
+        dx[n,y,x,c] = sum_{a,b'} G[n, y + top - a*dh, x + left - b'*dw, c] * K[a,b',c]   (G = 0 outside)
     """
 
     def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
@@ -464,6 +474,7 @@ class DepthwiseConv2D(Function):
     def _backward_chunked(self, g):
         geo, kernel = self.geo, self.kernel
         need_x, need_k = self.needs_input_grad[0], self.needs_input_grad[1]
+        need_b = self.has_bias and self.needs_input_grad[2]
         g = np.ascontiguousarray(g)
         dx = np.empty(self.x.shape, dtype=self.dtype) if need_x else None
         stride_one = geo.sh == geo.sw == 1
@@ -473,10 +484,14 @@ class DepthwiseConv2D(Function):
         elif need_x:
             weights = self._tap_weights(kernel)
 
-        def backward_chunks(chunks):  # fills dx[chunks]; returns this share's dK (float64) or None
+        def backward_chunks(chunks):  # fills dx[chunks]; returns this share's dK and db (float64) or None
             dkernel = np.zeros((geo.kh * geo.kw, geo.c), dtype=np.float64) if need_k else None
+            dbias = np.zeros(geo.c, dtype=np.float64) if need_b else None
             for start, stop in chunks:
                 g_chunk = self._rows(g[start:stop])
+                if need_b:  # db = sum of G over pixels (no BLAS call: its spinning threads would take a core)
+                    rows = g_chunk.reshape(-1, g_chunk.shape[-1])
+                    dbias += np.einsum("pr->r", rows).reshape(-1, geo.c).sum(axis=0)
                 if need_k:
                     xp = geo.pad(self.x[start:stop])
                     for t, (a, b) in enumerate(self._taps()):
@@ -494,11 +509,12 @@ class DepthwiseConv2D(Function):
                     for t, (a, b) in enumerate(self._taps()):
                         self._rows(dxp[geo.tap(a, b)])[...] += np.multiply(g_chunk, weights[t], out=work)
                     dx[start:stop] = geo.unpad(dxp)
-            return dkernel
+            return dkernel, dbias
 
         shares = in_parallel(backward_chunks, self._chunks())
-        dkernel = sum(shares).astype(self.dtype).reshape(kernel.shape) if need_k else None
-        return dx, dkernel
+        dkernel = sum(k for k, _ in shares).astype(self.dtype).reshape(kernel.shape) if need_k else None
+        dbias = sum(b for _, b in shares).astype(self.dtype) if need_b else None
+        return dx, dkernel, dbias
 
     def _input_grad_geometry(self):
         """At stride 1, dx[n,y,x,c] = sum_{a,b'} G[n, y + top - a*dh, x + left - b'*dw, c] * K[a,b',c]
@@ -529,11 +545,11 @@ class DepthwiseConv2D(Function):
         geo, kernel = self.geo, self.kernel
         kh, kw, channels, multiplier = kernel.shape
         dbias = None
-        if self.has_bias and self.needs_input_grad[2]:
+        if self.has_bias and self.needs_input_grad[2] and multiplier > 1:
             g_rows = grad_output.reshape(-1, grad_output.shape[-1])
             dbias = np.ones(len(g_rows), dtype=self.dtype) @ g_rows  # sum over (N, OH, OW), by BLAS
         if multiplier == 1:
-            dx, dkernel = self._backward_chunked(grad_output)
+            dx, dkernel, dbias = self._backward_chunked(grad_output)
             return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
         # G as dm contiguous slabs g[m] of shape (N, OH, OW, C), matching the forward pass.
         g = np.moveaxis(grad_output.reshape(geo.n, geo.oh, geo.ow, channels, multiplier), -1, 0)
