@@ -284,14 +284,24 @@ class LossFunctionWrapper(Loss):
         return cls(**config)
 
 
-def _wrapper_class(class_name, fn, default_name, **defaults):
-    """Build a Loss class ``class_name(**defaults, reduction=..., name=...)`` calling ``fn``."""
+def _wrapper_class(class_name, fn, default_name, only_default=None, **defaults):
+    """Build a Loss class ``class_name(**defaults, reduction=..., name=...)`` calling ``fn``.
+
+    ``only_default``: Keras arguments numpy_nn accepts only at their Keras default (they appear in
+    Keras's saved configs, e.g. ``ignore_class=None``); any other value is refused.
+    """
+    only_default = dict(only_default or {})
 
     def __init__(self, *args, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         options = dict(defaults)
         for key, value in zip(defaults, args):
             options[key] = value
         for key, value in kwargs.items():
+            if key in only_default:
+                if value != only_default[key]:
+                    raise ValueError(f"{class_name}: numpy_nn supports only {key}={only_default[key]!r}; "
+                                     f"received {key}={value!r}")
+                continue
             if key not in defaults:
                 raise TypeError(f"{class_name}: unexpected keyword argument {key!r}; "
                                 f"accepted: {sorted(defaults)}, reduction, name, dtype")
@@ -315,7 +325,8 @@ CategoricalCrossentropy = _wrapper_class("CategoricalCrossentropy", categorical_
                                          "categorical_crossentropy", from_logits=False, label_smoothing=0.0,
                                          axis=-1)
 SparseCategoricalCrossentropy = _wrapper_class("SparseCategoricalCrossentropy", sparse_categorical_crossentropy,
-                                               "sparse_categorical_crossentropy", from_logits=False, axis=-1)
+                                               "sparse_categorical_crossentropy",
+                                               only_default={"ignore_class": None}, from_logits=False, axis=-1)
 BinaryCrossentropy = _wrapper_class("BinaryCrossentropy", binary_crossentropy, "binary_crossentropy",
                                     from_logits=False, label_smoothing=0.0, axis=-1)
 MeanSquaredError = _wrapper_class("MeanSquaredError", mean_squared_error, "mean_squared_error")
@@ -333,7 +344,7 @@ _FUNCTIONS = {fn.__name__: fn for fn in (
     categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy, mean_squared_error,
     mean_absolute_error, huber, kl_divergence, hinge, squared_hinge, categorical_hinge)}
 _FUNCTIONS.update({"mse": mse, "MSE": MSE, "mae": mae, "MAE": MAE, "kld": kld, "KLD": KLD,
-                   "huber_loss": huber})
+                   "huber_loss": huber, "bce": binary_crossentropy, "BCE": binary_crossentropy})
 
 
 def _valid_names():

@@ -185,9 +185,13 @@ class Embedding(Layer):
     single_input = True
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
-                 embeddings_constraint=None, mask_zero=False, **kwargs):
+                 embeddings_constraint=None, mask_zero=False, activity_regularizer=None,
+                 quantization_config=None, **kwargs):
         kwargs.pop("input_length", None)  # Keras 2 argument, ignored by Keras 3 as well
         super().__init__(**kwargs)
+        if quantization_config is not None:
+            raise NotImplementedError(f"Layer '{self.name}' (Embedding): quantization is not supported; "
+                                      f"received quantization_config={quantization_config!r}")
         for arg, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if not _positive_int(value):
                 raise ValueError(f"Layer '{self.name}' (Embedding): `{arg}` must be a positive integer. "
@@ -199,6 +203,8 @@ class Embedding(Layer):
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._activity_losses = []
 
     def build(self, input_shape):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
@@ -211,7 +217,14 @@ class Embedding(Layer):
         if indices.size and (indices.min() < 0 or indices.max() >= self.input_dim):
             bad = indices[(indices < 0) | (indices >= self.input_dim)].flat[0]
             raise ValueError(f"Layer '{self.name}' (Embedding): index {bad} is out of range [0, {self.input_dim})")
-        return self.embeddings[indices]
+        outputs = self.embeddings[indices]
+        if self.activity_regularizer is not None:  # Keras: penalty(outputs) / batch size, per call
+            self._activity_losses = [self.activity_regularizer(outputs) / float(max(outputs.shape[0], 1))]
+        return outputs
+
+    @property
+    def losses(self):
+        return super().losses + list(self._activity_losses)
 
     def compute_mask(self, inputs, mask=None):
         return None if not self.mask_zero else np.asarray(inputs.data if hasattr(inputs, "data") else inputs) != 0
@@ -226,6 +239,8 @@ class Embedding(Layer):
             "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
             "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
             "embeddings_constraint": serialize_constraint(self.embeddings_constraint),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
             "mask_zero": self.mask_zero,
+            "quantization_config": None,
         })
         return config

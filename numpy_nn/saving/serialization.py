@@ -457,7 +457,6 @@ def _functional_from_config(config, guard):
     from ..layers.input_layer import InputLayer
     from ..models.functional import Model
     from ..models.node import flatten
-    from ..models.sequential import Sequential
     created, calls, pending, order = {}, {}, {}, []
     for layer_entry in config["layers"]:
         layer = deserialize_layer(layer_entry, guard)
@@ -467,16 +466,18 @@ def _functional_from_config(config, guard):
         created[name], order = layer, order + [name]
         if isinstance(layer, InputLayer):
             calls[name] = [layer._input_tensor]
-        elif isinstance(layer, Model) and not isinstance(layer, Sequential):
-            calls[name] = [None]  # Keras: a Functional model starts with a node of its own
         else:
             calls[name] = []
         pending[name] = list(layer_entry.get("inbound_nodes") or [])
 
-    def tensor_from(history):
+    def tensor_from(history, io=False):
         layer_name, node_index, tensor_index = history
         if layer_name not in calls:
             raise LoadError(f"A node refers to layer '{layer_name}', which is not in the model config")
+        if io and _is_functional(created[layer_name]):
+            # Keras counts a Functional model's own node first in input_layers/output_layers (not in
+            # inbound_nodes), and its loader subtracts it again (index 0 then means the last call)
+            node_index = node_index - 1 if node_index > 0 else len(calls[layer_name]) - 1
         if node_index >= len(calls[layer_name]):
             raise _NotReady()
         outputs = flatten(calls[layer_name][node_index])
@@ -514,7 +515,7 @@ def _functional_from_config(config, guard):
 
     def io_structure(spec):
         if _is_history(spec):
-            return tensor_from(spec)
+            return tensor_from(spec, io=True)
         if isinstance(spec, dict):
             return {k: io_structure(v) for k, v in spec.items()}
         return [io_structure(s) for s in spec]
@@ -527,6 +528,12 @@ def _functional_from_config(config, guard):
     if config.get("trainable") is False:
         model.trainable = False
     return model
+
+
+def _is_functional(layer):
+    from ..models.functional import Model
+    from ..models.sequential import Sequential
+    return isinstance(layer, Model) and not isinstance(layer, Sequential)
 
 
 def _is_history(value):
@@ -599,18 +606,17 @@ def serialize_model(model, include_compile=True):
 
 
 def _functional_config(model):
-    from ..models.functional import Model
-    from ..models.sequential import Sequential
     graph_nodes = model._graph.nodes
 
-    def node_index(layer, node):
+    def node_index(layer, node, io):
         kept = [n for n in layer._inbound_nodes if n in graph_nodes]
-        offset = 1 if isinstance(layer, Model) and not isinstance(layer, Sequential) else 0
+        # Keras: in input_layers/output_layers (only there) a Functional model's calls count from 1
+        offset = 1 if io and _is_functional(layer) else 0
         return offset + kept.index(node)
 
-    def history(tensor):
+    def history(tensor, io=False):
         layer, index, tensor_index = tensor._keras_history
-        return [layer.name, node_index(layer, layer._inbound_nodes[index]), tensor_index]
+        return [layer.name, node_index(layer, layer._inbound_nodes[index], io), tensor_index]
 
     def encode(value):
         if getattr(value, "_is_symbolic", False):
@@ -637,7 +643,7 @@ def _functional_config(model):
             return {k: io(v) for k, v in structure.items()}
         if isinstance(structure, (list, tuple)):
             return [io(v) for v in structure]
-        return history(structure)
+        return history(structure, io=True)
 
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
             "input_layers": io(model._inputs_struct), "output_layers": io(model._outputs_struct)}
