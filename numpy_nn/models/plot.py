@@ -71,13 +71,17 @@ def plot_model(model, to_file="model.png", show_shapes=True, dpi=100, **kwargs):
     scale_x = 3.0
     for source, target in edges:
         (x0, y0), (x1, y1) = positions[source], positions[target]
+        # an edge that skips rows (a residual connection) bends to the side so it stays visible
+        skips = y0 - y1 > 1.5
+        style = "arc3,rad=-0.45" if skips else "arc3"
         axes.annotate("", xy=(x1 * scale_x, y1 + 0.25), xytext=(x0 * scale_x, y0 - 0.25),
-                      arrowprops=dict(arrowstyle="->", color="#555555", lw=1.2))
+                      arrowprops=dict(arrowstyle="->", color="#c0392b" if skips else "#555555", lw=1.2,
+                                      connectionstyle=style))
     for name, (x, y) in positions.items():
         axes.text(x * scale_x, y, _label(layers[name], show_shapes), ha="center", va="center", fontsize=8,
                   bbox=dict(boxstyle="round,pad=0.4", facecolor="#e8f0fe", edgecolor="#3367d6"))
     xs = [x * scale_x for x, _ in positions.values()]
-    axes.set_xlim(min(xs) - 1.6, max(xs) + 1.6)
+    axes.set_xlim(min(xs) - 2.2, max(xs) + 2.2)
     axes.set_ylim(min(y for _, y in positions.values()) - 0.6, 0.6)
     figure.savefig(to_file, dpi=dpi)
     return figure
