@@ -34,7 +34,7 @@ class Initializer:
     """Base: ``initializer(shape, dtype=None) -> ndarray``."""
 
     def __call__(self, shape, dtype=None):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__() (abstract in the base class)")
 
     def get_config(self):
         return {}

@@ -97,13 +97,13 @@ class Metric:
         self.dtype = str(np.dtype(dtype)) if dtype is not None else config.floatx()
 
     def update_state(self, *args, **kwargs):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement update_state() (abstract in the base class)")
 
     def result(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement result() (abstract in the base class)")
 
     def reset_state(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement reset_state() (abstract in the base class)")
 
     def __call__(self, *args, **kwargs):
         self.update_state(*args, **kwargs)

@@ -8,7 +8,7 @@
 
 class Regularizer:
     def __call__(self, weight):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__() (abstract in the base class)")
 
     def get_config(self):
         return {}

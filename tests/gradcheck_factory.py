@@ -1,13 +1,13 @@
 """The one gradient-check factory every op and layer test uses.
 
-``check_gradients(forward, params)`` compares the tape's gradients of
+``assert_gradients_match(forward, params)`` compares the tape's gradients of
 ``L = sum(w * forward())`` (fixed random ``w``) with respect to each Tensor in ``params``
 (inputs *and* layer weights, all float64 leaves) against central finite differences, computed
 by perturbing each parameter's ``.data`` in place. Small parameters are checked element by
 element, large ones along random directions (cheap for big convolutions). Failures name the
 parameter, the worst index and both values.
 
-``check_layer_gradients(layer, x, training=...)`` applies it to a layer: the input and every
+``assert_layer_gradients_match(layer, x, training=...)`` applies it to a layer: the input and every
 trainable weight.
 """
 import contextlib
@@ -18,7 +18,7 @@ import numpy_nn as nn
 from numpy_nn.autograd.function import no_grad
 
 
-def check_gradients(forward, params, eps=1e-6, atol=1e-6, rtol=1e-4, max_elements=400, directions=4,
+def assert_gradients_match(forward, params, eps=1e-6, atol=1e-6, rtol=1e-4, max_elements=400, directions=4,
                     seed=0, names=None):
     rng = np.random.default_rng(seed)
     names = names or [f"param{i}" for i in range(len(params))]
@@ -70,7 +70,7 @@ def check_gradients(forward, params, eps=1e-6, atol=1e-6, rtol=1e-4, max_element
                 f"{name} {data.shape}: directional derivative {analytic_dir:.10g} vs numeric {numeric_dir:.10g}"
 
 
-def check_layer_gradients(layer, x, training=False, **kwargs):
+def assert_layer_gradients_match(layer, x, training=False, **kwargs):
     """Gradient check of a float64 layer w.r.t. its input(s) and every trainable weight."""
     xs = x if isinstance(x, (list, tuple)) else [x]
     inputs = [nn.Tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in xs]
@@ -78,7 +78,7 @@ def check_layer_gradients(layer, x, training=False, **kwargs):
     layer(feed, training=training)  # build
     weights = list(layer.trainable_weights)
     names = [f"input{i}" for i in range(len(inputs))] + [w.path for w in weights]
-    check_gradients(lambda: layer(feed, training=training), inputs + weights, names=names, **kwargs)
+    assert_gradients_match(lambda: layer(feed, training=training), inputs + weights, names=names, **kwargs)
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ def build_application(keras, name):
     return model, x
 
 
-def check_application(name, tmp_path):
+def assert_application_matches_keras(name, tmp_path):
     keras = import_keras()
     model, x = build_application(keras, name)
     theirs = model.predict(x, verbose=0)
@@ -57,10 +57,10 @@ def check_application(name, tmp_path):
 
 
 def test_mobilenet_v2(tmp_path):
-    check_application("MobileNetV2", tmp_path)
+    assert_application_matches_keras("MobileNetV2", tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in APPLICATIONS if n != "MobileNetV2"])
 def test_application(name, tmp_path):
-    check_application(name, tmp_path)
+    assert_application_matches_keras(name, tmp_path)

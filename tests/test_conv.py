@@ -10,7 +10,7 @@ from numpy_nn.config import set_random_seed
 from numpy_nn.ops import conv as conv_ops
 from numpy_nn.ops.conv import conv2d, conv_output_length, depthwise_conv2d, same_padding, separable_conv2d
 from numpy_nn.layers.conv import Conv2D, DepthwiseConv2D, SeparableConv2D
-from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
+from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 from tests.oracles_conv import (conv2d_input_grad_naive, conv2d_naive, depthwise_conv2d_naive,
                                 separable_conv2d_naive)
@@ -112,7 +112,7 @@ def test_conv2d_op_gradients(geo, groups, channels_per_group, filters_per_group,
                        requires_grad=True)
     bias = nn.Tensor(rng.standard_normal(kernel.shape[-1]), requires_grad=True) if use_bias else None
     params = [x, kernel] + ([bias] if use_bias else [])
-    check_gradients(lambda: conv2d(x, kernel, groups=groups, bias=bias, **_op_params(geo)), params,
+    assert_gradients_match(lambda: conv2d(x, kernel, groups=groups, bias=bias, **_op_params(geo)), params,
                     names=["x", "kernel", "bias"][:len(params)])
 
 
@@ -123,7 +123,7 @@ def test_depthwise_op_gradients(geo, channels, multiplier, use_bias, seed):
     kernel = nn.Tensor(rng.standard_normal(geo["kernel_size"] + (channels, multiplier)), requires_grad=True)
     bias = nn.Tensor(rng.standard_normal(channels * multiplier), requires_grad=True) if use_bias else None
     params = [x, kernel] + ([bias] if use_bias else [])
-    check_gradients(lambda: depthwise_conv2d(x, kernel, bias=bias, **_op_params(geo)), params,
+    assert_gradients_match(lambda: depthwise_conv2d(x, kernel, bias=bias, **_op_params(geo)), params,
                     names=["x", "kernel", "bias"][:len(params)])
 
 
@@ -134,7 +134,7 @@ def test_separable_op_gradients(geo, channels, multiplier, filters, seed):
     depthwise = nn.Tensor(rng.standard_normal(geo["kernel_size"] + (channels, multiplier)), requires_grad=True)
     pointwise = nn.Tensor(rng.standard_normal((1, 1, channels * multiplier, filters)), requires_grad=True)
     bias = nn.Tensor(rng.standard_normal(filters), requires_grad=True)
-    check_gradients(lambda: separable_conv2d(x, depthwise, pointwise, bias=bias, **_op_params(geo)),
+    assert_gradients_match(lambda: separable_conv2d(x, depthwise, pointwise, bias=bias, **_op_params(geo)),
                     [x, depthwise, pointwise, bias], names=["x", "depthwise", "pointwise", "bias"])
 
 
@@ -159,7 +159,7 @@ def test_layer_gradients(geo, data):
     x = np.random.default_rng(seed).standard_normal((2, geo["height"], geo["width"], channels))
     with floatx64():
         layer = make()
-        check_layer_gradients(layer, x)
+        assert_layer_gradients_match(layer, x)
     assert all(w.dtype == np.float64 for w in layer.weights)
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 import numpy_nn as nn
 from numpy_nn.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from numpy_nn.layers.core import Activation, Dense, Embedding, Identity
-from tests.gradcheck_factory import check_layer_gradients, floatx64
+from tests.gradcheck_factory import assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 
 
@@ -24,7 +24,7 @@ def test_dense_gradients(batch_shape, features, units, use_bias, activation, see
     with floatx64():
         layer = Dense(units, activation=activation, use_bias=use_bias, bias_initializer="random_normal")
         x = np.random.default_rng(seed).standard_normal(tuple(batch_shape) + (features,))
-        check_layer_gradients(layer, x)
+        assert_layer_gradients_match(layer, x)
 
 
 @given(shape=st.lists(st.integers(1, 3), min_size=2, max_size=3), shared=st.booleans(), seed=st.integers(0, 2**16))
@@ -32,23 +32,23 @@ def test_prelu_gradients(shape, shared, seed):
     with floatx64():
         layer = PReLU(alpha_initializer="random_normal", shared_axes=[1] if shared else None)
         x = _away_from_zero(np.random.default_rng(seed).standard_normal(shape))
-        check_layer_gradients(layer, x)
+        assert_layer_gradients_match(layer, x)
 
 
 @given(seed=st.integers(0, 2**16), which=st.sampled_from(["relu", "relu_general", "leaky", "elu", "softmax",
                                                           "softmax_axis1", "activation"]))
 def test_activation_layer_gradients(seed, which):
     with floatx64():
-        _check_activation_layer(seed, which)
+        _assert_activation_layer_gradients(seed, which)
 
 
-def _check_activation_layer(seed, which):
+def _assert_activation_layer_gradients(seed, which):
     layer = {"relu": ReLU(), "relu_general": ReLU(4.0, 0.1, 0.5), "leaky": LeakyReLU(), "elu": ELU(0.7),
              "softmax": Softmax(), "softmax_axis1": Softmax(axis=1), "activation": Activation("mish")}[which]
     x = np.random.default_rng(seed).uniform(-5, 5, size=(2, 3, 4))
     for kink in (0.0, 0.5, 4.0):
         x = np.where(np.abs(x - kink) < 0.02, kink + 0.02, x)
-    check_layer_gradients(layer, x)
+    assert_layer_gradients_match(layer, x)
 
 
 def test_embedding_gradient_scatters(float64):

@@ -7,7 +7,7 @@ import numpy_nn as nn
 from numpy_nn import config
 from numpy_nn.layers.dropout import Dropout, GaussianNoise, SpatialDropout2D
 from numpy_nn.ops.dropout import Dropout as DropoutOp
-from tests.gradcheck_factory import check_gradients, check_layer_gradients
+from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match
 from tests.keras_helpers import import_keras
 
 rates = st.sampled_from([0.1, 0.25, 0.5, 0.8])
@@ -69,7 +69,7 @@ def test_gradient_is_mask_over_keep_prob(rate, seed):
     mask = y.numpy() != 0
     np.testing.assert_allclose(grad, mask / (1 - rate), rtol=1e-15)
     # the factory: with the same seed on every call, the mask is fixed and dropout is linear in x
-    check_gradients(lambda: DropoutOp.apply(x, rate=rate, rng=np.random.default_rng(seed)), [x], names=["x"])
+    assert_gradients_match(lambda: DropoutOp.apply(x, rate=rate, rng=np.random.default_rng(seed)), [x], names=["x"])
 
 
 def test_seeded_layers_are_reproducible_and_unseeded_follow_set_random_seed():
@@ -105,7 +105,7 @@ def test_dropout_layer_gradients(rate, seed):
         return forward(inputs, training=training)
 
     layer.call = call_with_fixed_mask
-    check_layer_gradients(layer, x, training=True)
+    assert_layer_gradients_match(layer, x, training=True)
 
 
 def test_spatial_dropout_drops_whole_feature_maps():

@@ -1,24 +1,18 @@
 """The course examples (dropout, conv types, Inception/ResNet blocks, batch normalization,
 callbacks) run in quick mode, and their numbers say what their docstrings claim."""
 import csv
-import importlib.util
 import pathlib
 
 import numpy as np
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+from tests.examples_loader import load_example
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_dropout(capsys):
-    result = _load("dropout").main(quick=True)
+    result = load_example("dropout").main(quick=True)
     masks, training = result["masks"], result["training"]
     p = masks["keep_prob"]
     # the rule: inverted dropout scales kept units by exactly 1/p, inference is the identity
@@ -47,7 +41,7 @@ def test_dropout(capsys):
 
 
 def test_conv_types(capsys):
-    module = _load("conv_types")
+    module = load_example("conv_types")
     result = module.main(quick=True)
     shape, rows = result["shape"], result["layers"]
     c_in, c_out, k, hw = shape["channels_in"], shape["channels_out"], shape["kernel"], shape["size"] ** 2
@@ -66,7 +60,7 @@ def test_conv_types(capsys):
 
 
 def test_inception_residual(capsys):
-    result = _load("inception_residual").main(quick=True)
+    result = load_example("inception_residual").main(quick=True)
     module, blocks = result["inception_module"], result["residual_blocks"]
     assert module["params"] == module["formula"]
     assert module["output_channels"] == module["expected_channels"] == 32
@@ -83,7 +77,7 @@ def test_inception_residual(capsys):
 
 
 def test_batch_normalization(tmp_path, capsys):
-    result = _load("batch_normalization").main(quick=True, out_dir=str(tmp_path))
+    result = load_example("batch_normalization").main(quick=True, out_dir=str(tmp_path))
     first = result["training_vs_inference"]
     np.testing.assert_allclose(first["training_mean"], 0, atol=1e-5)
     np.testing.assert_allclose(first["training_std"], 1, atol=0.01)       # eps = 1e-3 shrinks it a little
@@ -120,7 +114,7 @@ def _reduce_lr_expected(val_loss, min_delta=1e-4):
 
 
 def test_callbacks_schedule(tmp_path, capsys):
-    result = _load("callbacks_schedule").main(quick=True, out_dir=str(tmp_path))
+    result = load_example("callbacks_schedule").main(quick=True, out_dir=str(tmp_path))
     scheduler, decay, plateau = result["scheduler"], result["exponential_decay"], result["plateau"]
     np.testing.assert_allclose(scheduler["learning_rates"], scheduler["expected"], rtol=1e-6)
     assert len(decay["per_step"]) == decay["iterations"] == 4 * decay["steps_per_epoch"]

@@ -1,22 +1,15 @@
 """The model-room examples run in quick mode and produce sensible numbers."""
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+from tests.examples_loader import load_example
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_functional_two_branch(capsys):
-    result = _load("functional_two_branch").main(quick=True)
+    result = load_example("functional_two_branch").main(quick=True)
     history, test = result["history"], result["test"]
     assert list(history) == ["kind_accuracy", "kind_loss", "loss", "score_accuracy", "score_loss",
                              "val_kind_accuracy", "val_kind_loss", "val_loss", "val_score_accuracy", "val_score_loss"]
@@ -26,20 +19,20 @@ def test_functional_two_branch(capsys):
 
 
 def test_siamese(capsys):
-    result = _load("siamese").main(quick=True)
+    result = load_example("siamese").main(quick=True)
     assert result["model_params"] == result["encoder_params"] + 8 + 1  # shared encoder counted once
     assert result["test_accuracy"] > 0.8
 
 
 def test_subclass_model(capsys):
-    result = _load("subclass_model").main(quick=True)
+    result = load_example("subclass_model").main(quick=True)
     assert 'Model: "residual_mlp"' in result["summary"] and "block1_add (Add)" in result["summary"]
     assert f"Total params: {result['params']:,}" in result["summary"]
     assert result["history"]["val_loss"][-1] < 0.5 * result["history"]["val_loss"][0]
 
 
 def test_callbacks_small_cnn(capsys):
-    result = _load("callbacks_small_cnn").main(quick=True)
+    result = load_example("callbacks_small_cnn").main(quick=True)
     history = result["history"]
     assert "learning_rate" in history and result["epochs_run"] == len(history["loss"]) <= 6
     rates = history["learning_rate"]

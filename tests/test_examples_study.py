@@ -1,23 +1,16 @@
 """The ensembling and hyperparameter-search examples run in quick mode and report real numbers."""
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+from tests.examples_loader import load_example
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_ensembling_reports_members_and_ensembles_on_validation_and_test():
     pytest.importorskip("sklearn")
-    result = _load("ensembling").main(quick=True, verbose=False)
+    result = load_example("ensembling").main(quick=True, verbose=False)
     rows = {row["name"]: row for row in result["rows"]}
     assert {"mean", "weighted"} <= set(rows) and len(result["names"]) >= 3
     for row in rows.values():
@@ -35,7 +28,7 @@ def test_ensembling_reports_members_and_ensembles_on_validation_and_test():
 def test_hyperparameter_search_scores_on_validation_only():
     pytest.importorskip("hyperopt")
     pytest.importorskip("sklearn")
-    result = _load("hyperparameter_search").main(quick=True, verbose=False)
+    result = load_example("hyperparameter_search").main(quick=True, verbose=False)
     trials = result["trials"]
     assert len(trials) >= 3
     scores = [trial["score"] if "score" in trial else trial.get("val_loss") for trial in trials]

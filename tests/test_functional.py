@@ -13,7 +13,7 @@ from numpy_nn.layers.normalization import BatchNormalization
 from numpy_nn.models.functional import Model, function
 from numpy_nn.models.sequential import Sequential
 from tests import model_zoo
-from tests.gradcheck_factory import check_gradients
+from tests.gradcheck_factory import assert_gradients_match
 from tests.keras_helpers import import_keras, relative_diff
 
 L = model_zoo.ours()
@@ -175,7 +175,7 @@ def test_shared_layer_reuses_variables_and_sums_gradients(float64):
     assert len(model.weights) == 2 and model.count_params() == 8
     rng = np.random.default_rng(1)
     xl, xr = (nn.Tensor(rng.standard_normal((4, 3)), requires_grad=True) for _ in range(2))
-    check_gradients(lambda: model([xl, xr]), [xl, xr] + model.trainable_weights)
+    assert_gradients_match(lambda: model([xl, xr]), [xl, xr] + model.trainable_weights)
     # the tape adds the two branches' contributions: grad = grad through left + grad through right
     kernel = model.trainable_weights[0]
     total = nn.grad(model([xl, xr]).sum(), kernel).data
@@ -195,7 +195,7 @@ def test_model_gradients_match_finite_differences(width, depth, batch):
             h = Dense(width, activation="tanh")(h)
         model = Model(x, Concatenate()([h, Dense(2)(x)]))
         data = nn.Tensor(np.random.default_rng(width).standard_normal((batch, 3)), requires_grad=True)
-        check_gradients(lambda: model(data), [data] + model.trainable_weights)
+        assert_gradients_match(lambda: model(data), [data] + model.trainable_weights)
     finally:
         nn.set_floatx(previous)
 

@@ -184,7 +184,7 @@ def _sample_inputs(model):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def attempt(strategy, data, fuzz_root, max_member_bytes=None, expect_error=False):
+def assert_loads_or_refuses(strategy, data, fuzz_root, max_member_bytes=None, expect_error=False):
     """Load ``data`` as a .keras file; return the model or None (LoadError). Fails on anything else."""
     COUNTS[strategy] += 1
     case = fuzz_root / f"case_{sum(COUNTS.values())}"
@@ -268,7 +268,7 @@ def apply_byte_edits(data, edits):
 @settings(max_examples=600, **FUZZ_SETTINGS)
 @given(seed_index=st.integers(0, 2), edits=byte_edits)
 def test_byte_mutations(seeds, tmp_path_factory, seed_index, edits):
-    attempt("bytes", apply_byte_edits(seeds[seed_index][1], edits), tmp_path_factory.mktemp("bytes"))
+    assert_loads_or_refuses("bytes", apply_byte_edits(seeds[seed_index][1], edits), tmp_path_factory.mktemp("bytes"))
 
 
 def test_every_single_byte_region_of_a_seed(seeds, tmp_path_factory):
@@ -278,7 +278,7 @@ def test_every_single_byte_region_of_a_seed(seeds, tmp_path_factory):
     for position in range(0, len(data), 97):
         corrupted = bytearray(data)
         corrupted[position] ^= 0xFF
-        attempt("bytes", bytes(corrupted), root)
+        assert_loads_or_refuses("bytes", bytes(corrupted), root)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def test_config_mutations(seeds, tmp_path_factory, seed_index, mutations):
     for kind, choice, value in mutations:
         with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):  # target gone under an earlier edit
             mutate_config(config, kind, choice, value)
-    attempt("json", with_member(data, "config.json", config_text(config).encode()), tmp_path_factory.mktemp("json"))
+    assert_loads_or_refuses("json", with_member(data, "config.json", config_text(config).encode()), tmp_path_factory.mktemp("json"))
 
 
 RAW_CONFIGS = {
@@ -407,7 +407,7 @@ RAW_CONFIGS = {
 @pytest.mark.parametrize("name", sorted(RAW_CONFIGS))
 def test_raw_config_text(seeds, tmp_path, name):
     data = with_member(seeds[1][1], "config.json", RAW_CONFIGS[name])
-    attempt("json", data, tmp_path, expect_error=name != "deep_but_parsable")
+    assert_loads_or_refuses("json", data, tmp_path, expect_error=name != "deep_but_parsable")
 
 
 def _sequential_config(seeds):
@@ -493,7 +493,7 @@ def test_hostile_config_fields(seeds, tmp_path, name):
     config = HOSTILE_LAYER_CONFIGS[name](_sequential_config(seeds))
     data = with_member(seeds[1][1], "config.json", json.dumps(config).encode())
     benign = {"compile_loss_custom", "compile_optimizer_custom", "compile_lr_string", "build_input_shape_valid"}
-    model = attempt("json", data, tmp_path, expect_error=name not in benign and not name.startswith("compile"))
+    model = assert_loads_or_refuses("json", data, tmp_path, expect_error=name not in benign and not name.startswith("compile"))
     if model is not None and name.startswith("compile"):
         assert model.get_weights()  # the weights loaded even though the compile config was refused
 
@@ -535,7 +535,7 @@ def test_code_carrying_payloads_never_run(seeds, tmp_path, where):
         config = _sequential_config(seeds)
         config["compile_config"] = {"optimizer": "adam", "loss": payload["config"]["function"]}
         data = with_member(seeds[1][1], "config.json", json.dumps(config).encode())
-    attempt("json", data, tmp_path, expect_error=True)
+    assert_loads_or_refuses("json", data, tmp_path, expect_error=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,7 +653,7 @@ def test_h5_mutations(seeds, tmp_path_factory, seed_index, kind, choice):
                "external_link", "virtual", "external_storage", "group_instead", "huge_chunked"}
     # optimizer state that does not fit is skipped with a warning, as Keras does; a scalar for a scalar is fine
     benign = target.startswith("optimizer/") or (kind == "scalar" and shape == ())
-    attempt("h5", with_member(data, "model.weights.h5", weights), tmp_path_factory.mktemp("h5"),
+    assert_loads_or_refuses("h5", with_member(data, "model.weights.h5", weights), tmp_path_factory.mktemp("h5"),
             expect_error=kind in refused and not benign)
 
 
@@ -719,7 +719,7 @@ def test_zip_member_mutations(seeds, tmp_path_factory, data, seed_index, compres
     hostile = any(name.startswith(("/", "..", "C:")) or "/.." in name or "\\" in name
                   for name in stored)
     duplicated = len(set(stored)) != len(stored)
-    attempt("zip", archive, root, expect_error=hostile or duplicated)
+    assert_loads_or_refuses("zip", archive, root, expect_error=hostile or duplicated)
 
 
 @pytest.fixture(scope="module")
@@ -760,24 +760,24 @@ def test_zip_bomb(seeds, tmp_path, bomb_member, declared, name):
     limit = 1 << 20
     declared_size = {"honest": size, "tiny": 1000, "just_under_limit": limit - 1}[declared]
     archive = _deflated_zip(members(seeds[1][1]), name, body, declared_size, crc)
-    attempt("zip", archive, tmp_path, max_member_bytes=limit, expect_error=True)
+    assert_loads_or_refuses("zip", archive, tmp_path, max_member_bytes=limit, expect_error=True)
 
 
 def test_zip_bomb_above_the_default_limit_is_refused_from_its_header(seeds, tmp_path):
     """A member declaring 3 GiB (the data is not there: the header alone must stop the read)."""
     archive = set_declared_size(make_zip(list(members(seeds[1][1]).items())), "model.weights.h5", 3 * 2 ** 30)
-    attempt("zip", archive, tmp_path, expect_error=True)
+    assert_loads_or_refuses("zip", archive, tmp_path, expect_error=True)
 
 
 def test_not_a_zip_at_all(tmp_path):
     for content in (b"", b"PK", b"\x89HDF\r\n\x1a\n" + bytes(100), b"PK\x05\x06" + bytes(18), os.urandom(4096)):
-        attempt("zip", content, tmp_path, expect_error=True)
+        assert_loads_or_refuses("zip", content, tmp_path, expect_error=True)
 
 
 def test_seeds_load_and_predict(seeds, tmp_path):
     """The unmutated seeds load (the fuzzing starts from valid files)."""
     for _, data in seeds:
-        model = attempt("seed", data, tmp_path)
+        model = assert_loads_or_refuses("seed", data, tmp_path)
         assert model is not None
         for layer in model.layers:  # the allocation guard is gone once the model is loaded
             assert "add_weight" not in vars(layer) and "compute_output_shape" not in vars(layer)

@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 import numpy_nn as nn
 from numpy_nn.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from numpy_nn.ops import merge as ops_merge
-from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
+from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 
 
@@ -47,14 +47,14 @@ def test_merge_op_values_and_gradients(name, count, data, seed):
                 "minimum_n": lambda a: np.min(np.broadcast_arrays(*a), axis=0)}[name](arrays)
     tensors = [nn.Tensor(a, requires_grad=True) for a in arrays]
     np.testing.assert_allclose(OPS[name](tensors).data, expected, rtol=1e-12)
-    check_gradients(lambda: OPS[name](tensors), tensors)
+    assert_gradients_match(lambda: OPS[name](tensors), tensors)
 
 
 @given(st.data(), st.integers(0, 10**6))
 def test_subtract_op(data, seed):
     tensors = [nn.Tensor(a, requires_grad=True) for a in distinct_inputs(data.draw(broadcastable_shapes(2)), seed)]
     np.testing.assert_allclose(ops_merge.subtract(tensors).data, tensors[0].data - tensors[1].data)
-    check_gradients(lambda: ops_merge.subtract(tensors), tensors)
+    assert_gradients_match(lambda: ops_merge.subtract(tensors), tensors)
 
 
 def test_multiply_gradient_with_zeros_is_exact():
@@ -98,7 +98,7 @@ def test_layer_gradients(index, count, broadcast, seed):
     if broadcast:  # a lower-rank input and a size-1 axis, Keras-style
         shapes = [(2, 3, 2), (2, 2)] + [(2, 1, 2)] * (count - 2)
     with floatx64():
-        check_layer_gradients(cls(), distinct_inputs(shapes, seed))
+        assert_layer_gradients_match(cls(), distinct_inputs(shapes, seed))
 
 
 @given(st.integers(-3, 2), st.lists(st.integers(1, 3), min_size=1, max_size=3), st.integers(0, 10**6))
@@ -109,7 +109,7 @@ def test_concatenate_layer_gradients(axis, sizes, seed):
         shape[axis] = n
         shapes.append(tuple(shape))
     with floatx64():
-        check_layer_gradients(Concatenate(axis=axis), distinct_inputs(shapes, seed))
+        assert_layer_gradients_match(Concatenate(axis=axis), distinct_inputs(shapes, seed))
 
 
 # -- Keras parity ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from numpy_nn.layers.normalization import BatchNormalization, LayerNormalization
 from numpy_nn.ops.normalization import (BatchNormInference, BatchNormTrain, LayerNorm, batch_norm_inference,
                                         batch_norm_train, layer_norm)
 from tests import oracles_normalization as oracle
-from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
+from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, keras_grads, relative_diff
 
 shapes = st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple)
@@ -92,7 +92,7 @@ def test_batch_norm_train_op_gradients(case, seed):
     shape, axis = case
     x, gamma, beta, _ = _data(seed, shape, (shape[axis],))
     xt, gt, bt = _param(x), _param(gamma), _param(beta)
-    check_gradients(lambda: BatchNormTrain.apply(xt, gt, bt, axis=axis, epsilon=1e-3), [xt, gt, bt],
+    assert_gradients_match(lambda: BatchNormTrain.apply(xt, gt, bt, axis=axis, epsilon=1e-3), [xt, gt, bt],
                     names=["x", "gamma", "beta"])
 
 
@@ -102,7 +102,7 @@ def test_batch_norm_inference_op_gradients(case, seed):
     x, gamma, beta, rng = _data(seed, shape, (shape[axis],))
     mean, variance = rng.standard_normal(shape[axis]), rng.uniform(0.1, 3.0, shape[axis])
     xt, gt, bt = _param(x), _param(gamma), _param(beta)
-    check_gradients(lambda: BatchNormInference.apply(xt, gt, bt, mean=mean, variance=variance, axis=axis),
+    assert_gradients_match(lambda: BatchNormInference.apply(xt, gt, bt, mean=mean, variance=variance, axis=axis),
                     [xt, gt, bt], names=["x", "gamma", "beta"])
 
 
@@ -112,7 +112,7 @@ def test_layer_norm_op_gradients(case, seed, rms_scaling):
     x, gamma, beta, _ = _data(seed, shape, tuple(shape[a] for a in sorted(axes)))
     xt, gt, bt = _param(x), _param(gamma), _param(beta)
     params, names = ([xt, gt], ["x", "gamma"]) if rms_scaling else ([xt, gt, bt], ["x", "gamma", "beta"])
-    check_gradients(lambda: LayerNorm.apply(xt, gt, bt, axes=tuple(axes), epsilon=1e-3, rms_scaling=rms_scaling),
+    assert_gradients_match(lambda: LayerNorm.apply(xt, gt, bt, axes=tuple(axes), epsilon=1e-3, rms_scaling=rms_scaling),
                     params, names=names)
 
 
@@ -141,7 +141,7 @@ def test_batch_normalization_layer_gradients(case, training, center, scale, seed
         layer.set_weights([rng.standard_normal(w.shape) if i < center + scale else rng.uniform(0.2, 2.0, w.shape)
                            for i, w in enumerate(layer.get_weights())])
         assert len(layer.trainable_weights) == center + scale
-        check_layer_gradients(layer, x, training=training)
+        assert_layer_gradients_match(layer, x, training=training)
 
 
 @given(shape_and_axes(), st.booleans(), st.booleans(), st.integers(0, 2**16))
@@ -152,7 +152,7 @@ def test_layer_normalization_layer_gradients(case, center, scale, seed):
         layer = LayerNormalization(axis=axes, center=center, scale=scale)
         layer(x)
         layer.set_weights([rng.standard_normal(w.shape) for w in layer.get_weights()])
-        check_layer_gradients(layer, x)
+        assert_layer_gradients_match(layer, x)
 
 
 # -- layers: Keras rules ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy_nn as nn
 from numpy_nn.layers.pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D,
                                      GlobalMaxPool2D, GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
 from numpy_nn.ops import pooling as P
-from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
+from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 from tests.oracles_pooling import pool_backward_naive, pool_naive
 
@@ -67,15 +67,15 @@ def test_pooling_op_gradients(case, mode, seed):
     shape, pool_size, strides, padding = case
     fn = P.max_pool2d if mode == "max" else P.avg_pool2d
     x = nn.Tensor(distinct_values(shape, seed), requires_grad=True)
-    check_gradients(lambda: fn(x, pool_size, strides, padding), [x])
+    assert_gradients_match(lambda: fn(x, pool_size, strides, padding), [x])
 
 
 @given(st.tuples(st.integers(1, 2), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3)),
        st.booleans(), st.integers(0, 10**6))
 def test_global_pooling_op_gradients(shape, keepdims, seed):
     x = nn.Tensor(distinct_values(shape, seed), requires_grad=True)
-    check_gradients(lambda: P.GlobalAvgPool2D.apply(x, keepdims=keepdims), [x])
-    check_gradients(lambda: P.GlobalMaxPool2D.apply(x, keepdims=keepdims), [x])
+    assert_gradients_match(lambda: P.GlobalAvgPool2D.apply(x, keepdims=keepdims), [x])
+    assert_gradients_match(lambda: P.GlobalMaxPool2D.apply(x, keepdims=keepdims), [x])
 
 
 def test_global_max_ties_share_the_gradient():
@@ -94,14 +94,14 @@ def test_pooling_layer_gradients(case, mode, data_format, seed):
         x = distinct_values(shape, seed)
         if data_format == "channels_first":
             x = np.transpose(x, (0, 3, 1, 2))
-        check_layer_gradients(layer, x)
+        assert_layer_gradients_match(layer, x)
 
 
 @given(st.sampled_from([GlobalAveragePooling2D, GlobalMaxPooling2D]), st.booleans(),
        st.sampled_from(["channels_last", "channels_first"]), st.integers(0, 10**6))
 def test_global_pooling_layer_gradients(cls, keepdims, data_format, seed):
     with floatx64():
-        check_layer_gradients(cls(data_format=data_format, keepdims=keepdims), distinct_values((2, 3, 4, 2), seed))
+        assert_layer_gradients_match(cls(data_format=data_format, keepdims=keepdims), distinct_values((2, 3, 4, 2), seed))
 
 
 # -- Keras parity ------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from numpy_nn.layers.preprocessing import Normalization, Rescaling
-from tests.gradcheck_factory import check_layer_gradients
+from tests.gradcheck_factory import assert_layer_gradients_match
 from tests.keras_helpers import import_keras, relative_diff
 
 
@@ -20,7 +20,7 @@ def test_rescaling_formula_dtype_and_gradient():
     np.testing.assert_array_equal(y.numpy(), x * np.float32(1 / 127.5) + np.float32(-1))
     per_channel = Rescaling(np.array([1.0, 2.0, 3.0]), offset=np.array([0.5, 0.0, -0.5]))(x)
     np.testing.assert_allclose(per_channel.numpy(), x * [1, 2, 3] + [0.5, 0, -0.5])
-    check_layer_gradients(Rescaling(np.array([1.0, 2.0, 3.0]), offset=0.5, dtype="float64"), x)
+    assert_layer_gradients_match(Rescaling(np.array([1.0, 2.0, 3.0]), offset=0.5, dtype="float64"), x)
 
 
 def test_rescaling_config_round_trip_and_errors():
@@ -78,7 +78,7 @@ def test_normalization_gradient_and_errors():
     x = _images(3).astype(np.float64)
     layer = Normalization(axis=(1, 3), dtype="float64")
     layer.adapt(x)
-    check_layer_gradients(layer, x)
+    assert_layer_gradients_match(layer, x)
     with pytest.raises(ValueError, match="both `mean` and `variance`"):
         Normalization(mean=1.0)
     with pytest.raises(ValueError, match="same shape"):

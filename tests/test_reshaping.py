@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 import numpy_nn as nn
 from numpy_nn.layers.reshaping import Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from numpy_nn.ops import reshaping as R
-from tests.gradcheck_factory import check_gradients, check_layer_gradients, floatx64
+from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 
 
@@ -29,9 +29,9 @@ def test_pad_and_crop_ops(shape, rows, cols, seed):
     assert padded.shape == (shape[0], shape[1] + sum(rows), shape[2] + sum(cols), shape[3])
     assert padded.data.sum() == pytest.approx(x.data.sum())
     np.testing.assert_array_equal(R.Crop2D.apply(padded, cropping=(rows, cols)).data, x.data)  # crop undoes pad
-    check_gradients(lambda: R.ZeroPad2D.apply(x, padding=(rows, cols)), [x])
+    assert_gradients_match(lambda: R.ZeroPad2D.apply(x, padding=(rows, cols)), [x])
     big = nn.Tensor(values((shape[0], shape[1] + 4, shape[2] + 4, shape[3]), seed), requires_grad=True)
-    check_gradients(lambda: R.Crop2D.apply(big, cropping=(rows, cols)), [big])
+    assert_gradients_match(lambda: R.Crop2D.apply(big, cropping=(rows, cols)), [big])
 
 
 @given(images, st.tuples(st.integers(1, 3), st.integers(1, 3)), st.integers(0, 10**6))
@@ -41,8 +41,8 @@ def test_upsampling_ops(shape, size, seed):
     for h in range(y.shape[1]):  # the definition, one output row/column at a time
         for w in range(y.shape[2]):
             np.testing.assert_array_equal(y[:, h, w], x.data[:, h // size[0], w // size[1]])
-    check_gradients(lambda: R.UpSample2DNearest.apply(x, size=size), [x])
-    check_gradients(lambda: R.UpSample2DBilinear.apply(x, size=size), [x])
+    assert_gradients_match(lambda: R.UpSample2DNearest.apply(x, size=size), [x])
+    assert_gradients_match(lambda: R.UpSample2DBilinear.apply(x, size=size), [x])
     # bilinear keeps constants constant and rows of its matrix sum to one
     ones = R.UpSample2DBilinear.apply(nn.Tensor(np.ones(shape)), size=size).data
     np.testing.assert_allclose(ones, 1.0)
@@ -60,7 +60,7 @@ def test_concatenate_op(rank_extra, axis_choice, sizes, seed):
         tensors.append(nn.Tensor(values(shape, seed + i), requires_grad=True))
     out = R.concatenate(tensors, axis=axis)
     np.testing.assert_array_equal(out.data, np.concatenate([t.data for t in tensors], axis=axis))
-    check_gradients(lambda: R.concatenate(tensors, axis=axis), tensors)
+    assert_gradients_match(lambda: R.concatenate(tensors, axis=axis), tensors)
 
 
 def test_ops_keep_float32():
@@ -87,7 +87,7 @@ LAYER_FACTORIES = [
        st.integers(0, 10**6))
 def test_layer_gradients(index, data_format, seed):
     with floatx64():
-        check_layer_gradients(LAYER_FACTORIES[index](data_format), values((2, 3, 4, 2), seed))
+        assert_layer_gradients_match(LAYER_FACTORIES[index](data_format), values((2, 3, 4, 2), seed))
 
 
 # -- Keras parity --------------------------------------------------------------------------------------------

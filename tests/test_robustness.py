@@ -31,7 +31,7 @@ from numpy_nn.layers.normalization import BatchNormalization, LayerNormalization
 from numpy_nn.layers.pooling import GlobalAveragePooling2D, MaxPooling2D
 from numpy_nn.models import Input, Sequential
 from numpy_nn.optimizers import SGD, Adam
-from tests.gradcheck_factory import check_gradients, check_layer_gradients
+from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match
 from tests.keras_helpers import import_keras, keras_grads, relative_diff
 
 
@@ -388,12 +388,12 @@ def _away_from_zero(rng, shape, scale):
 def test_gradients_of_layers_at_small_and_large_magnitudes(float64, scale):
     rng = np.random.default_rng(7)
     eps = 1e-6 * scale  # finite differences relative to the inputs' size
-    check_layer_gradients(Dense(3, activation="relu"), _away_from_zero(rng, (4, 5), scale), eps=eps)
-    check_layer_gradients(Conv2D(2, 2, padding="same"), _away_from_zero(rng, (1, 4, 4, 2), scale), eps=eps)
+    assert_layer_gradients_match(Dense(3, activation="relu"), _away_from_zero(rng, (4, 5), scale), eps=eps)
+    assert_layer_gradients_match(Conv2D(2, 2, padding="same"), _away_from_zero(rng, (1, 4, 4, 2), scale), eps=eps)
     distinct = rng.permutation(32).reshape(2, 4, 4, 1) * scale + scale  # ties are kinks of max
-    check_layer_gradients(MaxPooling2D(2), distinct, eps=eps)
-    check_layer_gradients(LayerNormalization(epsilon=1e-6), _away_from_zero(rng, (3, 5), scale), eps=eps)
-    check_layer_gradients(BatchNormalization(epsilon=1e-6), _away_from_zero(rng, (6, 3), scale), training=True,
+    assert_layer_gradients_match(MaxPooling2D(2), distinct, eps=eps)
+    assert_layer_gradients_match(LayerNormalization(epsilon=1e-6), _away_from_zero(rng, (3, 5), scale), eps=eps)
+    assert_layer_gradients_match(BatchNormalization(epsilon=1e-6), _away_from_zero(rng, (6, 3), scale), training=True,
                           eps=eps)
 
 
@@ -407,7 +407,7 @@ def test_gradients_of_saturating_functions_at_large_logits(float64, scale):
                      ("softplus", activations.softplus),
                      ("cce_logits", lambda z: losses.categorical_crossentropy(labels, z, from_logits=True)),
                      ("bce_logits", lambda z: losses.binary_crossentropy(labels, z, from_logits=True))]:
-        check_gradients(lambda: fn(logits), [logits], eps=1e-6, names=[name])
+        assert_gradients_match(lambda: fn(logits), [logits], eps=1e-6, names=[name])
 
 
 def test_gradients_of_batchnorm_with_a_tiny_batch_variance(float64):
@@ -415,4 +415,4 @@ def test_gradients_of_batchnorm_with_a_tiny_batch_variance(float64):
     rng = np.random.default_rng(9)
     x = np.stack([rng.standard_normal(6), 5.0 + 1e-4 * rng.standard_normal(6)], axis=-1)
     for epsilon in (1e-3, 1e-7):
-        check_layer_gradients(BatchNormalization(epsilon=epsilon), x, training=True, eps=1e-7)
+        assert_layer_gradients_match(BatchNormalization(epsilon=epsilon), x, training=True, eps=1e-7)

@@ -1,5 +1,4 @@
 """numpy_nn.viz: gradients by finite differences, formulas by naive oracles, metrics, figures, example."""
-import importlib.util
 import os
 
 import numpy as np
@@ -11,13 +10,14 @@ import numpy_nn as nn
 from numpy_nn import activations as activation_functions
 from numpy_nn import viz
 from numpy_nn.config import set_random_seed
+from tests.examples_loader import load_example
 from numpy_nn.layers.activation import Softmax
 from numpy_nn.layers.conv import Conv2D
 from numpy_nn.layers.core import Dense
 from numpy_nn.layers.pooling import GlobalAveragePooling2D, MaxPooling2D
 from numpy_nn.models import Input, Model
 from numpy_nn.viz import filters, tape
-from tests.gradcheck_factory import check_gradients
+from tests.gradcheck_factory import assert_gradients_match
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,7 +56,7 @@ def test_input_gradient_of_class_score(class_index, seed):
     try:
         model = small_cnn()
         x = nn.Tensor(images(2, seed=seed % 1000, dtype="float64"), requires_grad=True)
-        check_gradients(lambda: logits_of(model, x)[:, class_index], [x], names=["image"])
+        assert_gradients_match(lambda: logits_of(model, x)[:, class_index], [x], names=["image"])
     finally:
         nn.set_floatx("float32")
 
@@ -73,7 +73,7 @@ def test_gradient_with_respect_to_inner_activation(float64, layer_name):
     original = layer.call
     layer.call = lambda *args, **kwargs: original(*args, **kwargs) + delta
     try:
-        check_gradients(lambda: logits_of(model, x)[:, 1], [delta], names=[layer_name])
+        assert_gradients_match(lambda: logits_of(model, x)[:, 1], [delta], names=[layer_name])
         # and the tape's gradient at the tapped tensor equals the gradient w.r.t. delta
         _, outputs, found = tape.forward(model, x, [layer_name])
         score, _ = tape.select(tape.class_scores(outputs, found), 1)
@@ -89,7 +89,7 @@ def test_filter_loss_gradient(float64, layer_name, filter_index):
     model = small_cnn()
     extract = filters.feature_extractor(model, layer_name)
     x = nn.Tensor(images(1, dtype="float64"), requires_grad=True)
-    check_gradients(lambda: filters._filter_loss(extract(x), filter_index), [x], names=["image"])
+    assert_gradients_match(lambda: filters._filter_loss(extract(x), filter_index), [x], names=["image"])
 
 
 def test_regularized_objective_gradient_through_upsampling(float64):
@@ -105,7 +105,7 @@ def test_regularized_objective_gradient_through_upsampling(float64):
         shifted = img[:, (np.arange(8) - 1) % 8][:, :, (np.arange(8) + 2) % 8]
         tv = ((img[:, 1:] - img[:, :-1]) ** 2).mean() + ((img[:, :, 1:] - img[:, :, :-1]) ** 2).mean()
         return filters._filter_loss(extract(shifted), 2) - 0.05 * tv - 0.01 * (img * img).mean()
-    check_gradients(objective, [p], names=["P"])
+    assert_gradients_match(objective, [p], names=["P"])
 
 
 def test_guided_relu_rule_and_restore():
@@ -356,10 +356,7 @@ def trained():
     from numpy_nn.datasets import make_shapes
     from numpy_nn.optimizers import Adam
     from numpy_nn.tour import build_cnn
-    spec = importlib.util.spec_from_file_location("visualize_convnet", os.path.join(ROOT, "examples",
-                                                                                      "visualize_convnet.py"))
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_example("visualize_convnet")
     x, y, _ = make_shapes(2500, size=32, seed=0)
     model = build_cnn(32, 3, width=32, dropout=0.0, seed=0)
     model.compile(Adam(learning_rate=1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -300,7 +300,7 @@ class Layer:
 
     @property
     def input_shape(self):
-        node = self._first_node("input_shape")
+        self._first_node("input_shape")  # raises a clear error for a layer never called on a graph
         return _map_structure(lambda t: tuple(t.shape), self.input)
 
     @property

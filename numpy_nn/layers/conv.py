@@ -98,7 +98,7 @@ class _BaseConv(Layer):
         return super().losses + list(self._activity_losses)
 
     def _output_channels(self, input_shape):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _output_channels() (abstract in the base class)")
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)

@@ -279,7 +279,7 @@ class Conv2D(Function):
         return range(0, self.geo.n, self.chunk)
 
     def backward(self, grad_output):
-        geo, groups = self.geo, self.groups
+        groups = self.groups
         g = grad_output
         dkernel = dbias = dx = None
         if self.needs_input_grad[1]:
@@ -309,7 +309,6 @@ class Conv2D(Function):
     def _input_grad(self, g):
         geo, groups = self.geo, self.groups
         kh, kw, c_per_group, filters = self.kernel.shape
-        f_per_group = filters // groups
         if geo.sh == geo.sw == 1:
             return self._input_grad_stride_one(g)
         # Strides > 1, col2im: dP = G @ K^T for all taps at once, then each tap's columns go back to dxp.

@@ -181,7 +181,7 @@ class MaxPool2D(Function):
 
     def _backward_tiles(self, g):
         kh, kw = self.pool_size
-        (out_h, out_w), (_, height, width, _) = self.out_size, self.shape
+        out_h, out_w = self.out_size
         dtype = np.result_type(g.dtype, np.float32) if g.dtype.kind != "f" else g.dtype
         dx = np.empty(self.shape, dtype=dtype)
         dx[:, out_h * kh:] = 0  # rows and columns that no window covers (odd sizes, "valid")

@@ -66,7 +66,7 @@ class Attribution:
         return tape_grad(score, inputs).data
 
     def attribute(self, x, class_index=None):
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement attribute() (abstract in the base class)")
 
     def to_map(self, raw):
         """max_c |R|: the largest absolute attribution over the channels (Simonyan et al.)."""

@@ -64,7 +64,7 @@ class BaseCAM:
 
     def weights(self, activations, gradients):
         """w, broadcastable to A (N, h, w, K). Subclasses override this one method."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement weights() (abstract in the base class)")
 
     def compute(self, x, class_index=None):
         """Unnormalized maps (N, h, w) = sum_k w * A, with the pieces kept in ``self.last``."""
