@@ -22,7 +22,7 @@ import numpy as np
 
 from . import config
 from .autograd.tensor import Tensor
-from .layers.base import to_snake_case, unique_name
+from .naming import to_snake_case, unique_name
 
 _EPSILON = 1e-7     # keras.backend.epsilon()
 _NEG_INF = -1e10    # Keras's stand-in for -inf when top_k filters predictions

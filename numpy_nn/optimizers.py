@@ -41,7 +41,7 @@ import numpy as np
 
 from . import config
 from .autograd.tensor import Tensor, Variable
-from .layers.base import to_snake_case, unique_name
+from .naming import to_snake_case, unique_name
 
 
 # ------------------------------------------------------------------------------------------------

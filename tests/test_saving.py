@@ -17,7 +17,7 @@ from numpy_nn.layers.normalization import BatchNormalization  # noqa: E402
 from numpy_nn.layers.pooling import GlobalAveragePooling2D  # noqa: E402
 from numpy_nn.models import Input, Model, Sequential  # noqa: E402
 from numpy_nn.saving import LoadError, SaveError, h5_tree, load_model, load_weights, save_model, save_weights  # noqa: E402
-from numpy_nn.saving.checkpoint import ModelCheckpoint  # noqa: E402
+from numpy_nn.callbacks import ModelCheckpoint  # noqa: E402
 from numpy_nn.saving.serialization import serialize_model  # noqa: E402
 from tests.keras_helpers import import_keras, relative_diff  # noqa: E402
 

@@ -14,34 +14,13 @@ non-trainable ones, each in creation order, then those of sublayers: exactly Ker
 The training flag: an explicit ``training=`` wins; otherwise the value of the enclosing
 layer/model call is used; otherwise ``None``, which every layer treats as inference.
 """
-import re
-
 import numpy as np
 
 from .. import config, constraints, initializers, regularizers
 from ..autograd.tensor import Tensor, Variable
+from ..naming import clear_session, to_snake_case, unique_name  # noqa: F401 (re-exported)
 
-_name_counters = {}
 _training_stack = []
-
-
-def to_snake_case(name):
-    """Keras's class-name to layer-name rule: Conv2D -> conv2d, ReLU -> re_lu."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def unique_name(base):
-    """"dense", then "dense_1", "dense_2", ... (one counter per base name, like Keras)."""
-    count = _name_counters.get(base, 0)
-    _name_counters[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
-
-
-def clear_session():
-    """Reset automatic layer names (``keras.backend.clear_session``)."""
-    _name_counters.clear()
 
 
 def normalize_tuple(value, n, name, allow_zero=False):

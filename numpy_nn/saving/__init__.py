@@ -20,8 +20,8 @@ __all__ = ["LoadError", "SaveError", "load_model", "save_model", "load_weights",
            "MAX_TENSOR_ELEMENTS", "ModelCheckpoint"]
 
 
-def __getattr__(name):  # ModelCheckpoint needs numpy_nn.callbacks; import it only when asked for
+def __getattr__(name):  # kept for old imports: ModelCheckpoint lives in numpy_nn.callbacks
     if name == "ModelCheckpoint":
-        from .checkpoint import ModelCheckpoint
+        from ..callbacks import ModelCheckpoint
         return ModelCheckpoint
     raise AttributeError(f"module 'numpy_nn.saving' has no attribute {name!r}")

@@ -43,7 +43,7 @@ def _join(*parts):
 
 def _group_base(layer):
     """snake_case of the class name Keras will see: Functional for graph models, Keras's name otherwise."""
-    from ..layers.base import to_snake_case
+    from ..naming import to_snake_case
     from ..models.functional import Model
     from ..models.sequential import Sequential
     from .serialization import _keras_identity
