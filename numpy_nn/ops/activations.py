@@ -9,7 +9,15 @@ Kinks follow JAX (the backend Keras runs on here), so a gradient at an exact kin
 * ``relu``:   y'(0) = 0 (JAX's custom derivative);     ``relu6``: y'(0) = y'(6) = 0;
 * ``leaky_relu``: y'(0) = 1 (``where(x >= 0, x, a x)``); ``elu``/``selu``: y'(0) = alpha (the
   ``x <= 0`` branch);
-* ``hard_sigmoid`` = relu6(x + 3) / 6, so y'(-3) = y'(3) = 0; ``hard_tanh``: y'(+-1) = 1.
+* ``hard_sigmoid`` = relu6(x + 3) / 6, so y'(-3) = y'(3) = 0; ``hard_tanh``: y'(+-1) = 1;
+* where Keras calls ``clip`` (``sparse_sigmoid``, ``relu`` with a ``max_value`` other than 6 or a
+  threshold), y' at a bound is 1/2: JAX's clip is min(max(x, lo), hi) and splits a tie evenly
+  (``numpy_nn.ops.math.clip_slope``).
+
+NaN and +-inf go where Keras sends them. Each forward is written in the form Keras uses:
+``max(x, 0)`` and ``clip`` keep NaN (``relu(nan) = nan``), a mask ``where(x > t, x, 0)`` sends it
+to its "false" branch (``relu(nan, threshold=1) = 0``, ``hard_shrink(nan) = 0``), as in Keras.
+tests/test_nan.py holds the table, forward and gradient, for every op here.
 
 All constants are Python floats so float32 inputs stay float32 (NumPy 2 would promote a
 float32 array combined with a float64 *array* or NumPy float64 scalar).
@@ -20,6 +28,7 @@ import numpy as np
 from scipy import special
 
 from ..autograd.function import Function
+from .math import clip_slope
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
@@ -56,14 +65,14 @@ def log_softmax_array(x, axis=-1):
 
 # -- the ReLU family ------------------------------------------------------------------------------
 class ReLU(Function):
-    """y = max(x, 0);  y' = [x > 0]."""
+    """y = max(x, 0);  y' = [x > 0]  (so relu(nan) = nan, its gradient 0, as in Keras)."""
 
     def forward(self, x):
         self.positive = x > 0
-        return np.where(self.positive, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0)
 
     def backward(self, g):
-        return (g * self.positive,)
+        return (np.where(self.positive, g, 0),)
 
 
 class ReLU6(Function):
@@ -74,37 +83,38 @@ class ReLU6(Function):
         return np.clip(x, 0, 6).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return (g * self.inside,)
+        return (np.where(self.inside, g, 0),)
 
 
 class GeneralReLU(Function):
-    """Keras's general ``relu(x, negative_slope, max_value, threshold)`` (the ``ReLU`` layer).
+    """Keras's general ``relu(x, negative_slope=a, max_value=m, threshold=t)`` (the ``ReLU`` layer),
+    in the order Keras composes it:
 
-    With t = threshold, m = max_value (None = no cap), a = negative_slope, Keras computes
+        p = where(x > t, x, 0)  if t != 0,   else  max(x, 0)
+        p = clip(p, 0, m)                              (only when m is given)
+        y = p - a max(t - x, 0)                        (only when a != 0)
 
-        p = where(x > t, x, 0)   (t != 0)      or      p = max(x, 0)   (t == 0)
-        p = clip(p, 0, m)        (only when m is given)
-        y = p + a * min(x - t, 0)
-
-    so y = m for x >= m, x for t < x < m, a (x - t) for x <= t (for t >= 0).
-    y' = [t < x < m] * [x > 0 or m is None] + a * [x < t].
+    so y = m for x >= m, x for t < x < m, a (x - t) for x <= t (when 0 <= t < m).
+    y' = [x > t] clip'(p) + a [x < t],  clip'(p) = [0 < p < m] + 1/2 [p = 0 or p = m]
+    (JAX's tie rule, ``clip_slope``), except that with t = 0 and m = 6 Keras calls ``relu6``,
+    whose slope at 6 is 0. A NaN input gives NaN when t = 0 or a != 0, and 0 otherwise (the
+    mask ``x > t`` is False for NaN), exactly as Keras.
     """
 
     def forward(self, x, negative_slope=0.0, max_value=None, threshold=0.0):
-        slope, threshold = float(negative_slope), float(threshold)
-        above = x > threshold if threshold != 0 else x > 0
-        positive = np.where(above, x, 0)
-        self.pass_through = above
+        a, t = float(negative_slope), float(threshold)
+        self.slope, self.above, self.below = a, x > t, x < t
+        p = np.where(x > t, x, 0).astype(x.dtype) if t != 0 else np.maximum(x, 0)
+        self.clip_slope = 1.0
         if max_value is not None:
-            positive = np.clip(positive, 0, float(max_value))
-            self.pass_through = above & (x > 0) & (x < float(max_value))
-        self.below = x < threshold
-        self.slope = slope
-        y = positive + slope * np.minimum(x - threshold, 0) if slope != 0 else positive
-        return np.asarray(y).astype(x.dtype, copy=False)
+            m = float(max_value)
+            self.clip_slope = (p < m) if (t == 0 and m == 6) else clip_slope(p, 0.0, m)
+            p = np.clip(p, 0.0, m).astype(x.dtype, copy=False)
+        return p - a * np.maximum(t - x, 0) if a != 0 else p
 
     def backward(self, g):
-        return (g * (self.pass_through + self.slope * self.below).astype(g.dtype, copy=False),)
+        slope = self.above * self.clip_slope + self.slope * self.below
+        return (g * np.asarray(slope, dtype=g.dtype),)
 
 
 class LeakyReLU(Function):
@@ -185,14 +195,15 @@ class HardSigmoid(Function):
 
 
 class SparseSigmoid(Function):
-    """y = clip((x + 1) / 2, 0, 1);  y' = [-1 < x < 1] / 2."""
+    """y = clip(x + 1, 0, 2) / 2;  y' = clip'(x + 1) / 2 = [-1 < x < 1] / 2, and 1/4 at x = +-1
+    (Keras calls ``clip``; JAX splits the tie at a bound, see ``clip_slope``)."""
 
     def forward(self, x):
-        self.inside = (x > -1) & (x < 1)
+        self.slope = clip_slope(x + 1.0, 0.0, 2.0)
         return (0.5 * np.clip(x + 1.0, 0, 2)).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return (g * self.inside * 0.5,)
+        return (g * self.slope * 0.5,)
 
 
 class LogSigmoid(Function):
@@ -218,10 +229,12 @@ class Tanh(Function):
 
 
 class HardTanh(Function):
-    """y = clip(x, -1, 1);  y' = [-1 <= x <= 1]."""
+    """y = -1 (x < -1), x (-1 <= x <= 1), 1 (x > 1);  y' = 0 where x < -1 or x > 1, else 1
+    (Keras's ``where(x > 1, 1, where(x < -1, -1, x))``: a NaN input stays NaN and, as in JAX,
+    passes its gradient through)."""
 
     def forward(self, x):
-        self.inside = (x >= -1) & (x <= 1)
+        self.inside = ~((x < -1) | (x > 1))
         return np.clip(x, -1, 1).astype(x.dtype, copy=False)
 
     def backward(self, g):
@@ -253,7 +266,8 @@ class Silu(Function):
 
 class HardSilu(Function):
     """hard_swish / hard_silu: y = x h, h = hard_sigmoid(x) = clip(x/6 + 1/2, 0, 1);
-    y' = h + x [-3 < x < 3] / 6."""
+    y' = h + x h' = h + (x / 6 where -3 < x < 3, else 0)  (selected, not multiplied by the mask,
+    so y'(+inf) = 1 and y'(-inf) = 0 as in JAX, not inf * 0 = nan)."""
 
     def forward(self, x):
         self.x = x
@@ -262,7 +276,7 @@ class HardSilu(Function):
 
     def backward(self, g):
         inside = (self.x > -3) & (self.x < 3)
-        return (g * (self.h + self.x * inside / 6.0),)
+        return (g * (self.h + np.where(inside, self.x / 6.0, 0)),)
 
 
 class Gelu(Function):

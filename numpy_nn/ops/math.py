@@ -2,6 +2,11 @@
 
 Notation: ``x, y`` inputs, ``z`` output, ``g = dL/dz`` the incoming gradient. Gradients are
 returned at the broadcast shape; the engine sums them back to each input's shape.
+
+Kinks follow JAX, the backend Keras runs on here, so ``keras.ops`` on the same values gives the
+same gradient: a tie of ``maximum``/``minimum`` splits the gradient in halves, ``clip`` is
+min(max(x, low), high) and so passes half the gradient at a bound, ``|x|'(0) = 1``.
+NaN propagates as in NumPy and JAX: max, min, clip and the reductions keep it (tests/test_nan.py).
 """
 import numpy as np
 
@@ -144,7 +149,8 @@ class Mean(Function):
 
 
 class Max(Function):
-    """z = max(x, axis);  dx = g * [x == z] / (number of ties), so tied maxima share the gradient."""
+    """z = max(x, axis);  dx = g * [x == z] / (number of ties), so tied maxima share the gradient
+    (as in JAX; a NaN among the x makes z and every dx of that reduction NaN, as in JAX)."""
 
     def forward(self, x, axis=None, keepdims=False):
         self.x, self.axis, self.keepdims = x, axis, keepdims
@@ -155,7 +161,8 @@ class Max(Function):
         z = _expand(self.z, self.x.shape, self.axis, self.keepdims)
         mask = (self.x == z).astype(self.x.dtype)
         ties = _expand(np.sum(mask, axis=self.axis, keepdims=self.keepdims), self.x.shape, self.axis, self.keepdims)
-        return (_expand(g, self.x.shape, self.axis, self.keepdims) * mask / ties,)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a NaN maximum: 0 / 0 = nan, as in JAX
+            return (_expand(g, self.x.shape, self.axis, self.keepdims) * mask / ties,)
 
 
 class Reshape(Function):
@@ -227,47 +234,67 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """z = |x|;  dx = g * sign(x)  (0 at x = 0)."""
+    """z = |x|;  dx = g * s,  s = 1 if x >= 0 else -1  (JAX's slope at 0 is +1, not 0)."""
 
     def forward(self, x):
         self.x = x
         return np.abs(x)
 
     def backward(self, g):
-        return (g * np.sign(self.x),)
+        return (np.where(self.x >= 0, g, -g),)
+
+
+def tie_weight(x, y):
+    """[x > y] + 1/2 [x == y]: the share of the gradient of max(x, y) that goes to x (JAX's rule;
+    0 where either is NaN, as in JAX)."""
+    return (x > y) + 0.5 * (x == y)
+
+
+def clip_slope(x, low, high):
+    """d clip(x, low, high) / dx as JAX computes it for min(max(x, low), high):
+    1 strictly inside, 1/2 at a bound (a tie of max or min), 0 outside and at NaN."""
+    slope = tie_weight(x, low) * tie_weight(high, x)
+    return slope.astype(np.result_type(x.dtype, np.float16), copy=False)  # float32 stays float32
 
 
 class Clip(Function):
-    """z = min(max(x, low), high);  dx = g where low <= x <= high, else 0."""
+    """z = min(max(x, low), high);  dx = g * clip'(x),  clip'(x) = 1 for low < x < high, 1/2 at
+    x = low or x = high, 0 outside (``clip_slope``)."""
 
     def forward(self, x, low, high):
-        self.mask = (x >= low) & (x <= high)
+        self.slope = clip_slope(x, low, high)
         return np.clip(x, low, high).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return (g * self.mask,)
+        return (g * self.slope,)
 
 
 class Maximum(Function):
-    """z = max(x, y) elementwise;  dx = g * [x >= y],  dy = g * [x < y]  (ties go to x)."""
+    """z = max(x, y) elementwise;  dx = g * w(x, y),  dy = g * w(y, x),  w(x, y) = [x > y] + 1/2 [x == y]
+    (a tie splits the gradient, as in JAX; where x or y is NaN, z is NaN and both gradients are 0)."""
 
     def forward(self, x, y):
-        self.x_wins = x >= y
+        self.x, self.y = x, y
         return np.maximum(x, y)
 
     def backward(self, g):
-        return g * self.x_wins, g * ~self.x_wins
+        dx = g * tie_weight(self.x, self.y).astype(g.dtype) if self.needs_input_grad[0] else None
+        dy = g * tie_weight(self.y, self.x).astype(g.dtype) if self.needs_input_grad[1] else None
+        return dx, dy
 
 
 class Minimum(Function):
-    """z = min(x, y) elementwise;  dx = g * [x <= y],  dy = g * [x > y]  (ties go to x)."""
+    """z = min(x, y) elementwise;  dx = g * w(y, x),  dy = g * w(x, y)  (Maximum's rule, mirrored:
+    x gets the gradient where x < y, half of it where x == y)."""
 
     def forward(self, x, y):
-        self.x_wins = x <= y
+        self.x, self.y = x, y
         return np.minimum(x, y)
 
     def backward(self, g):
-        return g * self.x_wins, g * ~self.x_wins
+        dx = g * tie_weight(self.y, self.x).astype(g.dtype) if self.needs_input_grad[0] else None
+        dy = g * tie_weight(self.x, self.y).astype(g.dtype) if self.needs_input_grad[1] else None
+        return dx, dy
 
 
 class Where(Function):

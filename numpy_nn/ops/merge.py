@@ -1,15 +1,17 @@
-"""Elementwise merges of several tensors: the ops behind Add, Subtract, Multiply, Average,
+"""Elementwise merges of several tensors: the ops behind the Add, Subtract, Multiply, Average,
 Maximum and Minimum layers.
 
 Notation: inputs ``x_1, ..., x_k`` (NumPy broadcasting applies), output ``y``, ``g = dL/dy``.
 Gradients are returned at the broadcast shape; the engine sums them back to each input's shape.
 
-Ties in Maximum/Minimum follow JAX (so Keras on JAX): ``jnp.maximum(a, b)`` gives each input
-half the gradient where ``a == b``. Keras folds the inputs pairwise,
-``y = max(max(max(x_1, x_2), x_3), ...)``, so with three equal inputs the gradient splits
-1/4, 1/4, 1/2. ``maximum_n``/``minimum_n`` fold the same way to match it exactly.
-(``numpy_nn.ops.math.Maximum``, behind ``Tensor.maximum``, gives ties to its first argument.)
+Keras folds the inputs pairwise, left to right (``y = ((x_1 + x_2) + x_3) + ...``, the same for
+the product, max and min); so do we, so float32 sums round as in Keras. Maximum and minimum fold
+the two-input ``numpy_nn.ops.math.Maximum``/``Minimum``, whose tie rule is JAX's: a tie splits the
+gradient in halves, so with three equal inputs ``max(max(x_1, x_2), x_3)`` passes 1/4, 1/4, 1/2
+of it, as Keras on JAX does. A NaN in any input makes that output NaN (as in Keras).
 """
+import functools
+
 import numpy as np
 
 from ..autograd.function import Function
@@ -27,8 +29,8 @@ class AddN(Function):
     """y = x_1 + x_2 + ... + x_k;   dx_i = g."""
 
     def forward(self, *xs):
-        y = xs[0].copy() if len(xs) == 1 else xs[0] + xs[1]
-        for x in xs[2:]:
+        y = xs[0].copy()
+        for x in xs[1:]:
             y = y + x
         return y
 
@@ -49,11 +51,7 @@ class Average(Function):
 
 
 class MultiplyN(Function):
-    """y = x_1 * x_2 * ... * x_k;   dx_i = g * prod_{j != i} x_j.
-
-    The product of the others is prefix_i * suffix_i (products of the inputs before and after
-    i), so no division is needed and zeros are handled exactly.
-    """
+    """y = x_1 * x_2 * ... * x_k;   dx_i = g * prod_{j != i} x_j   (no division, so zeros are exact)."""
 
     def forward(self, *xs):
         self.xs = xs
@@ -63,48 +61,11 @@ class MultiplyN(Function):
         return y
 
     def backward(self, g):
-        k = len(self.xs)
-        prefix = [None] * k  # prefix[i] = x_1 * ... * x_{i-1}  (None for the empty product)
-        for i in range(1, k):
-            prefix[i] = self.xs[0] if i == 1 else prefix[i - 1] * self.xs[i - 1]
-        grads, suffix = [None] * k, None  # suffix = x_{i+1} * ... * x_k
-        for i in reversed(range(k)):
-            if self.needs_input_grad[i]:
-                grad = g
-                for factor in (prefix[i], suffix):
-                    if factor is not None:
-                        grad = grad * factor
-                grads[i] = grad
-            suffix = self.xs[i] if suffix is None else suffix * self.xs[i]
+        grads = []
+        for i, needed in enumerate(self.needs_input_grad):
+            others = [x for j, x in enumerate(self.xs) if j != i]
+            grads.append(functools.reduce(np.multiply, others, g) if needed else None)
         return tuple(grads)
-
-
-class BalancedMaximum(Function):
-    """y = max(x, z) elementwise;   dx = g * w,  dz = g * (1 - w),
-    w = 1 where x > z, 1/2 where x == z, 0 where x < z  (JAX's tie rule)."""
-
-    def forward(self, x, z):
-        self.w = np.where(x > z, 1.0, np.where(x == z, 0.5, 0.0)).astype(np.result_type(x, z))
-        return np.maximum(x, z)
-
-    def backward(self, g):
-        dx = g * self.w if self.needs_input_grad[0] else None
-        dz = g * (1 - self.w) if self.needs_input_grad[1] else None
-        return dx, dz
-
-
-class BalancedMinimum(Function):
-    """y = min(x, z) elementwise;   dx = g * w,  dz = g * (1 - w),
-    w = 1 where x < z, 1/2 where x == z, 0 where x > z  (JAX's tie rule)."""
-
-    def forward(self, x, z):
-        self.w = np.where(x < z, 1.0, np.where(x == z, 0.5, 0.0)).astype(np.result_type(x, z))
-        return np.minimum(x, z)
-
-    def backward(self, g):
-        dx = g * self.w if self.needs_input_grad[0] else None
-        dz = g * (1 - self.w) if self.needs_input_grad[1] else None
-        return dx, dz
 
 
 def add_n(inputs):
@@ -131,18 +92,18 @@ def subtract(inputs):
 
 
 def maximum_n(inputs):
-    """max(max(x_1, x_2), x_3) ... folded left, ties splitting the gradient in halves (see above)."""
+    """max(max(x_1, x_2), x_3) ... folded left with ``ops.math.Maximum`` (ties split, see above)."""
     inputs = _check_inputs(inputs, "maximum_n")
     output = inputs[0]
     for x in inputs[1:]:
-        output = BalancedMaximum.apply(output, x)
+        output = M.Maximum.apply(output, x)
     return output
 
 
 def minimum_n(inputs):
-    """min(min(x_1, x_2), x_3) ... folded left, ties splitting the gradient in halves (see above)."""
+    """min(min(x_1, x_2), x_3) ... folded left with ``ops.math.Minimum`` (ties split, see above)."""
     inputs = _check_inputs(inputs, "minimum_n")
     output = inputs[0]
     for x in inputs[1:]:
-        output = BalancedMinimum.apply(output, x)
+        output = M.Minimum.apply(output, x)
     return output
