@@ -52,7 +52,8 @@ def gelu_tanh(v):
 
 
 def general_relu(v, negative_slope, max_value, threshold):
-    """KERAS_FACTS section 1 for threshold >= 0."""
+    """Keras's relu(x, negative_slope, max_value, threshold) for 0 <= threshold < max_value, by cases:
+    max_value above it, x above the threshold, negative_slope * (x - threshold) below."""
     if max_value is not None and v >= max_value:
         return float(max_value)
     if v > threshold:
@@ -78,6 +79,23 @@ def softmax_rows(x):
     return out
 
 
+def sparsemax_rows(x):
+    """Keras's sparsemax of every row, one row at a time: sort descending, running sums C_j,
+    support S = {j : z_j > (C_j - 1) / j}, tau = (sum of C_j over S - 1) / |S|, y = max(x - tau, 0)."""
+    out = np.empty(x.shape)
+    for i in range(x.shape[0]):
+        z = sorted((float(v) for v in x[i]), reverse=True)
+        running, support_sums, k = 0.0, 0.0, 0
+        for j, value in enumerate(z, start=1):
+            running += value
+            if value > (running - 1.0) / j:
+                support_sums += running
+                k += 1
+        tau = (support_sums - 1.0) / k
+        out[i] = [max(float(v) - tau, 0.0) for v in x[i]]
+    return out
+
+
 def log_softmax_rows(x):
     out = np.empty(x.shape)
     for i in range(x.shape[0]):
@@ -96,6 +114,28 @@ def categorical_crossentropy_rows(y, p, from_logits=False, eps=1e-7):
             total = sum(p[i])
             log_prob = [math.log(min(max(v / total, eps), 1 - eps)) for v in p[i]]
         out[i] = -sum(t * lp for t, lp in zip(y[i], log_prob))
+    return out
+
+
+def binary_crossentropy_elements(y, p, from_logits=False, eps=1e-7):
+    """Elementwise binary crossentropy (before the mean over the last axis), one element at a time."""
+    out = np.empty(p.shape)
+    for index in np.ndindex(*p.shape):
+        t, v = float(y[index]), float(p[index])
+        if from_logits:  # -t log sigmoid(v) - (1 - t) log sigmoid(-v)
+            out[index] = t * _softplus(-v) + (1 - t) * _softplus(v)
+        else:
+            c = min(max(v, eps), 1 - eps)
+            out[index] = -(t * math.log(c) + (1 - t) * math.log(1 - c))
+    return out
+
+
+def huber_elements(y, p, delta):
+    """Elementwise Huber loss of e = p - y: e^2 / 2 if |e| <= delta, else delta |e| - delta^2 / 2."""
+    out = np.empty(p.shape)
+    for index in np.ndindex(*p.shape):
+        e = float(p[index]) - float(y[index])
+        out[index] = 0.5 * e * e if abs(e) <= delta else delta * abs(e) - 0.5 * delta * delta
     return out
 
 

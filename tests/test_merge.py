@@ -1,4 +1,6 @@
-"""Merge ops and layers: gradient checks, JAX tie rule, Keras parity, broadcasting, shapes, configs, errors."""
+"""Merge ops and layers: gradient checks, naive loop oracles, JAX tie rule, Keras parity, broadcasting,
+shapes, configs, errors. Gradient checks and Keras parity run in both kernel tiers."""
+import functools
 
 import numpy as np
 import pytest
@@ -7,11 +9,9 @@ from hypothesis import given, strategies as st
 import numpy_nn as nn
 from numpy_nn.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from numpy_nn.ops import merge as ops_merge
+from tests import oracles_merge
 from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, relative_diff
-
-
-
 
 def distinct_inputs(shapes, seed):
     """Arrays whose values are all at least 0.01 apart (no ties between inputs)."""
@@ -37,19 +37,20 @@ OPS = {"add_n": ops_merge.add_n, "average": ops_merge.average, "multiply_n": ops
 
 
 # -- ops ---------------------------------------------------------------------------------------------------
-@given(st.sampled_from(sorted(OPS)), st.integers(1, 4), st.data(), st.integers(0, 10**6))
-def test_merge_op_values_and_gradients(name, count, data, seed):
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("name", sorted(OPS))
+@given(st.integers(1, 4), st.data(), st.integers(0, 10**6))
+def test_merge_op_gradients_and_naive_oracle(name, count, data, seed):
     shapes = data.draw(broadcastable_shapes(count))
     arrays = distinct_inputs(shapes, seed)
-    expected = {"add_n": lambda a: sum(a), "average": lambda a: sum(a) / len(a),
-                "multiply_n": lambda a: np.prod(np.broadcast_arrays(*a), axis=0),
-                "maximum_n": lambda a: np.max(np.broadcast_arrays(*a), axis=0),
-                "minimum_n": lambda a: np.min(np.broadcast_arrays(*a), axis=0)}[name](arrays)
     tensors = [nn.Tensor(a, requires_grad=True) for a in arrays]
-    np.testing.assert_allclose(OPS[name](tensors).data, expected, rtol=1e-12)
+    np.testing.assert_allclose(OPS[name](tensors).data, oracles_merge.merge_naive(name, arrays),
+                               rtol=1e-12, atol=1e-15)
     assert_gradients_match(lambda: OPS[name](tensors), tensors)
 
 
+@pytest.mark.both_tiers
+@pytest.mark.both_tiers
 @given(st.data(), st.integers(0, 10**6))
 def test_subtract_op(data, seed):
     tensors = [nn.Tensor(a, requires_grad=True) for a in distinct_inputs(data.draw(broadcastable_shapes(2)), seed)]
@@ -90,9 +91,10 @@ def test_ops_keep_float32_and_reject_empty_lists():
 LAYERS = [Add, Subtract, Multiply, Average, Maximum, Minimum]
 
 
-@given(st.integers(0, len(LAYERS) - 1), st.integers(2, 3), st.booleans(), st.integers(0, 10**6))
-def test_layer_gradients(index, count, broadcast, seed):
-    cls = LAYERS[index]
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
+@given(st.integers(2, 3), st.booleans(), st.integers(0, 10**6))
+def test_layer_gradients(cls, count, broadcast, seed):
     count = 2 if cls is Subtract else count
     shapes = [(2, 3, 2)] * count
     if broadcast:  # a lower-rank input and a size-1 axis, Keras-style
@@ -101,6 +103,7 @@ def test_layer_gradients(index, count, broadcast, seed):
         assert_layer_gradients_match(cls(), distinct_inputs(shapes, seed))
 
 
+@pytest.mark.both_tiers
 @given(st.integers(-3, 2), st.lists(st.integers(1, 3), min_size=1, max_size=3), st.integers(0, 10**6))
 def test_concatenate_layer_gradients(axis, sizes, seed):
     shapes = []
@@ -113,40 +116,58 @@ def test_concatenate_layer_gradients(axis, sizes, seed):
 
 
 # -- Keras parity ---------------------------------------------------------------------------------------------
-def parity(ours, theirs, xs, seed=0):
-    """Worst forward and input-gradient relative diffs vs Keras (gradients via ``jax.vjp``)."""
-    import jax
-    y_keras, pullback = jax.vjp(lambda *a: theirs(list(a)), *[jax.numpy.asarray(x) for x in xs])
-    upstream = np.random.default_rng(seed).standard_normal(y_keras.shape).astype(np.float32)
-    grads_keras = pullback(jax.numpy.asarray(upstream))
-    tensors = [nn.Tensor(x, requires_grad=True) for x in xs]
-    y = ours(tensors)
-    grads = nn.grad((y * nn.Tensor(upstream)).sum(), tensors)
-    assert y.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
-    backward = max(relative_diff(g.data, np.asarray(gk)) for g, gk in zip(grads, grads_keras))
-    return relative_diff(y.data, np.asarray(y_keras)), backward
-
-
-@pytest.mark.keras
-def test_parity_with_keras():
-    keras = import_keras()
+def parity_inputs():
     rng = np.random.default_rng(7)
     same = [rng.standard_normal((2, 4, 3, 5)).astype(np.float32) for _ in range(3)]
     same[2][0] = same[0][0]  # exact ties for Maximum/Minimum
     broadcast = [same[0], rng.standard_normal((2, 4, 1, 5)).astype(np.float32),
                  rng.standard_normal((2, 5)).astype(np.float32)]
-    for name in ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]:
-        ours_cls, keras_cls = globals()[name], getattr(keras.layers, name)
-        for xs in ([same[0], same[2]], same, broadcast[:2], broadcast):
-            if name == "Subtract" and len(xs) != 2:
-                continue
-            forward, backward = parity(ours_cls(), keras_cls(), xs)
-            assert forward <= 1e-5 and backward <= 1e-4, (name, len(xs), forward, backward)
-    for axis, xs in [(-1, [same[0], rng.standard_normal((2, 4, 3, 2)).astype(np.float32)]),
-                     (1, [same[0], rng.standard_normal((2, 1, 3, 5)).astype(np.float32), same[1]]),
-                     (0, same[:2])]:
-        forward, backward = parity(Concatenate(axis), keras.layers.Concatenate(axis), xs)
-        assert forward == 0.0 and backward == 0.0
+    return {"two equal shapes, ties": [same[0], same[2]], "three, ties": same, "two, broadcast": broadcast[:2],
+            "three, broadcast": broadcast,
+            "concatenate axis=-1": [same[0], rng.standard_normal((2, 4, 3, 2)).astype(np.float32)],
+            "concatenate axis=1": [same[0], rng.standard_normal((2, 1, 3, 5)).astype(np.float32), same[1]],
+            "concatenate axis=0": same[:2]}
+
+
+PARITY_CASES = [(name, case) for name in ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
+                for case in ["two equal shapes, ties", "three, ties", "two, broadcast", "three, broadcast"]
+                if not (name == "Subtract" and case.startswith("three"))]
+PARITY_CASES += [("Concatenate", f"concatenate axis={axis}") for axis in (-1, 1, 0)]
+
+
+def _layers(keras, name, case):
+    if name == "Concatenate":
+        axis = int(case.split("=")[1])
+        return Concatenate(axis), keras.layers.Concatenate(axis)
+    return globals()[name](), getattr(keras.layers, name)()
+
+
+@functools.lru_cache(maxsize=None)
+def keras_merge_reference(name, case):
+    import jax
+    keras = import_keras()
+    xs = parity_inputs()[case]
+    y_keras, pullback = jax.vjp(lambda *a: _layers(keras, name, case)[1](list(a)), *[jax.numpy.asarray(x) for x in xs])
+    upstream = np.random.default_rng(0).standard_normal(y_keras.shape).astype(np.float32)
+    return np.asarray(y_keras), upstream, [np.asarray(g) for g in pullback(jax.numpy.asarray(upstream))]
+
+
+@pytest.mark.keras
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("name, case", PARITY_CASES)
+def test_parity_with_keras(name, case):
+    """Forward within 1e-5 and input gradients within 1e-4 (relative) of Keras on JAX, ties included;
+    Concatenate exactly."""
+    keras = import_keras()
+    y_keras, upstream, grads_keras = keras_merge_reference(name, case)
+    tensors = [nn.Tensor(x, requires_grad=True) for x in parity_inputs()[case]]
+    y = _layers(keras, name, case)[0](tensors)
+    grads = nn.grad((y * nn.Tensor(upstream)).sum(), tensors)
+    assert y.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    forward = relative_diff(y.data, y_keras)
+    backward = max(relative_diff(g.data, gk) for g, gk in zip(grads, grads_keras))
+    limits = (0.0, 0.0) if name == "Concatenate" else (1e-5, 1e-4)
+    assert forward <= limits[0] and backward <= limits[1], (forward, backward)
 
 
 @pytest.mark.keras

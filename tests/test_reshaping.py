@@ -1,4 +1,6 @@
-"""Reshaping ops and layers: gradient checks, direct definitions, Keras parity, shapes, configs, errors."""
+"""Reshaping ops and layers: gradient checks, naive loop oracles, Keras parity, shapes, configs, errors.
+Gradient checks and Keras parity run in both kernel tiers."""
+import functools
 
 import numpy as np
 import pytest
@@ -7,11 +9,9 @@ from hypothesis import given, strategies as st
 import numpy_nn as nn
 from numpy_nn.layers.reshaping import Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from numpy_nn.ops import reshaping as R
+from tests import oracles_reshaping as oracle
 from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, relative_diff
-
-
-
 
 images = st.tuples(st.integers(1, 2), st.integers(1, 5), st.integers(1, 5), st.integers(1, 3))
 pairs = st.tuples(st.integers(0, 2), st.integers(0, 2))
@@ -22,34 +22,34 @@ def values(shape, seed):
 
 
 # -- ops: definitions and gradient checks ----------------------------------------------------------------
+@pytest.mark.both_tiers
 @given(images, pairs, pairs, st.integers(0, 10**6))
-def test_pad_and_crop_ops(shape, rows, cols, seed):
+def test_pad_and_crop_ops_gradients_and_naive_oracles(shape, rows, cols, seed):
     x = nn.Tensor(values(shape, seed), requires_grad=True)
     padded = R.ZeroPad2D.apply(x, padding=(rows, cols))
-    assert padded.shape == (shape[0], shape[1] + sum(rows), shape[2] + sum(cols), shape[3])
-    assert padded.data.sum() == pytest.approx(x.data.sum())
+    np.testing.assert_array_equal(padded.data, oracle.zero_pad2d_naive(x.data, (rows, cols)))
     np.testing.assert_array_equal(R.Crop2D.apply(padded, cropping=(rows, cols)).data, x.data)  # crop undoes pad
     assert_gradients_match(lambda: R.ZeroPad2D.apply(x, padding=(rows, cols)), [x])
     big = nn.Tensor(values((shape[0], shape[1] + 4, shape[2] + 4, shape[3]), seed), requires_grad=True)
+    np.testing.assert_array_equal(R.Crop2D.apply(big, cropping=(rows, cols)).data,
+                                  oracle.crop2d_naive(big.data, (rows, cols)))
     assert_gradients_match(lambda: R.Crop2D.apply(big, cropping=(rows, cols)), [big])
 
 
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("op, naive", [(R.UpSample2DNearest, oracle.upsample_nearest_naive),
+                                       (R.UpSample2DBilinear, oracle.upsample_bilinear_naive)],
+                         ids=["nearest", "bilinear"])
 @given(images, st.tuples(st.integers(1, 3), st.integers(1, 3)), st.integers(0, 10**6))
-def test_upsampling_ops(shape, size, seed):
+def test_upsampling_ops_gradients_and_naive_oracles(op, naive, shape, size, seed):
     x = nn.Tensor(values(shape, seed), requires_grad=True)
-    y = R.UpSample2DNearest.apply(x, size=size).data
-    for h in range(y.shape[1]):  # the definition, one output row/column at a time
-        for w in range(y.shape[2]):
-            np.testing.assert_array_equal(y[:, h, w], x.data[:, h // size[0], w // size[1]])
-    assert_gradients_match(lambda: R.UpSample2DNearest.apply(x, size=size), [x])
-    assert_gradients_match(lambda: R.UpSample2DBilinear.apply(x, size=size), [x])
-    # bilinear keeps constants constant and rows of its matrix sum to one
-    ones = R.UpSample2DBilinear.apply(nn.Tensor(np.ones(shape)), size=size).data
-    np.testing.assert_allclose(ones, 1.0)
+    np.testing.assert_allclose(op.apply(x, size=size).data, naive(x.data, size), rtol=1e-12, atol=1e-12)
+    assert_gradients_match(lambda: op.apply(x, size=size), [x])
 
 
+@pytest.mark.both_tiers
 @given(st.integers(1, 4), st.integers(0, 2), st.lists(st.integers(1, 3), min_size=1, max_size=4), st.integers(0, 10**6))
-def test_concatenate_op(rank_extra, axis_choice, sizes, seed):
+def test_concatenate_op_gradients_and_naive_oracle(rank_extra, axis_choice, sizes, seed):
     rank = rank_extra + 1
     axis = [0, -1, rank - 1][axis_choice]
     base = [2] * rank
@@ -59,7 +59,7 @@ def test_concatenate_op(rank_extra, axis_choice, sizes, seed):
         shape[axis] = n
         tensors.append(nn.Tensor(values(shape, seed + i), requires_grad=True))
     out = R.concatenate(tensors, axis=axis)
-    np.testing.assert_array_equal(out.data, np.concatenate([t.data for t in tensors], axis=axis))
+    np.testing.assert_array_equal(out.data, oracle.concatenate_naive([t.data for t in tensors], axis))
     assert_gradients_match(lambda: R.concatenate(tensors, axis=axis), tensors)
 
 
@@ -83,26 +83,17 @@ LAYER_FACTORIES = [
 ]
 
 
-@given(st.integers(0, len(LAYER_FACTORIES) - 1), st.sampled_from(["channels_last", "channels_first"]),
-       st.integers(0, 10**6))
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("index", range(len(LAYER_FACTORIES)))
+@given(st.integers(0, 10**6))
 def test_layer_gradients(index, data_format, seed):
     with floatx64():
         assert_layer_gradients_match(LAYER_FACTORIES[index](data_format), values((2, 3, 4, 2), seed))
 
 
 # -- Keras parity --------------------------------------------------------------------------------------------
-def parity(ours, theirs, x, seed=0):
-    """Forward and input-gradient relative diffs vs Keras, the Keras gradient via ``jax.vjp``
-    (weightless layers whose ``call`` takes no ``training`` argument)."""
-    import jax
-    y_keras, pullback = jax.vjp(theirs, jax.numpy.asarray(x))
-    upstream = np.random.default_rng(seed).standard_normal(y_keras.shape).astype(np.float32)
-    (gx_keras,) = pullback(jax.numpy.asarray(upstream))
-    t = nn.Tensor(x, requires_grad=True)
-    y = ours(t)
-    gx = nn.grad((y * nn.Tensor(upstream)).sum(), t)
-    assert y.dtype == np.float32 and gx.dtype == np.float32
-    return relative_diff(y.data, np.asarray(y_keras)), relative_diff(gx.data, np.asarray(gx_keras))
+PARITY_INPUT = np.random.default_rng(5).standard_normal((2, 5, 4, 3)).astype(np.float32)
 
 
 def layer_pairs(keras):
@@ -127,13 +118,35 @@ def layer_pairs(keras):
     ]
 
 
-@pytest.mark.keras
-def test_parity_with_keras():
+PAIR_COUNT = 14
+
+
+@functools.lru_cache(maxsize=None)
+def keras_reshaping_reference(index):
+    """Keras's output and input gradient (``jax.vjp``) for layer_pairs()[index], once per session."""
+    import jax
     keras = import_keras()
-    x = np.random.default_rng(5).standard_normal((2, 5, 4, 3)).astype(np.float32)
-    for ours, theirs in layer_pairs(keras):
-        forward, backward = parity(ours, theirs, x)
-        assert forward <= 1e-5 and backward <= 1e-4, (ours.name, forward, backward)
+    y_keras, pullback = jax.vjp(layer_pairs(keras)[index][1], jax.numpy.asarray(PARITY_INPUT))
+    upstream = np.random.default_rng(0).standard_normal(y_keras.shape).astype(np.float32)
+    (gx_keras,) = pullback(jax.numpy.asarray(upstream))
+    return np.asarray(y_keras), upstream, np.asarray(gx_keras)
+
+
+@pytest.mark.keras
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("index", range(PAIR_COUNT))
+def test_parity_with_keras(index):
+    """Forward within 1e-5 and input gradient within 1e-4 (relative) of Keras on JAX."""
+    keras = import_keras()
+    assert len(layer_pairs(keras)) == PAIR_COUNT
+    y_keras, upstream, gx_keras = keras_reshaping_reference(index)
+    t = nn.Tensor(PARITY_INPUT, requires_grad=True)
+    ours = layer_pairs(keras)[index][0]
+    y = ours(t)
+    gx = nn.grad((y * nn.Tensor(upstream)).sum(), t)
+    assert y.dtype == np.float32 and gx.dtype == np.float32
+    forward, backward = relative_diff(y.data, y_keras), relative_diff(gx.data, gx_keras)
+    assert forward <= 1e-5 and backward <= 1e-4, (ours.name, forward, backward)
 
 
 @pytest.mark.keras

@@ -62,7 +62,8 @@ class Divide(Function):
 
 
 class Power(Function):
-    """z = x ** y;  dx = g * y * x**(y-1),  dy = g * z * log(x)  (x > 0 where dy is needed)."""
+    """z = x ** y;  dx = g * y * x**(y-1),  dy = g * z * log(x)  (log 0 read as 0, as in JAX, so
+    0 ** y has dy = 0; a negative x gives nan, as in JAX)."""
 
     def forward(self, x, y):
         self.x, self.y = x, y
@@ -73,8 +74,8 @@ class Power(Function):
         dx = g * self.y * np.power(self.x, self.y - 1) if self.needs_input_grad[0] else None
         dy = None
         if self.needs_input_grad[1]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                dy = g * self.z * np.where(self.x > 0, np.log(np.where(self.x > 0, self.x, 1)), 0)
+            with np.errstate(invalid="ignore"):
+                dy = g * self.z * np.log(np.where(self.x == 0, 1, self.x))
         return dx, dy
 
 
