@@ -15,9 +15,10 @@ from .ops import activations as A
 
 
 def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    """max(x, 0), or Keras's general form (see ``ops.activations.GeneralReLU``)."""
-    if negative_slope == 0 and max_value is None and threshold == 0:
-        return A.ReLU.apply(x)
+    """max(x, 0), or Keras's general form (see ``ops.activations.GeneralReLU``). As in Keras, a
+    slope alone (no max_value, no threshold) is ``leaky_relu``, whose slope at 0 is 1."""
+    if max_value is None and threshold == 0:
+        return A.ReLU.apply(x) if negative_slope == 0 else A.LeakyReLU.apply(x, negative_slope=negative_slope)
     return A.GeneralReLU.apply(x, negative_slope=negative_slope, max_value=max_value, threshold=threshold)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import special
 
 from ..autograd.function import Function
-from .math import clip_slope
+from .math import clip_slope, tie_weight
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
@@ -98,12 +98,13 @@ class GeneralReLU(Function):
     y' = [x > t] clip'(p) + a [x < t],  clip'(p) = [0 < p < m] + 1/2 [p = 0 or p = m]
     (JAX's tie rule, ``clip_slope``), except that with t = 0 and m = 6 Keras calls ``relu6``,
     whose slope at 6 is 0. A NaN input gives NaN when t = 0 or a != 0, and 0 otherwise (the
-    mask ``x > t`` is False for NaN), exactly as Keras.
+    mask ``x > t`` is False for NaN), exactly as Keras. (A slope alone, with no m and t = 0, is
+    ``LeakyReLU`` in Keras, and in ``numpy_nn.activations.relu``.)
     """
 
     def forward(self, x, negative_slope=0.0, max_value=None, threshold=0.0):
         a, t = float(negative_slope), float(threshold)
-        self.slope, self.above, self.below = a, x > t, x < t
+        self.negative_slope, self.above, self.below = a, x > t, x < t
         p = np.where(x > t, x, 0).astype(x.dtype) if t != 0 else np.maximum(x, 0)
         self.clip_slope = 1.0
         if max_value is not None:
@@ -113,7 +114,7 @@ class GeneralReLU(Function):
         return p - a * np.maximum(t - x, 0) if a != 0 else p
 
     def backward(self, g):
-        slope = self.above * self.clip_slope + self.slope * self.below
+        slope = self.above * self.clip_slope + self.negative_slope * self.below
         return (g * np.asarray(slope, dtype=g.dtype),)
 
 
@@ -464,7 +465,8 @@ class Sparsemax(Function):
     k = |S|. Keras (all backends, 3.15) then takes tau = (sum_{j in S} C_j - 1) / k. That is
     *not* the textbook simplex projection, tau = (C_k - 1) / k, unless k = 1 (the outputs need
     not sum to 1); we follow Keras, as everywhere, and say so here.
-    Gradient (k locally constant): with a = [y > 0] and r_n the 1-based rank of x_n in z,
+    Gradient (k locally constant): with a = [x - tau > 0] + 1/2 [x = tau] (JAX's tie rule for the
+    max) and r_n the 1-based rank of x_n in z,
         dtau/dx_n = w_n = (k - r_n + 1) / k  if r_n <= k, else 0
         dx_n = a_n g_n - w_n sum_m a_m g_m
     """
@@ -482,7 +484,7 @@ class Sparsemax(Function):
         y_last = np.maximum(x_last - tau, 0).astype(x.dtype, copy=False)
         ranks = np.argsort(order, axis=-1) + 1  # rank of each x_n in the descending sort
         self.w = np.where(ranks <= k, (k - ranks + 1) / k, 0).astype(x.dtype, copy=False)
-        self.active = y_last > 0
+        self.active = tie_weight(x_last - tau, 0.0).astype(x.dtype)
         return np.moveaxis(y_last, -1, axis)
 
     def backward(self, g):
