@@ -235,7 +235,7 @@ def render_markdown(report):
     lines.append(f"- Machine: {machine['cpu']}, {machine['usable_cpus']} usable of {machine['logical_cpus']} "
                  f"logical CPUs; {machine['platform']}; Python {machine['python']}; load average "
                  f"{machine.get('load_average_at_start')} at start, {machine.get('load_average_at_end')} at end.")
-    run_load = report.get("load")
+    run_load = report.get("load") or _load_from_averages(machine)
     if run_load:
         lines.append(f"- Load ({run_load.get('method')}): {load.describe(run_load)}"
                      + (" — **busy**." if run_load.get("busy") else " — quiet enough."))
@@ -320,6 +320,16 @@ def render_markdown(report):
     if notes:
         lines += ["", "Notes:", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _load_from_averages(machine):
+    """A load record for an older results.json, which kept only the load averages."""
+    start, end = machine.get("load_average_at_start"), machine.get("load_average_at_end")
+    if not start:
+        return None
+    usable = machine.get("usable_cpus") or 1
+    return {"usable_cpus": usable, "others_cores": None, "load_average_before": start, "load_average_after": end,
+            "busy": start[0] > load.BUSY_LOAD_PER_CORE * usable, "method": "load average"}
 
 
 def _reference_memory(entry):

@@ -107,7 +107,7 @@ def describe(record):
         if record.get("others_cores_before") is not None:
             text += f" ({record['others_cores_before']:.2f} just before the start)"
     else:
-        text = "other processes' CPU time is unknown here (no /proc/stat)"
+        text = "other processes' CPU time was not measured (no /proc/stat, or an older results.json)"
     if record.get("load_average_before") is not None:
         text += f"; load average {record['load_average_before'][0]} -> {(record.get('load_average_after') or ['?'])[0]}"
     return text
