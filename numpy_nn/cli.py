@@ -57,7 +57,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     tour = sub.add_parser("tour", help="train a small CNN and write figures and a report")
     tour.add_argument("--out", default="tour_output", help="output folder (default: tour_output)")
-    tour.add_argument("--quick", action="store_true", help="a ~30 s version (used by the tests)")
+    tour.add_argument("--quick", action="store_true",
+                      help="a smoke run: every step, a tiny model, chance-level accuracy (used by the tests)")
     tour.add_argument("--seed", type=int, default=0)
     compare = sub.add_parser("compare", help="per-layer differences between Keras and numpy_nn")
     compare.add_argument("path", help="a .keras file")

@@ -1,4 +1,4 @@
-"""The main job, `numpy-nn tour --quick`, end to end (about 30 s)."""
+"""The main job, `numpy-nn tour --quick` (a smoke run), end to end."""
 import json
 import re
 

@@ -51,9 +51,9 @@ def main():
     tune_allocator()  # as `numpy-nn tour` does
     load_before = _load()
     with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         numbers = run_tour(out_dir=folder, quick=False, seed=SEED)
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         load_after = _load()
         IMAGE_DIR.mkdir(parents=True, exist_ok=True)
         for produced, shown in IMAGES.items():
@@ -70,6 +70,7 @@ def main():
             "seconds_per_epoch": round(numbers["seconds_per_epoch"], 2),
             "test_accuracy": round(numbers["test_accuracy"], 4),
             "wall_seconds": round(wall, 1),
+            "cpu_seconds": round(cpu, 1),
             "load_average_before": load_before,
             "load_average_after": load_after,
             "cpu_count": os.cpu_count(),
