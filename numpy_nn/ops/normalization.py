@@ -191,6 +191,7 @@ class LayerNorm(Function):
 
     def backward(self, g):
         r, m, centered, axes = self.r, self.m, self.centered, self.axes
+        x_hat = centered * r
         d_x_hat = g * self.gamma
         if self.rms_scaling:  # y = gamma * x * r: x appears where x_hat was, the mean only through var
             d_var = _sum(d_x_hat * self.x, axes) * -0.5 * r**3
@@ -200,7 +201,7 @@ class LayerNorm(Function):
         d_var = _sum(d_x_hat * centered, axes) * -0.5 * r**3
         d_mean = -_sum(d_x_hat, axes) * r
         dx = d_x_hat * r + d_var * 2.0 * centered / m + d_mean / m
-        dgamma = _sum(g * centered * r, self.other_axes).reshape(self.gamma_shape)
+        dgamma = _sum(g * x_hat, self.other_axes).reshape(self.gamma_shape)
         dbeta = _sum(g, self.other_axes).reshape(self.gamma_shape)
         return dx, dgamma, dbeta
 

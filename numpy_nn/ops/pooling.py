@@ -57,7 +57,8 @@ class MaxPool2D(Function):
     def forward(self, x, pool_size=(2, 2), strides=None, padding="valid"):
         self.geo = geo = pool_geometry(x.shape, pool_size, strides, padding, "MaxPool2D")
         self.xp = xp = geo.pad(x, -np.inf)
-        return functools.reduce(np.maximum, (xp[geo.tap(t)] for t in geo.taps))
+        start = np.full((x.shape[0],) + geo.out + (x.shape[-1],), -np.inf, dtype=x.dtype)
+        return functools.reduce(np.maximum, (xp[geo.tap(t)] for t in geo.taps), start)
 
     def backward(self, g):
         geo, xp = self.geo, self.xp
@@ -131,7 +132,7 @@ class GlobalMaxPool2D(Function):
     Tied maxima share the gradient equally, as ``jnp.max``'s gradient does (Keras's
     GlobalMaxPooling2D is ``ops.max``), unlike MaxPool2D, which picks one. If the map holds a
     NaN, y is NaN, no cell equals it, count = 0 and the gradient is NaN everywhere in that
-    map (0/0), as in JAX.
+    map (g / 0 times 0), as in JAX.
     """
 
     def forward(self, x, keepdims=False):
