@@ -14,7 +14,7 @@ reference on the same arrays, and compares the forward output and every gradient
 """
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 import numpy_nn as nn
 from numpy_nn.autograd.function import fast_kernels
@@ -87,21 +87,22 @@ def test_max_pool_kernel_equals_reference(pool_size, strides, padding, dtype, ba
 
 @pytest.mark.parametrize("pool_size,strides,padding", MAX_POOL_CONFIGS)
 @given(st.integers(1, 3), st.integers(3, 7), st.integers(3, 7), st.integers(0, 2**16))
+@example(batch=2, height=7, width=7, seed=18289)  # float32 overlaps once cancelled to 3e-6 relative vs the loops
 def test_max_pool_kernel_hands_nan_windows_to_the_reference(pool_size, strides, padding, batch, height, width, seed):
     rng = np.random.default_rng(seed)
     shape = (batch, height, width, 2)
-    x = rng.integers(-1, 2, shape).astype(np.float32)
+    x = rng.integers(-1, 2, shape).astype(np.float64)
     x[rng.random(shape) < 0.2] = np.nan
     x.flat[0] = np.nan  # at least one NaN window
     params = dict(pool_size=pool_size, strides=strides, padding=padding)
-    upstream = rng.standard_normal(pool_ref.MaxPool2D().forward(x, **params).shape).astype(np.float32)
+    upstream = rng.standard_normal(pool_ref.MaxPool2D().forward(x, **params).shape)
     fast, y, (dx,) = _run(pool_fast.MaxPool2D, (x,), params, upstream)
     assert fast.path == "reference"
     _, y_ref, (dx_ref,) = _run(pool_ref.MaxPool2D, (x,), params, upstream)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(dx, dx_ref)
     oracle = oracles_pooling.pool_backward_naive(x, upstream, pool_size, strides or pool_size, padding, "max")
-    np.testing.assert_allclose(dx, oracle, rtol=1e-6, atol=0)  # float64 loops: overlaps add in another precision
+    np.testing.assert_allclose(dx, oracle, rtol=1e-12, atol=1e-12)  # overlapping windows add in another order
 
 
 def test_max_pool_tiles_keep_float32_and_ignore_uncovered_cells():
