@@ -17,10 +17,7 @@ from tests.keras_helpers import import_keras
 RATES = [0.1, 0.25, 0.5, 0.8]
 
 
-def both_tiers(test):
-    """Run ``test`` in the fast and in the reference tier (the marker parametrizes ``kernel_tier``,
-    ``usefixtures`` makes sure the fixture that switches the tier runs)."""
-    return pytest.mark.usefixtures("kernel_tier")(pytest.mark.both_tiers(test))
+both_tiers = pytest.mark.both_tiers  # run in the fast and in the reference tier (tests/conftest.py)
 
 
 def _kept_fraction_is_plausible(mask, keep_prob):

@@ -17,10 +17,7 @@ from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradien
 from tests.keras_helpers import import_keras, keras_grads, relative_diff
 
 
-def both_tiers(test):
-    """Run ``test`` in the fast and in the reference tier (the marker parametrizes ``kernel_tier``,
-    ``usefixtures`` makes sure the fixture that switches the tier runs)."""
-    return pytest.mark.usefixtures("kernel_tier")(pytest.mark.both_tiers(test))
+both_tiers = pytest.mark.both_tiers  # run in the fast and in the reference tier (tests/conftest.py)
 
 
 shapes = st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple)

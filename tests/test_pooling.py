@@ -18,10 +18,7 @@ from tests.keras_helpers import import_keras, relative_diff
 from tests.oracles_pooling import pool_backward_naive, pool_naive
 
 
-def both_tiers(test):
-    """Run ``test`` in the fast and in the reference tier (the marker parametrizes ``kernel_tier``,
-    ``usefixtures`` makes sure the fixture that switches the tier runs)."""
-    return pytest.mark.usefixtures("kernel_tier")(pytest.mark.both_tiers(test))
+both_tiers = pytest.mark.both_tiers  # run in the fast and in the reference tier (tests/conftest.py)
 
 
 OPS = {"max": P.MaxPool2D, "avg": P.AvgPool2D}
