@@ -4,8 +4,9 @@
 (``keras.models.load_model``); they are ``nn.saving.load_model`` / ``nn.saving.save_model``.
 """
 from ..layers.input_layer import Input, InputLayer
-from .functional import GraphFunction, Model, call_symbolic, function
-from .node import Node, SymbolicTensor
+from ..layers.symbolic import call_symbolic
+from ..ops.node import Node, SymbolicTensor
+from .functional import GraphFunction, Model, function
 from .sequential import Sequential
 
 
