@@ -1,28 +1,30 @@
-"""NaN and +-inf go where Keras sends them: a parity table, op by op, forward and gradient.
+"""NaN and +-inf go where Keras sends them: an op-by-op parity table, and fit reports ``loss: nan``.
 
-Each row runs one op of ours and its Keras counterpart (Keras 3 on JAX) on inputs holding NaN,
-+inf, -inf and every kink of the op, and asserts that both give NaN at the same places, the same
-infinities and the same finite values; then the same for the gradient of sum(upstream * output)
+The table: each row runs one op of ours and its Keras counterpart (Keras 3 on JAX) on inputs holding
+NaN, +inf, -inf and every kink of the op, and asserts that both give NaN at the same places, the
+same infinities and the same finite values; then the same for the gradient of sum(upstream * output)
 with respect to the inputs (``jax.vjp`` on the Keras side). So ``relu(nan) = nan`` as in Keras
 (NumPy's ``maximum`` keeps NaN; ``where(x > 0, x, 0)`` would zero it), ``relu(nan, threshold=1)
 = 0`` as in Keras (its mask ``x > 1`` is False for NaN), a NaN prediction gives a NaN loss.
-
 The two gradients that differ on purpose are listed in GRADIENT_AT_INFINITY: at x = +-inf JAX
 differentiates Keras's ``where``/quotient forms into 0 * inf = nan, ours gives the limit of the
 slope. Keras's values are computed once per session; ours in both kernel tiers.
+
+Models: a model fed one NaN cell prints ``loss: nan`` and History holds nan; no warning is issued
+(``TerminateOnNaN`` stops training when asked), as in Keras. docs/errors.md ("Non-finite losses")
+states the same rule.
 """
 import functools
+import warnings
 
 import numpy as np
 import pytest
 
 import numpy_nn as nn
-from numpy_nn import activations, layers
+from numpy_nn import activations, callbacks, layers
 from numpy_nn.ops import losses as L
 from numpy_nn.ops import math as M
 from tests.keras_helpers import import_keras
-
-pytestmark = [pytest.mark.keras, pytest.mark.both_tiers]
 
 NAN, INF = np.nan, np.inf
 # NaN, +-inf and every kink of the ops below (0, +-0.5, +-1, +-3, 5, 6), one row
@@ -138,6 +140,8 @@ def assert_same_specials(ours, theirs, what):
     np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-5, atol=1e-6, err_msg=what)
 
 
+@pytest.mark.keras
+@pytest.mark.both_tiers
 @pytest.mark.parametrize("row", sorted(TABLE))
 def test_nan_and_infinities_like_keras(row):
     ours_fn, _, inputs, differentiated = TABLE[row]
@@ -164,3 +168,84 @@ def test_the_table_covers_relu_and_the_clipping_ops():
                 "hard_sigmoid", "hard_silu", "relu(max_value=5.0)", "relu(threshold=1.0)", "maximum", "minimum",
                 "clip(-1, 5)", "softmax", "categorical crossentropy", "binary crossentropy", "huber"]:
         assert row in TABLE, row
+
+
+# -- layers and fit on data with NaN ------------------------------------------------------------------------
+RELU_LAYERS = {
+    "ReLU": lambda: layers.ReLU(),
+    "Activation_relu": lambda: layers.Activation("relu"),
+    "Dense_relu": lambda: layers.Dense(3, activation="relu", kernel_initializer="ones"),
+}
+
+
+def _with_nan():
+    x = np.array([[-1.0, 2.0, 0.5], [np.nan, -3.0, 4.0]], dtype="float32")
+    return x
+
+
+@pytest.mark.parametrize("name", sorted(RELU_LAYERS))
+def test_relu_keeps_nan_and_still_zeroes_negatives(name):
+    out = np.asarray(RELU_LAYERS[name]()(_with_nan()).data)
+    if name == "Dense_relu":  # NaN in one input feature reaches every unit of that sample
+        assert np.isnan(out[1]).all() and np.isfinite(out[0]).all()
+    else:
+        assert np.isnan(out[1, 0])
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(_with_nan()))
+        np.testing.assert_array_equal(out[0], [0.0, 2.0, 0.5])
+        assert out[1, 1] == 0.0 and out[1, 2] == 4.0
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name", ["ReLU", "Activation_relu"])
+def test_relu_nan_matches_keras(name):
+    keras = pytest.importorskip("keras")
+    theirs = np.asarray(keras.layers.ReLU()(_with_nan()) if name == "ReLU"
+                        else keras.layers.Activation("relu")(_with_nan()))
+    ours = np.asarray(RELU_LAYERS[name]()(_with_nan()).data)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    np.testing.assert_array_equal(np.nan_to_num(ours, nan=-7.0), np.nan_to_num(theirs, nan=-7.0))
+
+
+def _classifier():
+    nn.set_random_seed(0)
+    model = nn.Sequential([nn.Input((5,)), layers.Dense(8, activation="relu"), layers.ReLU(),
+                           layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _data(n=48):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, 5)).astype("float32"), rng.integers(0, 3, n)
+
+
+def test_fit_on_data_with_one_nan_reports_a_nan_loss(capsys):
+    x, y = _data()
+    x[3, 2] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = _classifier().fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=2)
+    assert np.isnan(history.history["loss"]).all(), history.history
+    out = capsys.readouterr().out
+    assert out.count("loss: nan") == 2, out          # one line per epoch with verbose=2
+    assert not [w for w in caught if "loss" in str(w.message)], "Keras does not warn about a NaN loss"
+
+
+def test_fit_on_all_nan_inputs_reports_nan_not_a_finite_loss():
+    x, y = _data()
+    history = _classifier().fit(np.full_like(x, np.nan), y, batch_size=16, epochs=1, verbose=0)
+    assert np.isnan(history.history["loss"][0])      # not ln 3 = 1.0986 (NaN zeroed by relu)
+
+
+def test_terminate_on_nan_stops_at_the_first_nan_batch():
+    x, y = _data()
+    x[20, 0] = np.nan                                # second batch of 16
+    history = _classifier().fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
+                                callbacks=[callbacks.TerminateOnNaN()])
+    assert history.epoch == [0] and np.isnan(history.history["loss"][0])
+
+
+def test_clean_data_gives_a_finite_loss():
+    x, y = _data()
+    history = _classifier().fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
