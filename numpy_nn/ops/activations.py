@@ -72,7 +72,7 @@ class ReLU(Function):
         return np.maximum(x, 0)
 
     def backward(self, g):
-        return (np.where(self.positive, g, 0),)
+        return (g * self.positive,)
 
 
 class ReLU6(Function):
@@ -83,7 +83,7 @@ class ReLU6(Function):
         return np.clip(x, 0, 6).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return (np.where(self.inside, g, 0),)
+        return (g * self.inside,)
 
 
 class GeneralReLU(Function):
