@@ -34,6 +34,11 @@ def _check_shapes(what, x, kernel, channels_per_filter_group):
                          f"got shapes {x.shape} and {kernel.shape}")
 
 
+def _pixel_rows(a):
+    """(N, *spatial, C) -> (N*prod(spatial), C): one row per pixel, so a sum over pixels is a matrix product."""
+    return a.reshape(-1, a.shape[-1])
+
+
 def _sum_over_pixels(a, channel_axes=1):
     """Sum over the batch and spatial axes (all but the last ``channel_axes``), accumulated in float64
     (float32 sums over many pixels would drift from Keras's), returned in a's dtype."""
@@ -82,6 +87,7 @@ class Conv2D(Function):
     Gradients, with G = dL/dy of shape (N, OH, OW, F):
 
         dK[a,b] = sum_{n,i,j} xp[tap(a,b)][n,i,j,:]^T G[n,i,j,:]      (C x F; grouped: its diagonal blocks)
+                = rows(xp[tap(a,b)])^T @ rows(G)       with one row per output pixel (n, i, j)
         db      = sum_{n,i,j} G[n,i,j,:]
         dxp[tap(a,b)] += G @ K[a,b]^T       for every tap;   dx = dxp without the padding
     """
@@ -103,12 +109,10 @@ class Conv2D(Function):
     def backward(self, grad_output):
         geo, xp, g, groups = self.geo, self.xp, grad_output, self.groups
         full_kernel = block_diagonal(self.kernel, groups)
-        batch_and_pixels = tuple(range(g.ndim - 1))
         dx = dkernel = dbias = None
         if self.needs_input_grad[1]:
-            dfull = np.stack([np.tensordot(xp[geo.tap(t)], g, axes=(batch_and_pixels, batch_and_pixels))
-                              for t in geo.taps]).reshape(full_kernel.shape)
-            dkernel = diagonal_blocks(dfull, groups)
+            dfull = np.stack([_pixel_rows(xp[geo.tap(t)]).T @ _pixel_rows(g) for t in geo.taps])
+            dkernel = diagonal_blocks(dfull.reshape(full_kernel.shape), groups)
         if self.has_bias and self.needs_input_grad[2]:
             dbias = _sum_over_pixels(g)
         if self.needs_input_grad[0]:
