@@ -26,9 +26,9 @@ from ..autograd.function import Function
 from .geometry import WindowGeometry, normalize_padding, normalize_tuple
 
 
-def _check_shapes(what, x, kernel, channels_per_filter_group):
+def _check_shapes(what, x, kernel, expected_channels):
     """x (N, *spatial, C) and kernel (*kernel_size, C_k, F) of matching rank and channels."""
-    if x.ndim < 3 or x.ndim != kernel.ndim or x.shape[-1] != channels_per_filter_group:
+    if x.ndim < 3 or x.ndim != kernel.ndim or x.shape[-1] != expected_channels:
         raise ValueError(f"{what} expects x (N, *spatial, C) and a kernel (*kernel_size, C_in, F) of the same rank, "
                          f"with the input's {x.shape[-1] if x.ndim else '?'} channels matching the kernel; "
                          f"got shapes {x.shape} and {kernel.shape}")
