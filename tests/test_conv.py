@@ -7,7 +7,7 @@ directly, path by path, in tests/test_kernels_conv.py.
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import assume, given, strategies as st
 
 import numpy_nn as nn
 from numpy_nn import constraints, initializers, regularizers
@@ -21,9 +21,6 @@ from tests.keras_helpers import import_keras, relative_diff
 from tests.oracles_conv import (conv2d_input_grad_naive, conv2d_naive, depthwise_conv2d_naive,
                                 separable_conv2d_naive)
 
-# The ``kernel_tier`` fixture holds one tier for a whole Hypothesis test (every example), on purpose.
-tier_settings = settings(suppress_health_check=list(settings.default.suppress_health_check)
-                         + [HealthCheck.function_scoped_fixture])
 PADDINGS = ["valid", "same"]
 
 
@@ -69,10 +66,9 @@ def test_conv_output_length():
 # -- ops vs the naive oracles ------------------------------------------------------------------------------
 @pytest.mark.both_tiers
 @pytest.mark.parametrize("padding", PADDINGS)
-@tier_settings
 @given(data=st.data(), groups=st.integers(1, 3), channels_per_group=st.integers(1, 2),
        filters_per_group=st.integers(1, 2), seed=st.integers(0, 2**16))
-def test_conv2d_matches_naive_oracle(kernel_tier, padding, data, groups, channels_per_group, filters_per_group, seed):
+def test_conv2d_matches_naive_oracle(padding, data, groups, channels_per_group, filters_per_group, seed):
     geo = data.draw(geometries(padding))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, geo["height"], geo["width"], groups * channels_per_group))
@@ -92,10 +88,9 @@ def test_conv2d_matches_naive_oracle(kernel_tier, padding, data, groups, channel
 
 @pytest.mark.both_tiers
 @pytest.mark.parametrize("padding", PADDINGS)
-@tier_settings
 @given(data=st.data(), channels=st.integers(1, 3), multiplier=st.integers(1, 3), filters=st.integers(1, 3),
        seed=st.integers(0, 2**16))
-def test_depthwise_and_separable_match_naive_oracles(kernel_tier, padding, data, channels, multiplier, filters, seed):
+def test_depthwise_and_separable_match_naive_oracles(padding, data, channels, multiplier, filters, seed):
     geo = data.draw(geometries(padding))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, geo["height"], geo["width"], channels))
@@ -111,7 +106,7 @@ def test_depthwise_and_separable_match_naive_oracles(kernel_tier, padding, data,
 
 
 @pytest.mark.both_tiers
-def test_depthwise_equals_grouped_conv_with_one_channel_per_group(kernel_tier):
+def test_depthwise_equals_grouped_conv_with_one_channel_per_group():
     """Keras's identity: depthwise = grouped conv, groups=C, kernel reshaped to (kh, kw, 1, C*dm)."""
     rng = np.random.default_rng(3)
     x, kernel = rng.standard_normal((2, 6, 5, 3)), rng.standard_normal((3, 2, 3, 2))
@@ -123,10 +118,9 @@ def test_depthwise_equals_grouped_conv_with_one_channel_per_group(kernel_tier):
 # -- gradient checks (float64, the shared factory) ----------------------------------------------------------
 @pytest.mark.both_tiers
 @pytest.mark.parametrize("padding", PADDINGS)
-@tier_settings
 @given(data=st.data(), groups=st.integers(1, 2), channels_per_group=st.integers(1, 2),
        filters_per_group=st.integers(1, 2), use_bias=st.booleans(), seed=st.integers(0, 2**16))
-def test_conv2d_op_gradients(kernel_tier, padding, data, groups, channels_per_group, filters_per_group, use_bias,
+def test_conv2d_op_gradients(padding, data, groups, channels_per_group, filters_per_group, use_bias,
                              seed):
     geo = data.draw(geometries(padding, max_side=6))
     rng = np.random.default_rng(seed)
@@ -142,10 +136,9 @@ def test_conv2d_op_gradients(kernel_tier, padding, data, groups, channels_per_gr
 
 @pytest.mark.both_tiers
 @pytest.mark.parametrize("padding", PADDINGS)
-@tier_settings
 @given(data=st.data(), channels=st.integers(1, 3), multiplier=st.integers(1, 3), use_bias=st.booleans(),
        seed=st.integers(0, 2**16))
-def test_depthwise_op_gradients(kernel_tier, padding, data, channels, multiplier, use_bias, seed):
+def test_depthwise_op_gradients(padding, data, channels, multiplier, use_bias, seed):
     geo = data.draw(geometries(padding, max_side=6))
     rng = np.random.default_rng(seed)
     x = nn.Tensor(rng.standard_normal((2, geo["height"], geo["width"], channels)), requires_grad=True)
@@ -158,10 +151,9 @@ def test_depthwise_op_gradients(kernel_tier, padding, data, channels, multiplier
 
 @pytest.mark.both_tiers
 @pytest.mark.parametrize("padding", PADDINGS)
-@tier_settings
 @given(data=st.data(), channels=st.integers(1, 3), multiplier=st.integers(1, 2), filters=st.integers(1, 3),
        seed=st.integers(0, 2**16))
-def test_separable_op_gradients(kernel_tier, padding, data, channels, multiplier, filters, seed):
+def test_separable_op_gradients(padding, data, channels, multiplier, filters, seed):
     geo = data.draw(geometries(padding, max_side=5))
     rng = np.random.default_rng(seed)
     x = nn.Tensor(rng.standard_normal((2, geo["height"], geo["width"], channels)), requires_grad=True)
@@ -175,9 +167,8 @@ def test_separable_op_gradients(kernel_tier, padding, data, channels, multiplier
 @pytest.mark.both_tiers
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("kind", ["conv", "grouped_conv", "depthwise", "separable"])
-@tier_settings
 @given(data=st.data(), use_bias=st.booleans(), seed=st.integers(0, 2**16))
-def test_layer_gradients(kernel_tier, kind, padding, data, use_bias, seed):
+def test_layer_gradients(kind, padding, data, use_bias, seed):
     geo = data.draw(geometries(padding, max_side=6))
     common = dict(kernel_size=geo["kernel_size"], padding=geo["padding"], dilation_rate=geo["dilation_rate"],
                   strides=geo["strides"], activation="tanh", use_bias=use_bias, bias_initializer="random_normal")
@@ -203,7 +194,7 @@ def test_layer_gradients(kernel_tier, kind, padding, data, use_bias, seed):
 
 # -- dtypes, skipped gradients, the empty batch ---------------------------------------------------------------
 @pytest.mark.both_tiers
-def test_float32_in_float32_out(kernel_tier):
+def test_float32_in_float32_out():
     rng = np.random.default_rng(0)
     x = nn.Tensor(rng.standard_normal((2, 6, 6, 4)).astype(np.float32), requires_grad=True)
     for fn, kernel_shape in [(conv2d, (3, 3, 4, 5)), (depthwise_conv2d, (3, 3, 4, 1)),
@@ -217,7 +208,7 @@ def test_float32_in_float32_out(kernel_tier):
 
 
 @pytest.mark.both_tiers
-def test_input_gradient_is_skipped_for_a_constant_input(kernel_tier):
+def test_input_gradient_is_skipped_for_a_constant_input():
     """A first layer: x needs no gradient, so backward returns None for it (and computes no dx)."""
     rng = np.random.default_rng(2)
     fn = Conv2DOp.implementation()()
@@ -228,7 +219,7 @@ def test_input_gradient_is_skipped_for_a_constant_input(kernel_tier):
 
 
 @pytest.mark.both_tiers
-def test_backward_does_not_modify_grad_output(kernel_tier):
+def test_backward_does_not_modify_grad_output():
     rng = np.random.default_rng(4)
     x = nn.Tensor(rng.standard_normal((2, 5, 5, 2)), requires_grad=True)
     for y in [conv2d(x, rng.standard_normal((2, 2, 2, 3)), strides=2, padding="same", bias=np.ones(3)),
@@ -249,7 +240,7 @@ def test_backward_does_not_modify_grad_output(kernel_tier):
     (depthwise_conv2d, [(3, 3, 4, 2)], dict(strides=(1, 2)), (0, 5, 2, 8)),
     (separable_conv2d, [(3, 3, 4, 2), (1, 1, 8, 3)], dict(padding="same"), (0, 7, 6, 3)),
 ], ids=["conv_strided", "conv_grouped_dilated", "conv_1x1", "depthwise", "depthwise_dm2", "separable"])
-def test_empty_batch_gives_empty_output_and_zero_kernel_gradients(kernel_tier, op, kernel_shapes, params,
+def test_empty_batch_gives_empty_output_and_zero_kernel_gradients(op, kernel_shapes, params,
                                                                   out_shape):
     x = nn.Tensor(np.zeros((0, 7, 6, 4), dtype=np.float32), requires_grad=True)
     kernels = [nn.Tensor(np.ones(shape, dtype=np.float32), requires_grad=True) for shape in kernel_shapes]
@@ -462,7 +453,7 @@ def _keras_results(case, class_name, config, weights, x, upstream):
 @pytest.mark.keras
 @pytest.mark.both_tiers
 @pytest.mark.parametrize("case", range(len(_PARITY)), ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(_PARITY)])
-def test_keras_parity(kernel_tier, case):
+def test_keras_parity(case):
     class_name, ours_class, config = _PARITY[case]
     set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -495,7 +486,7 @@ def test_keras_parity(kernel_tier, case):
     ("DepthwiseConv2D", DepthwiseConv2D, dict(kernel_size=3, depth_multiplier=2)),
     ("SeparableConv2D", SeparableConv2D, dict(filters=5, kernel_size=3, padding="same", depth_multiplier=2)),
 ], ids=["Conv2D", "Conv2D-groups", "DepthwiseConv2D", "DepthwiseConv2D-dm2", "SeparableConv2D"])
-def test_empty_batch_matches_keras(kernel_tier, class_name, ours_class, config):
+def test_empty_batch_matches_keras(class_name, ours_class, config):
     """A batch of zero samples: an empty output of Keras's shape, forward and backward (zero weight gradients)."""
     keras = import_keras()
     x = np.zeros((0, 9, 8, 6), dtype=np.float32)
