@@ -4,7 +4,9 @@ Conventions (Keras, channels_last): an input ``x`` has shape (N, H, W, C); a Con
 ``K`` has shape (kh, kw, C/groups, F); a depthwise kernel has shape (kh, kw, C, dm), and the
 depthwise output channel of input channel c and multiplier m is c*dm + m. Convolution here
 means **cross-correlation** (the kernel is not flipped), as in Keras, PyTorch and every
-deep-learning library; the textbook convolution flips K.
+deep-learning library; the textbook convolution flips K. PyTorch computes the same numbers
+with its inputs as (N, C, H, W) and its kernel as (F, C/groups, kh, kw); its depthwise conv is
+``groups=C`` with the same output channel order c*dm + m.
 
 Padding and output sizes follow Keras (``numpy_nn/ops/geometry.py``): "valid" adds nothing,
 "same" pads so that out = ceil(n / s) and puts the extra pixel of an odd total at the bottom /
@@ -206,7 +208,11 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="
         hidden[n,i,j,c*dm + m] = sum_{a,b} xp[n, i*sh + a*dh, j*sw + b*dw, c] * D[a,b,c,m]
         y[n,i,j,f]             = b[f] + sum_k hidden[n,i,j,k] * P[0,0,k,f]        (k = c*dm + m)
 
-    Both steps are recorded on the tape, so the gradients are those of the two ops chained.
+    Both steps are recorded on the tape, so the gradients are those of the two ops chained
+    (G = dL/dy):
+
+        db = sum_{n,i,j} G[n,i,j,:];   dP[0,0] = rows(hidden)^T @ rows(G);   dhidden = G @ P[0,0]^T
+        dD, dx = DepthwiseConv2D's gradients with dhidden as its upstream gradient.
     """
     hidden = depthwise_conv2d(x, depthwise_kernel, strides, padding, dilation_rate)
     return conv2d(hidden, pointwise_kernel, bias=bias)
