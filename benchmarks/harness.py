@@ -40,7 +40,7 @@ LABELS = {"numpy_nn": "numpy_nn", "torch": "PyTorch", "keras_jax": "Keras/JAX"}
 REQUIREMENTS = {"numpy_nn": ("numpy",), "torch": ("torch",), "keras_jax": ("keras", "jax")}
 INSTALL_HINTS = {"torch": "pip install torch==2.13.0 (the CPU build)", "keras_jax": "pip install keras jax"}
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS", "XLA_FLAGS", "KERAS_BACKEND")
+            "MKL_NUM_THREADS", "XLA_FLAGS", "KERAS_BACKEND", "NUMPY_NN_KERNELS", "NUMPY_NN_THREADS")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
 DOC_BEGIN, DOC_END = "<!-- results:begin -->", "<!-- results:end -->"

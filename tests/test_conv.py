@@ -1,66 +1,75 @@
-"""Convolutions: ops vs naive loop oracles, gradient checks (ops and layers), Keras parity, layer API."""
+"""Convolutions: ops vs naive loop oracles, gradient checks (ops and layers), Keras parity, layer API.
+
+Tests marked ``both_tiers`` run with the fast kernels and with the reference tier
+(``numpy_nn.config.use_kernels``); the fast kernels are also compared with the reference
+directly, path by path, in tests/test_kernels_conv.py.
+"""
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import given, strategies as st
 
 import numpy_nn as nn
 from numpy_nn import constraints, initializers, regularizers
 from numpy_nn.config import set_random_seed
-from numpy_nn.ops import conv as conv_ops
-from numpy_nn.ops.conv import conv2d, conv_output_length, depthwise_conv2d, same_padding, separable_conv2d
+from numpy_nn.ops.conv import Conv2D as Conv2DOp
+from numpy_nn.ops.conv import conv2d, depthwise_conv2d, separable_conv2d
+from numpy_nn.ops.geometry import output_length, same_padding
 from numpy_nn.layers.conv import Conv2D, DepthwiseConv2D, SeparableConv2D
 from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 from tests.oracles_conv import (conv2d_input_grad_naive, conv2d_naive, depthwise_conv2d_naive,
                                 separable_conv2d_naive)
 
-
+PADDINGS = ["valid", "same"]
 
 
 @st.composite
-def geometries(draw, max_side=7):
-    """A random 2-D convolution geometry whose output is not empty."""
-    geo = dict(
-        height=draw(st.integers(1, max_side)), width=draw(st.integers(1, max_side)),
-        kernel_size=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-        strides=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
-        dilation_rate=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
-        padding=draw(st.sampled_from(["valid", "same"])),
-    )
-    for axis, n in enumerate((geo["height"], geo["width"])):
-        out = conv_output_length(n, geo["kernel_size"][axis], geo["strides"][axis], geo["padding"],
-                                 geo["dilation_rate"][axis])
-        assume(out >= 1)
-    return geo
+def geometries(draw, padding, max_side=7, keras_conv2d=False):
+    """A random 2-D convolution geometry with the given padding whose output is not empty (by
+    construction: a 'valid' side is at least the kernel's effective size). ``keras_conv2d``: no
+    strides > 1 together with dilation > 1, which Keras's Conv2D refuses."""
+    kernel_size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation_rate = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    if keras_conv2d and max(strides) > 1:
+        dilation_rate = (1, 1)
+    smallest = [d * (k - 1) + 1 if padding == "valid" else 1 for k, d in zip(kernel_size, dilation_rate)]
+    height, width = (draw(st.integers(low, max(low, max_side))) for low in smallest)
+    return dict(height=height, width=width, kernel_size=kernel_size, strides=strides, dilation_rate=dilation_rate,
+                padding=padding)
 
 
 def _op_params(geo):
     return dict(strides=geo["strides"], padding=geo["padding"], dilation_rate=geo["dilation_rate"])
 
 
-# -- shapes and padding ------------------------------------------------------------------------------------
+# -- shapes and padding (numpy_nn/ops/geometry.py, as the conv ops use it) -----------------------------------
 def test_same_padding_puts_the_extra_pixel_bottom_right():
-    assert same_padding(8, 3, 2) == (0, 1)   # KERAS_FACTS: total 1, split 0/1
+    assert same_padding(8, 3, 2) == (0, 1)   # total 1, split 0 before / 1 after (Keras/XLA)
     assert same_padding(8, 2, 1) == (0, 1)
     assert same_padding(8, 4, 1) == (1, 2)
     assert same_padding(7, 3, 1) == (1, 1)
-    assert same_padding(5, 3, 1, dilation=2) == (2, 2)
+    assert same_padding(5, 3, 1, d=2) == (2, 2)
     assert same_padding(2, 1, 3) == (0, 0)   # the total is clamped at zero
 
 
 def test_conv_output_length():
-    assert conv_output_length(8, 3, 2, "same") == 4
-    assert conv_output_length(8, 3, 2, "valid") == 3
-    assert conv_output_length(9, 3, 1, "valid", dilation=3) == 3
-    assert conv_output_length(None, 3, 1, "valid") is None
+    assert output_length(8, 3, 2, "same") == 4
+    assert output_length(8, 3, 2, "valid") == 3
+    assert output_length(9, 3, 1, "valid", d=3) == 3
+    assert output_length(None, 3, 1, "valid") is None
     with pytest.raises(ValueError, match="padding"):
-        conv_output_length(8, 3, 1, "full")
+        output_length(8, 3, 1, "full")
 
 
 # -- ops vs the naive oracles ------------------------------------------------------------------------------
-@given(geometries(), st.integers(1, 3), st.integers(1, 2), st.integers(1, 2), st.integers(0, 2**16))
-def test_conv2d_matches_naive_oracle(geo, groups, channels_per_group, filters_per_group, seed):
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("padding", PADDINGS)
+@given(data=st.data(), groups=st.integers(1, 3), channels_per_group=st.integers(1, 2),
+       filters_per_group=st.integers(1, 2), seed=st.integers(0, 2**16))
+def test_conv2d_matches_naive_oracle(padding, data, groups, channels_per_group, filters_per_group, seed):
+    geo = data.draw(geometries(padding))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, geo["height"], geo["width"], groups * channels_per_group))
     kernel = rng.standard_normal(geo["kernel_size"] + (channels_per_group, groups * filters_per_group))
@@ -77,8 +86,12 @@ def test_conv2d_matches_naive_oracle(geo, groups, channels_per_group, filters_pe
                                                                 **_op_params(geo)), rtol=1e-10, atol=1e-10)
 
 
-@given(geometries(), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2**16))
-def test_depthwise_and_separable_match_naive_oracles(geo, channels, multiplier, filters, seed):
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("padding", PADDINGS)
+@given(data=st.data(), channels=st.integers(1, 3), multiplier=st.integers(1, 3), filters=st.integers(1, 3),
+       seed=st.integers(0, 2**16))
+def test_depthwise_and_separable_match_naive_oracles(padding, data, channels, multiplier, filters, seed):
+    geo = data.draw(geometries(padding))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, geo["height"], geo["width"], channels))
     depthwise = rng.standard_normal(geo["kernel_size"] + (channels, multiplier))
@@ -92,6 +105,7 @@ def test_depthwise_and_separable_match_naive_oracles(geo, channels, multiplier, 
                                rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.both_tiers
 def test_depthwise_equals_grouped_conv_with_one_channel_per_group():
     """Keras's identity: depthwise = grouped conv, groups=C, kernel reshaped to (kh, kw, 1, C*dm)."""
     rng = np.random.default_rng(3)
@@ -102,9 +116,13 @@ def test_depthwise_equals_grouped_conv_with_one_channel_per_group():
 
 
 # -- gradient checks (float64, the shared factory) ----------------------------------------------------------
-@given(geometries(max_side=6), st.integers(1, 2), st.integers(1, 2), st.integers(1, 2), st.booleans(),
-       st.integers(0, 2**16))
-def test_conv2d_op_gradients(geo, groups, channels_per_group, filters_per_group, use_bias, seed):
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("padding", PADDINGS)
+@given(data=st.data(), groups=st.integers(1, 2), channels_per_group=st.integers(1, 2),
+       filters_per_group=st.integers(1, 2), use_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv2d_op_gradients(padding, data, groups, channels_per_group, filters_per_group, use_bias,
+                             seed):
+    geo = data.draw(geometries(padding, max_side=6))
     rng = np.random.default_rng(seed)
     x = nn.Tensor(rng.standard_normal((2, geo["height"], geo["width"], groups * channels_per_group)),
                   requires_grad=True)
@@ -113,48 +131,58 @@ def test_conv2d_op_gradients(geo, groups, channels_per_group, filters_per_group,
     bias = nn.Tensor(rng.standard_normal(kernel.shape[-1]), requires_grad=True) if use_bias else None
     params = [x, kernel] + ([bias] if use_bias else [])
     assert_gradients_match(lambda: conv2d(x, kernel, groups=groups, bias=bias, **_op_params(geo)), params,
-                    names=["x", "kernel", "bias"][:len(params)])
+                           names=["x", "kernel", "bias"][:len(params)])
 
 
-@given(geometries(max_side=6), st.integers(1, 3), st.integers(1, 3), st.booleans(), st.integers(0, 2**16))
-def test_depthwise_op_gradients(geo, channels, multiplier, use_bias, seed):
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("padding", PADDINGS)
+@given(data=st.data(), channels=st.integers(1, 3), multiplier=st.integers(1, 3), use_bias=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_depthwise_op_gradients(padding, data, channels, multiplier, use_bias, seed):
+    geo = data.draw(geometries(padding, max_side=6))
     rng = np.random.default_rng(seed)
     x = nn.Tensor(rng.standard_normal((2, geo["height"], geo["width"], channels)), requires_grad=True)
     kernel = nn.Tensor(rng.standard_normal(geo["kernel_size"] + (channels, multiplier)), requires_grad=True)
     bias = nn.Tensor(rng.standard_normal(channels * multiplier), requires_grad=True) if use_bias else None
     params = [x, kernel] + ([bias] if use_bias else [])
     assert_gradients_match(lambda: depthwise_conv2d(x, kernel, bias=bias, **_op_params(geo)), params,
-                    names=["x", "kernel", "bias"][:len(params)])
+                           names=["x", "kernel", "bias"][:len(params)])
 
 
-@given(geometries(max_side=5), st.integers(1, 3), st.integers(1, 2), st.integers(1, 3), st.integers(0, 2**16))
-def test_separable_op_gradients(geo, channels, multiplier, filters, seed):
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("padding", PADDINGS)
+@given(data=st.data(), channels=st.integers(1, 3), multiplier=st.integers(1, 2), filters=st.integers(1, 3),
+       seed=st.integers(0, 2**16))
+def test_separable_op_gradients(padding, data, channels, multiplier, filters, seed):
+    geo = data.draw(geometries(padding, max_side=5))
     rng = np.random.default_rng(seed)
     x = nn.Tensor(rng.standard_normal((2, geo["height"], geo["width"], channels)), requires_grad=True)
     depthwise = nn.Tensor(rng.standard_normal(geo["kernel_size"] + (channels, multiplier)), requires_grad=True)
     pointwise = nn.Tensor(rng.standard_normal((1, 1, channels * multiplier, filters)), requires_grad=True)
     bias = nn.Tensor(rng.standard_normal(filters), requires_grad=True)
     assert_gradients_match(lambda: separable_conv2d(x, depthwise, pointwise, bias=bias, **_op_params(geo)),
-                    [x, depthwise, pointwise, bias], names=["x", "depthwise", "pointwise", "bias"])
+                           [x, depthwise, pointwise, bias], names=["x", "depthwise", "pointwise", "bias"])
 
 
-@given(geometries(max_side=6), st.data())
-def test_layer_gradients(geo, data):
-    kind = data.draw(st.sampled_from(["conv", "depthwise", "separable"]))
-    channels = data.draw(st.integers(1, 4))
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("kind", ["conv", "grouped_conv", "depthwise", "separable"])
+@given(data=st.data(), use_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_layer_gradients(kind, padding, data, use_bias, seed):
+    geo = data.draw(geometries(padding, max_side=6, keras_conv2d=kind in ("conv", "grouped_conv")))
     common = dict(kernel_size=geo["kernel_size"], padding=geo["padding"], dilation_rate=geo["dilation_rate"],
-                  strides=geo["strides"], activation=data.draw(st.sampled_from([None, "tanh", "sigmoid"])),
-                  use_bias=data.draw(st.booleans()), bias_initializer="random_normal")
-    if kind == "conv":
-        assume(max(geo["strides"]) == 1 or max(geo["dilation_rate"]) == 1)  # Keras forbids both
-        groups = data.draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
+                  strides=geo["strides"], activation="tanh", use_bias=use_bias, bias_initializer="random_normal")
+    if kind in ("conv", "grouped_conv"):
+        groups = data.draw(st.integers(2, 3)) if kind == "grouped_conv" else 1
+        channels = groups * data.draw(st.integers(1, 2))
         make = lambda: Conv2D(groups * data.draw(st.integers(1, 2)), groups=groups, **common)  # noqa: E731
     elif kind == "depthwise":
+        channels = data.draw(st.integers(1, 4))
         make = lambda: DepthwiseConv2D(depth_multiplier=data.draw(st.integers(1, 2)), **common)  # noqa: E731
     else:
+        channels = data.draw(st.integers(1, 4))
         make = lambda: SeparableConv2D(data.draw(st.integers(1, 3)),  # noqa: E731
                                        depth_multiplier=data.draw(st.integers(1, 2)), **common)
-    seed = data.draw(st.integers(0, 2**16))
     set_random_seed(seed)
     x = np.random.default_rng(seed).standard_normal((2, geo["height"], geo["width"], channels))
     with floatx64():
@@ -163,58 +191,65 @@ def test_layer_gradients(geo, data):
     assert all(w.dtype == np.float64 for w in layer.weights)
 
 
-# -- speed-related behaviour: float32, chunking, skipped input gradients --------------------------------------
+# -- dtypes, skipped gradients, the empty batch ---------------------------------------------------------------
+@pytest.mark.both_tiers
 def test_float32_in_float32_out():
     rng = np.random.default_rng(0)
     x = nn.Tensor(rng.standard_normal((2, 6, 6, 4)).astype(np.float32), requires_grad=True)
-    for fn, kernel_shape in [(conv2d, (3, 3, 4, 5)), (depthwise_conv2d, (3, 3, 4, 2))]:
+    for fn, kernel_shape in [(conv2d, (3, 3, 4, 5)), (depthwise_conv2d, (3, 3, 4, 1)),
+                             (depthwise_conv2d, (3, 3, 4, 2))]:
         kernel = nn.Tensor(rng.standard_normal(kernel_shape).astype(np.float32), requires_grad=True)
-        y = fn(x, kernel, strides=2, padding="same")
+        bias = nn.Tensor(np.ones(kernel_shape[2] * kernel_shape[3] if fn is depthwise_conv2d else kernel_shape[3],
+                                 dtype=np.float32), requires_grad=True)
+        y = fn(x, kernel, strides=2, padding="same", bias=bias)
         assert y.dtype == np.float32
-        gx, gk = nn.grad(y.sum(), [x, kernel])
-        assert gx.dtype == np.float32 and gk.dtype == np.float32
+        assert all(g.dtype == np.float32 for g in nn.grad(y.sum(), [x, kernel, bias]))
 
 
-@pytest.mark.parametrize("groups,strides", [(1, 1), (2, 2), (1, (2, 1))])
-def test_chunked_batch_equals_one_pass(monkeypatch, groups, strides):
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((5, 7, 6, 4))
-    kernel = rng.standard_normal((3, 2, 4 // groups, 4))
-    upstream = rng.standard_normal((5,) + tuple(conv_output_length(n, k, s, "same") for n, k, s in
-                                                zip((7, 6), (3, 2), np.broadcast_to(strides, 2))) + (4,))
-
-    def run(chunked):
-        x_t, k_t = nn.Tensor(x, requires_grad=True), nn.Tensor(kernel, requires_grad=True)
-        y = conv2d(x_t, k_t, strides=strides, padding="same", groups=groups)
-        assert (y._creator.patches is None) == chunked  # chunked: patches are rebuilt in backward
-        return [y.data] + [g.data for g in nn.grad(y, [x_t, k_t], grad_output=upstream)]
-
-    whole = run(chunked=False)
-    monkeypatch.setattr(conv_ops, "PATCH_BUDGET_BYTES", 1)  # one sample per chunk
-    chunked = run(chunked=True)
-    for a, b in zip(whole, chunked):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-
-
-def test_input_gradient_is_skipped_for_a_constant_input(monkeypatch):
-    """A first layer: x needs no gradient, so the transposed convolution never runs."""
+@pytest.mark.both_tiers
+def test_input_gradient_is_skipped_for_a_constant_input():
+    """A first layer: x needs no gradient, so backward returns None for it (and computes no dx)."""
     rng = np.random.default_rng(2)
-    kernel = nn.Tensor(rng.standard_normal((3, 3, 2, 3)), requires_grad=True)
-    monkeypatch.setattr(conv_ops.Conv2D, "_input_grad", lambda self, g: pytest.fail("dx was computed"))
-    y = conv2d(rng.standard_normal((2, 5, 5, 2)), kernel, padding="same")
-    (gk,) = nn.grad(y.sum(), [kernel])
-    assert gk.shape == kernel.shape
+    fn = Conv2DOp.implementation()()
+    fn.needs_input_grad = (False, True)
+    y = fn.forward(rng.standard_normal((2, 5, 5, 2)), rng.standard_normal((3, 3, 2, 3)), padding="same")
+    dx, dkernel = fn.backward(np.ones_like(y))
+    assert dx is None and dkernel.shape == (3, 3, 2, 3)
 
 
+@pytest.mark.both_tiers
 def test_backward_does_not_modify_grad_output():
     rng = np.random.default_rng(4)
     x = nn.Tensor(rng.standard_normal((2, 5, 5, 2)), requires_grad=True)
     for y in [conv2d(x, rng.standard_normal((2, 2, 2, 3)), strides=2, padding="same", bias=np.ones(3)),
-              depthwise_conv2d(x, rng.standard_normal((3, 3, 2, 2)), padding="same", bias=np.ones(4))]:
+              depthwise_conv2d(x, rng.standard_normal((3, 3, 2, 2)), padding="same", bias=np.ones(4)),
+              depthwise_conv2d(x, rng.standard_normal((3, 3, 2, 1)), padding="same", bias=np.ones(2))]:
         upstream = rng.standard_normal(y.shape)
         kept = upstream.copy()
         nn.grad(y, x, grad_output=upstream)
         np.testing.assert_array_equal(upstream, kept)
+
+
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("op,kernel_shapes,params,out_shape", [
+    (conv2d, [(3, 3, 4, 6)], dict(strides=2, padding="same"), (0, 4, 3, 6)),
+    (conv2d, [(3, 2, 2, 6)], dict(groups=2, dilation_rate=(2, 1)), (0, 3, 5, 6)),
+    (conv2d, [(1, 1, 4, 5)], dict(), (0, 7, 6, 5)),
+    (depthwise_conv2d, [(3, 3, 4, 1)], dict(padding="same"), (0, 7, 6, 4)),
+    (depthwise_conv2d, [(3, 3, 4, 2)], dict(strides=(1, 2)), (0, 5, 2, 8)),
+    (separable_conv2d, [(3, 3, 4, 2), (1, 1, 8, 3)], dict(padding="same"), (0, 7, 6, 3)),
+], ids=["conv_strided", "conv_grouped_dilated", "conv_1x1", "depthwise", "depthwise_dm2", "separable"])
+def test_empty_batch_gives_empty_output_and_zero_kernel_gradients(op, kernel_shapes, params,
+                                                                  out_shape):
+    x = nn.Tensor(np.zeros((0, 7, 6, 4), dtype=np.float32), requires_grad=True)
+    kernels = [nn.Tensor(np.ones(shape, dtype=np.float32), requires_grad=True) for shape in kernel_shapes]
+    bias = nn.Tensor(np.ones(out_shape[-1], dtype=np.float32), requires_grad=True)
+    y = op(x, *kernels, bias=bias, **params)
+    assert y.shape == out_shape and y.dtype == np.float32
+    dx, *dweights = nn.grad(y.sum(), [x] + kernels + [bias])
+    assert dx.shape == x.shape
+    for weight, grad in zip(kernels + [bias], dweights):
+        assert grad.shape == weight.shape and grad.dtype == np.float32 and not grad.data.any()
 
 
 # -- layer API: weights, shapes, config, regularizers, errors -------------------------------------------------
@@ -397,26 +432,40 @@ def _keras_output_and_grads(layer, x, upstream):
     return np.asarray(out), np.asarray(dx), [np.asarray(g) for g in dweights]
 
 
+_KERAS_RESULTS = {}  # parity case -> (weights, Keras output and gradients): computed once, checked in both tiers
+
+
+def _keras_results(case, class_name, config, weights, x, upstream):
+    if case not in _KERAS_RESULTS:
+        keras = import_keras()
+        theirs = getattr(keras.layers, class_name)(**config, **_ZERO_INIT[class_name])
+        theirs.build(x.shape)
+        theirs.set_weights(weights)
+        info = dict(names=[w.name for w in theirs.weights], shapes=[tuple(w.shape) for w in theirs.weights],
+                    count=theirs.count_params(), output_shape=tuple(theirs.compute_output_shape((None,) + x.shape[1:])))
+        _KERAS_RESULTS[case] = ([w.copy() for w in weights], info, _keras_output_and_grads(theirs, x, upstream))
+    kept_weights, info, results = _KERAS_RESULTS[case]
+    assert all(np.array_equal(a, b) for a, b in zip(kept_weights, weights))
+    return info, results
+
+
 @pytest.mark.keras
-@pytest.mark.parametrize("class_name,ours_class,config", _PARITY,
-                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(_PARITY)])
-def test_keras_parity(class_name, ours_class, config):
-    keras = import_keras()
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("case", range(len(_PARITY)), ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(_PARITY)])
+def test_keras_parity(case):
+    class_name, ours_class, config = _PARITY[case]
     set_random_seed(0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 9, 8, 6)).astype(np.float32)
     ours = ours_class(**config, bias_initializer="random_normal")
     y_first = ours(x)
-    theirs = getattr(keras.layers, class_name)(**config, **_ZERO_INIT[class_name])
-    theirs.build(x.shape)
-    assert [w.name for w in ours.weights] == [w.name for w in theirs.weights]
-    assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
-    theirs.set_weights(ours.get_weights())
-    assert ours.count_params() == theirs.count_params()
-    assert ours.compute_output_shape((None, 9, 8, 6)) == tuple(theirs.compute_output_shape((None, 9, 8, 6)))
-
     upstream = rng.standard_normal(y_first.shape).astype(np.float32)
-    expected, their_dx, their_dw = _keras_output_and_grads(theirs, x, upstream)
+    info, (expected, their_dx, their_dw) = _keras_results(case, class_name, config, ours.get_weights(), x, upstream)
+    assert [w.name for w in ours.weights] == info["names"]
+    assert [tuple(w.shape) for w in ours.weights] == info["shapes"]
+    assert ours.count_params() == info["count"]
+    assert ours.compute_output_shape((None, 9, 8, 6)) == info["output_shape"]
+
     x_t = nn.Tensor(x, requires_grad=True)
     y = ours(x_t)
     assert y.dtype == np.float32
@@ -425,6 +474,36 @@ def test_keras_parity(class_name, ours_class, config):
     for ours_g, theirs_g in zip(our_grads, [their_dx] + their_dw):
         assert ours_g.dtype == np.float32
         assert relative_diff(ours_g.data, theirs_g) <= 1e-4
+
+
+@pytest.mark.keras
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("class_name,ours_class,config", [
+    ("Conv2D", Conv2D, dict(filters=4, kernel_size=3, strides=2, padding="same")),
+    ("Conv2D", Conv2D, dict(filters=6, kernel_size=(3, 2), groups=3, activation="relu")),
+    ("DepthwiseConv2D", DepthwiseConv2D, dict(kernel_size=3, padding="same")),
+    ("DepthwiseConv2D", DepthwiseConv2D, dict(kernel_size=3, depth_multiplier=2)),
+    ("SeparableConv2D", SeparableConv2D, dict(filters=5, kernel_size=3, padding="same", depth_multiplier=2)),
+], ids=["Conv2D", "Conv2D-groups", "DepthwiseConv2D", "DepthwiseConv2D-dm2", "SeparableConv2D"])
+def test_empty_batch_matches_keras(class_name, ours_class, config):
+    """A batch of zero samples: an empty output of Keras's shape, forward and backward (zero weight gradients)."""
+    keras = import_keras()
+    x = np.zeros((0, 9, 8, 6), dtype=np.float32)
+    ours = ours_class(**config, bias_initializer="ones")
+    ours.build(x.shape)
+    theirs = getattr(keras.layers, class_name)(**config, **_ZERO_INIT[class_name])
+    theirs.build(x.shape)
+    theirs.set_weights(ours.get_weights())
+    expected = np.asarray(theirs(x))
+    x_t = nn.Tensor(x, requires_grad=True)
+    y = ours(x_t)
+    assert y.shape == expected.shape and y.shape[0] == 0 and y.dtype == np.float32
+    upstream = np.ones(expected.shape, dtype=np.float32)
+    _, their_dx, their_dw = _keras_output_and_grads(theirs, x, upstream)
+    our_grads = nn.grad((y * nn.Tensor(upstream)).sum(), [x_t] + ours.trainable_weights)
+    for ours_g, theirs_g in zip(our_grads, [their_dx] + their_dw):
+        assert ours_g.shape == theirs_g.shape and ours_g.dtype == np.float32
+        np.testing.assert_array_equal(ours_g.data, theirs_g)
 
 
 @pytest.mark.keras

@@ -10,7 +10,8 @@ The formulas and gradients are in ``numpy_nn/ops/conv.py``; channels_last only.
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
-from ..ops.conv import conv2d, conv_output_length, depthwise_conv2d, separable_conv2d
+from ..ops.conv import conv2d, depthwise_conv2d, separable_conv2d
+from ..ops.geometry import output_length
 from .base import Layer, normalize_tuple
 
 
@@ -60,7 +61,7 @@ class _BaseConv(Layer):
 
     def _spatial_output(self, input_shape):
         """(OH, OW) for an input shape (N, H, W, C); raises if the output would be empty."""
-        sizes = tuple(conv_output_length(n, k, s, self.padding, d) for n, k, s, d in
+        sizes = tuple(output_length(n, k, s, self.padding, d) for n, k, s, d in
                       zip(input_shape[1:3], self.kernel_size, self.strides, self.dilation_rate))
         if any(size is not None and size < 1 for size in sizes):
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): computed output size would be zero "

@@ -1,0 +1,405 @@
+"""Fast tier of the convolutions: im2col in chunks, blocked kernel gradients, a threaded depthwise.
+
+Each class here subclasses the op of ``numpy_nn/ops/conv.py`` it must equal (same arguments,
+same numbers up to float rounding; tests/test_kernels_conv.py checks it) and only changes how
+the numbers are computed.
+
+Conv2D, "im2col": the padded input is viewed as a (N, OH, OW, kh, kw, C) array of sliding
+windows without copying (``WindowGeometry.windows``), copied once into a contiguous patch
+matrix P of shape (N*OH*OW, kh*kw*C), and multiplied with the kernel reshaped to (kh*kw*C, F)
+in ONE matrix product (BLAS does the work). P is kept for the kernel gradient, dK = P^T @ dY.
+The batch goes through in chunks whose patch matrix stays under ``CHUNK_BYTES`` (16 MiB):
+glibc serves blocks above 32 MiB with a fresh ``mmap`` whose pages fault on first write (6 ms
+of 20 for a 37.7 MB P, measured; see ``numpy_nn.ops.kernels.buffers``), and smaller products
+keep their output in cache. The chunks' P are kept for dK unless all of them together exceed
+``PATCH_BUDGET_BYTES``; then they are rebuilt in the backward pass.
+"""
+import numpy as np
+
+from ...autograd.function import fast_kernel_for
+from .. import conv as reference
+from ..geometry import WindowGeometry
+from .threads import in_parallel
+
+PATCH_BUDGET_BYTES = 256 * 2**20  # largest patch matrix kept in memory for the backward pass
+CHUNK_BYTES = 16 * 2**20  # patch matrix of one chunk of the batch (see the module docstring)
+SMALL_GRAM, GRAM_BLOCK = 8192, 4096  # kernel gradients with at most SMALL_GRAM entries: by row blocks
+DEPTHWISE_CHUNK_BYTES = 2**20  # padded input of one chunk of the batch in DepthwiseConv2D (fits in cache)
+
+
+def pad_spatial(x, pad_h, pad_w, value=0):
+    """x (N, H, W, C) with ``pad_h = (top, bottom)`` rows and ``pad_w = (left, right)`` columns of ``value`` added.
+
+    Same result as ``np.pad``, written as one copy of x into a new array whose border alone is filled.
+    """
+    (top, bottom), (left, right) = pad_h, pad_w
+    n, h, w, c = x.shape
+    xp = np.empty((n, top + h + bottom, left + w + right, c), dtype=x.dtype)
+    xp[:, :top] = value
+    xp[:, top + h:] = value
+    xp[:, top:top + h, :left] = value
+    xp[:, top:top + h, left + w:] = value
+    xp[:, top:top + h, left:left + w] = x
+    return xp
+
+
+def _pad(geo, x):
+    """``geo.pad(x)`` by ``pad_spatial`` (no copy for 'valid')."""
+    if all(p == (0, 0) for p in geo.pads):
+        return x
+    return pad_spatial(x, *geo.pads)
+
+
+def _padded_shape(geo, n=None):
+    return (geo.n if n is None else n,) + geo.padded_spatial + (geo.channels,)
+
+
+def _gram(p, g):
+    """P^T @ G for stacks of tall matrices P (G, rows, k) and G (G, rows, f): the kernel gradient.
+
+    When the result is small (k*f <= ``SMALL_GRAM``: a first layer's 27 x 32, a 1x1 conv's C x F)
+    and the matrices are tall, the rows are cut into blocks of ``GRAM_BLOCK`` and the partial
+    products summed: one long threaded BLAS call with a tiny output spent most of its time
+    with its two threads waiting for each other (measured 17 ms vs 1.6 ms for 65536 x 27 by
+    65536 x 32 on a busy 2-core machine; equal on one thread).
+    """
+    groups, rows, k = p.shape
+    f = g.shape[2]
+    blocks = rows // GRAM_BLOCK
+    if groups > 1 or k * f > SMALL_GRAM or blocks < 2:
+        return np.matmul(p.transpose(0, 2, 1), g)
+    cut = blocks * GRAM_BLOCK
+    p_blocks = p[0, :cut].reshape(blocks, GRAM_BLOCK, k).transpose(0, 2, 1)
+    total = np.matmul(p_blocks, g[0, :cut].reshape(blocks, GRAM_BLOCK, f)).sum(axis=0)
+    if cut < rows:
+        total += p[0, cut:].T @ g[0, cut:]
+    return total[None]
+
+
+@fast_kernel_for(reference.Conv2D)
+class Conv2D(reference.Conv2D):
+    """Fast tier of ``numpy_nn.ops.conv.Conv2D`` (it must give the same numbers): im2col by chunks.
+
+    Forward: Y = P @ K_matrix + b, chunk by chunk of the batch (module docstring), written
+    into y in place. Backward: dK = P^T @ G per chunk (``_gram``: by row blocks when dK is
+    small), db = sum of G, and dx tap by tap: for kernel tap (a, b'), ``G @ K[a,b']^T`` (one
+    matmul) is added into the slice of dx that tap touched (at stride 1 straight into dx,
+    clipped to it; under "same" padding the centre tap's product is written, not added, so dx
+    needs no zero fill); at stride > 1 the product G @ K^T for all taps is done as one matmul
+    first ("col2im") into a padded dxp, which measured faster. 2-D only.
+    """
+
+    def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
+        self.im2col = x.ndim == 4 and kernel.ndim == 4
+        if not self.im2col:
+            return super().forward(x, kernel, bias, strides, padding, dilation_rate, groups)
+        kh, kw, c_per_group, filters = kernel.shape
+        if x.shape[3] != c_per_group * groups or filters % groups:
+            raise ValueError(f"Conv2D: input has {x.shape[3]} channels and the kernel has shape {kernel.shape} "
+                             f"with groups={groups}; expected kernel (kh, kw, {x.shape[3] // max(groups, 1)}, "
+                             f"F) with F divisible by {groups}")
+        geo = self.geo = WindowGeometry(x.shape, (kh, kw), strides, padding, dilation_rate, what="Conv2D")
+        (oh, ow), n = geo.out, geo.n
+        self.groups, self.kernel, self.has_bias = groups, kernel, bias is not None
+        self.dtype = np.result_type(x.dtype, kernel.dtype)
+        xp = self.xp = _pad(geo, x)
+        # Kernel as `groups` matrices (kh*kw*C_g, F_g): rows in (a, b', c) order like the patches.
+        self.kernel_matrices = self._kernel_matrices(kernel)
+        bytes_per_sample = oh * ow * kh * kw * geo.channels * x.dtype.itemsize
+        pieces = -(-n * bytes_per_sample // CHUNK_BYTES)  # ceil: the fewest chunks under CHUNK_BYTES
+        self.chunk = max(1, -(-n // max(pieces, 1)))  # samples per chunk, balanced (1 for an empty batch)
+        keep = n * bytes_per_sample <= PATCH_BUDGET_BYTES
+        y = np.empty((n, oh, ow, filters), dtype=self.dtype)
+        kept = []
+        for start in range(0, n, self.chunk):
+            patches = self._patches(xp[start:start + self.chunk])
+            y_rows = y[start:start + self.chunk].reshape(-1, filters)  # a view: y is C-contiguous
+            if self.groups == 1:
+                np.matmul(patches[0], self.kernel_matrices[0], out=y_rows)  # Y = P @ K, written in place
+            else:
+                y_rows[...] = np.matmul(patches, self.kernel_matrices).transpose(1, 0, 2).reshape(len(y_rows), -1)
+            if bias is not None:
+                y_rows += bias  # while this chunk of y is still in cache
+            if keep:
+                kept.append(patches)
+        self.patches = kept if keep else None  # P, chunk by chunk, for dK (None: rebuilt in backward)
+        return y
+
+    def _kernel_matrices(self, kernel):
+        kh, kw, c_per_group, filters = kernel.shape
+        f_per_group = filters // self.groups
+        # (kh, kw, C_g, G, F_g) -> (G, kh*kw*C_g, F_g)
+        split = kernel.reshape(kh, kw, c_per_group, self.groups, f_per_group)
+        return split.transpose(3, 0, 1, 2, 4).reshape(self.groups, kh * kw * c_per_group, f_per_group)
+
+    def _patches(self, xp):
+        """Patch matrices of shape (G, rows, kh*kw*C_g), one contiguous copy of the window view."""
+        geo, groups = self.geo, self.groups
+        (kh, kw), (oh, ow), c = geo.kernel, geo.out, geo.channels
+        windows = geo.windows(xp)  # (N, OH, OW, kh, kw, C)
+        rows = windows.shape[0] * oh * ow
+        if groups == 1:
+            if kh == kw == 1 and geo.strides == (1, 1) and xp.flags.c_contiguous:
+                return xp.reshape(1, rows, c)  # a 1x1 conv: the input already is the patch matrix
+            patches = np.empty((1, rows, kh * kw * c), dtype=xp.dtype)
+            np.copyto(patches.reshape(windows.shape), windows)
+            return patches
+        split = windows.reshape(windows.shape[:5] + (groups, c // groups))
+        return np.ascontiguousarray(split.transpose(5, 0, 1, 2, 3, 4, 6)).reshape(groups, rows, -1)
+
+    def _chunk_starts(self):
+        return range(0, self.geo.n, self.chunk)
+
+    def backward(self, grad_output):
+        if not self.im2col:  # the forward pass ran the reference
+            return super().backward(grad_output)
+        groups = self.groups
+        g = grad_output
+        dkernel = dbias = dx = None
+        if self.needs_input_grad[1]:
+            dkernel = np.zeros(self.kernel_matrices.shape, dtype=self.dtype)
+            for index, start in enumerate(self._chunk_starts()):
+                patches = self.patches[index] if self.patches is not None else self._patches(
+                    self.xp[start:start + self.chunk])
+                g_rows = self._split_filters(g[start:start + self.chunk])
+                dkernel += _gram(patches, g_rows)  # dK = P^T @ G, per group
+            kh, kw, c_per_group, filters = self.kernel.shape
+            dkernel = dkernel.reshape(groups, kh, kw, c_per_group, filters // groups).transpose(1, 2, 3, 0, 4)
+            dkernel = dkernel.reshape(self.kernel.shape)
+        if self.has_bias and self.needs_input_grad[2]:
+            dbias = g.sum(axis=(0, 1, 2))
+        if self.needs_input_grad[0]:
+            dx = self._input_grad(g)
+        self.patches = None  # free the memory once the tape has been used
+        return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
+
+    def _split_filters(self, g):
+        """G of shape (n, OH, OW, F) as (G, rows, F_g)."""
+        rows = g.reshape(-1, g.shape[-1])
+        if self.groups == 1:
+            return rows[None]
+        return rows.reshape(rows.shape[0], self.groups, -1).transpose(1, 0, 2)
+
+    def _input_grad(self, g):
+        geo, groups = self.geo, self.groups
+        kh, kw, c_per_group, filters = self.kernel.shape
+        (oh, ow) = geo.out
+        if geo.strides == (1, 1):
+            return self._input_grad_stride_one(g)
+        # Strides > 1, col2im: dP = G @ K^T for all taps at once, then each tap's columns go back to dxp.
+        dxp = np.zeros(_padded_shape(geo), dtype=self.dtype)
+        for start in self._chunk_starts():
+            g_rows = self._split_filters(g[start:start + self.chunk])
+            dpatches = np.matmul(g_rows, self.kernel_matrices.transpose(0, 2, 1))  # (G, rows, kh*kw*C_g)
+            dpatches = dpatches.reshape(groups, -1, oh, ow, kh, kw, c_per_group)
+            chunk = dxp[start:start + self.chunk]
+            for a in range(kh):
+                for b in range(kw):
+                    target = chunk[geo.tap((a, b))]
+                    for group in range(groups):
+                        target[..., group * c_per_group:(group + 1) * c_per_group] += dpatches[group, :, :, :, a, b]
+        return geo.unpad(dxp)
+
+    def _input_grad_stride_one(self, g):
+        """Transposed convolution at stride 1, one matmul per tap, straight into dx (no padded buffer).
+
+        Tap (a, b') sends G[n,i,j] @ K[a,b']^T to dx[n, i + a*dh - top, j + b'*dw - left]; the
+        rows and columns that land in the padding are clipped away. Under "same" padding one tap
+        (a*dh = top, b'*dw = left) covers dx exactly: its product is written into dx directly
+        (no zero fill) and the other taps add into clipped slices.
+        """
+        geo, groups = self.geo, self.groups
+        kh, kw, c_per_group, filters = self.kernel.shape
+        (n, (h, w), c), (oh, ow), (dh, dw) = (geo.n, geo.spatial, geo.channels), geo.out, geo.dilation
+        f_per_group = filters // groups
+        top, left = geo.pads[0][0], geo.pads[1][0]
+        g_rows = g.reshape(-1, filters)  # the whole batch: few, large BLAS calls
+        taps = [(a, b) for a in range(kh) for b in range(kw)]
+        first = None
+        if groups == 1 and (oh, ow) == (h, w) and top % dh == 0 and left % dw == 0 \
+                and top // dh < kh and left // dw < kw:
+            first = (top // dh, left // dw)
+        if first is not None:
+            dx = np.empty((n, h, w, c), dtype=self.dtype)
+            np.matmul(g_rows, self.kernel[first[0], first[1]].T, out=dx.reshape(-1, c))
+            taps.remove(first)
+        else:
+            dx = np.zeros((n, h, w, c), dtype=self.dtype)
+        product = np.empty((n, oh, ow, c_per_group), dtype=self.dtype)
+        for a, b in taps:
+            row, col = a * dh - top, b * dw - left  # dx row of output row 0, dx column of output column 0
+            y0, y1, x0, x1 = max(row, 0), min(h, oh + row), max(col, 0), min(w, ow + col)
+            if y0 >= y1 or x0 >= x1:
+                continue  # this tap only ever meets padding
+            for group in range(groups):
+                k_t = np.ascontiguousarray(self.kernel[a, b, :, group * f_per_group:(group + 1) * f_per_group].T)
+                np.matmul(g_rows[:, group * f_per_group:(group + 1) * f_per_group], k_t,
+                          out=product.reshape(-1, c_per_group))
+                dx[:, y0:y1, x0:x1, group * c_per_group:(group + 1) * c_per_group] += \
+                    product[:, y0 - row:y1 - row, x0 - col:x1 - col]
+        return dx
+
+
+@fast_kernel_for(reference.DepthwiseConv2D)
+class DepthwiseConv2D(reference.DepthwiseConv2D):
+    """Fast tier of ``numpy_nn.ops.conv.DepthwiseConv2D`` (same numbers) for dm = 1, the common case.
+
+    The batch goes through in chunks of a few samples (``DEPTHWISE_CHUNK_BYTES``), so that the
+    padded input, the output and one temporary stay in the CPU cache through all kh*kw taps;
+    padding is done per chunk. At width stride 1 a tap's view has one contiguous run per
+    output row, (OW, C) -> OW*C values, and the per-channel weights are tiled OW times to match,
+    so every NumPy inner loop runs over OW*C values instead of C (broadcasting a (C,) vector
+    makes NumPy loop over C at a time, ~2x slower). The chunks are split across two threads
+    (``in_parallel``). In the backward pass dK[a, b'] is one fused ``einsum`` per tap, db is
+    summed per chunk without BLAS (float64 across chunks), and at stride 1 dx is computed like
+    a forward pass, from G zero-padded by kh-1 rows and kw-1 columns (fewer where the padding of
+    x makes them unnecessary) and the flipped kernel:
+
+        dx[n,y,x,c] = sum_{a,b'} G[n, y + top - a*dh, x + left - b'*dw, c] * K[a,b',c]   (G = 0 outside)
+
+    dm > 1 and other ranks run the reference.
+    """
+
+    def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
+        self.chunked = x.ndim == 4 and kernel.ndim == 4 and kernel.shape[3] == 1
+        if not self.chunked:
+            return super().forward(x, kernel, bias, strides, padding, dilation_rate)
+        if x.shape[3] != kernel.shape[2]:
+            raise ValueError(f"DepthwiseConv2D expects x (N, H, W, C) and a kernel (kh, kw, C, dm) with the same C; "
+                             f"got shapes {x.shape} and {kernel.shape}")
+        self.geo = WindowGeometry(x.shape, kernel.shape[:2], strides, padding, dilation_rate,
+                                   what="DepthwiseConv2D")
+        self.kernel, self.has_bias = kernel, bias is not None
+        self.dtype = np.result_type(x.dtype, kernel.dtype)
+        self.x = x
+        return self._forward_chunked(x, kernel, bias)
+
+    def _chunks(self):
+        geo = self.geo
+        per_sample = int(np.prod(_padded_shape(geo, 1))) * self.dtype.itemsize
+        size = max(1, DEPTHWISE_CHUNK_BYTES // max(per_sample, 1))
+        return [(start, min(start + size, geo.n)) for start in range(0, geo.n, size)]
+
+    def _row_stride_one(self):
+        return self.geo.strides[1] == 1
+
+    def _tap_weights(self, kernel):
+        """Per tap (a, b') the weights K[a, b', :, 0], tiled OW times when taps are row-contiguous."""
+        geo = self.geo
+        reps = geo.out[1] if self._row_stride_one() else 1
+        return [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), reps) for a, b in geo.taps]
+
+    def _rows(self, view):
+        """A (n, OH, OW, C) tap view as (n, OH, OW*C) when width stride is 1 (no copy), else as is."""
+        n, oh, ow, c = view.shape
+        if not self._row_stride_one():
+            return view
+        assert view.strides[3] == view.itemsize and view.strides[2] == c * view.itemsize
+        return view.reshape(n, oh, ow * c)
+
+    def _forward_chunked(self, x, kernel, bias):
+        geo = self.geo
+        y = np.empty((geo.n,) + geo.out + (geo.channels,), dtype=self.dtype)
+        weights = self._tap_weights(kernel)
+        bias_row = None if bias is None else np.tile(bias.astype(self.dtype, copy=False),
+                                                     geo.out[1] if self._row_stride_one() else 1)
+
+        def forward_chunks(chunks):  # y[chunk] = sum over taps of window * K[a, b'] (+ b)
+            for start, stop in chunks:
+                xp = _pad(geo, x[start:stop])
+                out = self._rows(y[start:stop])
+                work = np.empty(out.shape, dtype=self.dtype)
+                for t, tap in enumerate(geo.taps):
+                    window = self._rows(xp[geo.tap(tap)])
+                    if t == 0:
+                        np.multiply(window, weights[0], out=out)
+                    else:
+                        out += np.multiply(window, weights[t], out=work)
+                if bias_row is not None:
+                    out += bias_row
+
+        in_parallel(forward_chunks, self._chunks())
+        return y
+
+    def backward(self, grad_output):
+        if not self.chunked:
+            return super().backward(grad_output)
+        dx, dkernel, dbias = self._backward_chunked(grad_output)
+        return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
+
+    def _backward_chunked(self, g):
+        geo, kernel = self.geo, self.kernel
+        c, w = geo.channels, geo.spatial[1]
+        need_x, need_k = self.needs_input_grad[0], self.needs_input_grad[1]
+        need_b = self.has_bias and self.needs_input_grad[2]
+        g = np.ascontiguousarray(g)
+        dx = np.empty(self.x.shape, dtype=self.dtype) if need_x else None
+        stride_one = geo.strides == (1, 1)
+        if need_x and stride_one:  # dx as a correlation of padded G with the flipped kernel (see below)
+            g_pads, g_origin = self._input_grad_geometry()
+            weights = [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), w) for a, b in geo.taps]
+        elif need_x:
+            weights = self._tap_weights(kernel)
+
+        def backward_chunks(chunks):  # fills dx[chunks]; returns this share's dK and db (float64) or None
+            dkernel = np.zeros((len(geo.taps), c), dtype=np.float64) if need_k else None
+            dbias = np.zeros(c, dtype=np.float64) if need_b else None
+            for start, stop in chunks:
+                g_chunk = self._rows(g[start:stop])
+                if need_b:  # db = sum of G over pixels (no BLAS call: its spinning threads would take a core)
+                    rows = g_chunk.reshape(-1, g_chunk.shape[-1])
+                    dbias += np.einsum("pr->r", rows).reshape(-1, c).sum(axis=0)
+                if need_k:
+                    xp = _pad(geo, self.x[start:stop])
+                    for t, tap in enumerate(geo.taps):
+                        # dK[a, b'] = sum over pixels of window * G: one fused einsum, then a sum over OW
+                        window = self._rows(xp[geo.tap(tap)])
+                        if window.ndim == 3:  # (n, OH, OW*C)
+                            dkernel[t] += np.einsum("nir,nir->r", window, g_chunk).reshape(-1, c).sum(axis=0)
+                        else:
+                            dkernel[t] += np.einsum("nijc,nijc->c", window, g_chunk)
+                if need_x and stride_one:
+                    self._input_grad_chunk(g[start:stop], dx[start:stop], weights, g_pads, g_origin)
+                elif need_x:  # strides > 1: dxp[tap] += G * K[a, b'], then crop the padding
+                    work = np.empty(g_chunk.shape, dtype=self.dtype)
+                    dxp = np.zeros(_padded_shape(geo, stop - start), dtype=self.dtype)
+                    for t, tap in enumerate(geo.taps):
+                        self._rows(dxp[geo.tap(tap)])[...] += np.multiply(g_chunk, weights[t], out=work)
+                    dx[start:stop] = geo.unpad(dxp)
+            return dkernel, dbias
+
+        shares = in_parallel(backward_chunks, self._chunks())
+        dkernel = sum(k for k, _ in shares).astype(self.dtype).reshape(kernel.shape) if need_k else None
+        dbias = sum(b for _, b in shares).astype(self.dtype) if need_b else None
+        return dx, dkernel, dbias
+
+    def _input_grad_geometry(self):
+        """At stride 1, dx[n,y,x,c] = sum_{a,b'} G[n, y + top - a*dh, x + left - b'*dw, c] * K[a,b',c]
+        with G zero outside its (OH, OW) extent. G is padded by ``g_pads`` so every such index
+        exists; tap (a, b') then reads padded G from row ``row0 - a*dh``, column ``col0 - b'*dw``.
+        """
+        geo = self.geo
+        (kh, kw), (dh, dw), (h, w), (oh, ow) = geo.kernel, geo.dilation, geo.spatial, geo.out
+        top, left = geo.pads[0][0], geo.pads[1][0]
+        before_h, before_w = max(0, (kh - 1) * dh - top), max(0, (kw - 1) * dw - left)
+        after_h, after_w = max(0, h + top - oh), max(0, w + left - ow)
+        return ((before_h, after_h), (before_w, after_w)), (top + before_h, left + before_w)
+
+    def _input_grad_chunk(self, g, dx, weights, g_pads, origin):
+        """dx (a chunk) = sum over taps of a shifted window of padded G times K[a, b']: a forward pass."""
+        geo = self.geo
+        (dh, dw), (h, w) = geo.dilation, geo.spatial
+        gp = pad_spatial(g, *g_pads)
+        out = self._rows(dx)
+        work = np.empty(out.shape, dtype=self.dtype)
+        for t, (a, b) in enumerate(geo.taps):
+            row, col = origin[0] - a * dh, origin[1] - b * dw
+            window = self._rows(gp[:, row:row + h, col:col + w, :])
+            if t == 0:
+                np.multiply(window, weights[0], out=out)
+            else:
+                out += np.multiply(window, weights[t], out=work)
+
+
+__all__ = ["Conv2D", "DepthwiseConv2D", "pad_spatial", "PATCH_BUDGET_BYTES", "CHUNK_BYTES",
+           "DEPTHWISE_CHUNK_BYTES", "GRAM_BLOCK", "SMALL_GRAM"]
