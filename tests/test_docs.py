@@ -21,17 +21,56 @@ def test_formulas_doc_is_generated_from_current_docstrings():
     assert current == make_formulas.render(), "docs/formulas.md is stale: run python tools/make_formulas.py"
 
 
-def test_every_op_has_a_formula_entry_with_forward_and_gradient():
+def test_every_reference_op_has_its_formula_then_its_forward_and_backward_code():
+    import inspect
+    import textwrap
     make_formulas = _render()
     text = (ROOT / "docs" / "formulas.md").read_text()
     count = 0
     for family, module, classes in make_formulas.function_classes():
+        assert "kernels" not in module.__name__, "the fast tier does not belong in docs/formulas.md"
         for cls in classes:
             count += 1
-            assert f"### {cls.__name__}\n" in text, f"{family}.{cls.__name__} has no entry in docs/formulas.md"
-            doc = (cls.__doc__ or "").strip()
+            doc = (cls.__dict__.get("__doc__") or "").strip()
             assert doc, f"{family}.{cls.__name__} has no docstring"
+            section = text.split(f"### {cls.__name__}\n", 1)[1].split("\n### ", 1)[0]
+            assert inspect.cleandoc(doc) in section, f"{family}.{cls.__name__}: formula missing"
+            for method in ("forward", "backward"):
+                if method not in cls.__dict__:
+                    assert f"`{method}` is inherited from" in section
+                    continue
+                code = textwrap.dedent(inspect.getsource(getattr(cls, method)))
+                assert code.strip() in section, f"{family}.{cls.__name__}.{method}: code missing"
+            assert section.index(inspect.cleandoc(doc)) < section.index("```python"), "formula above the code"
     assert count >= 40
+    contents = text.split("## Contents", 1)[1].split("\n## ", 1)[0]
+    assert contents.count("](#") >= count
+
+
+def test_formulas_has_the_separable_and_moving_average_sections():
+    text = (ROOT / "docs" / "formulas.md").read_text()
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    separable = [h for h in headings if "SeparableConv2D" in h]
+    assert separable, "no SeparableConv2D heading"
+    section = text.split(separable[0], 1)[1].split("\n## ", 1)[0]
+    for words in ("no bias in between", "c·dm + m", "depthwise_kernel", "pointwise_kernel", "only to the depthwise"):
+        assert words in section, words
+    moving = [h for h in headings if "moving averages" in h]
+    assert moving, "no heading for the batch-norm moving averages"
+    section = text.split(moving[0], 1)[1].split("\n## ", 1)[0]
+    for words in ("moving_mean · momentum + batch_mean · (1 − momentum)", "moving_variance", "momentum = 0.99",
+                  "momentum = 0.1", "epsilon = 1e-3", "biased", "trainable", "self.moving_mean.assign"):
+        assert words in section, words
+
+
+def test_performance_kernel_notes_are_generated_from_the_fast_tier():
+    from numpy_nn.autograd.function import fast_kernels
+    make_formulas = _render()
+    current = (ROOT / "docs" / "performance.md").read_text()
+    assert current == make_formulas.update_performance(current), \
+        "docs/performance.md kernel notes are stale: run python tools/make_formulas.py"
+    for reference, kernel in fast_kernels().items():
+        assert f"**{kernel.__name__}** — must equal `{reference.__module__}.{reference.__name__}`" in current
 
 
 def test_readme_quickstart_has_two_commands():
