@@ -86,3 +86,14 @@ def test_cli_help_lists_every_command():
                          cwd=ROOT, check=True).stdout
     for command in ("tour", "compare", "summary", "bench"):
         assert command in out
+
+
+def test_keras_conventions_page_names_only_tests_that_exist_and_every_test_is_named():
+    import re
+    text = (ROOT / "docs" / "keras-conventions.md").read_text()
+    named = set(re.findall(r"`(test_\w+)`", text))
+    source = (ROOT / "tests" / "test_keras_conventions.py").read_text()
+    defined = set(re.findall(r"^def (test_\w+)\(", source, flags=re.M))
+    assert named == defined, f"named but missing: {named - defined}; tests not named on the page: {defined - named}"
+    readme = (ROOT / "README.md").read_text()
+    assert "(docs/keras-conventions.md)" in readme
