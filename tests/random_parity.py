@@ -9,7 +9,8 @@ config, Keras's random weights are copied into ours with ``set_weights``, and th
 * the forward pass in inference and in training mode (inference only for the stochastic layers)
   agrees to ``FORWARD_RTOL`` relative (max |ours - keras| / max |keras|);
 * the gradients of ``sum(upstream * y)`` with respect to every input and every trainable weight
-  (Keras's through ``jax.grad`` of ``stateless_call``) agree to ``GRADIENT_RTOL`` relative;
+  (Keras's through ``jax.grad`` of ``stateless_call``) agree to ``GRADIENT_RTOL`` relative, or to
+  ``GRADIENT_ATOL`` absolute where the gradient is cancellation noise (see its comment);
 * BatchNormalization's moving statistics after one training call agree to 1e-6.
 
 A configuration Keras refuses (it raises while building) must be refused by numpy_nn too.
@@ -37,6 +38,11 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 FORWARD_RTOL, GRADIENT_RTOL, MOVING_RTOL = 1e-5, 1e-4, 1e-6
+# Inputs, weights and the upstream gradient are O(1) (standard normal, weights x 0.5), so 1e-6 absolute is
+# a few float32 roundings. It only matters where a gradient is itself cancellation noise: seed 0,
+# configuration 149 (BatchNormalization over a batch of two, one channel) has dL/dx = +-7.1006e-5 in
+# float64; Keras gives 7.1168e-5, numpy_nn 7.1049e-5 (both tiers), 1.7e-3 apart relative, 1.2e-7 absolute.
+GRADIENT_ATOL = 1e-6
 CI_CONFIGS = 12
 TIERS = ("fast", "reference")
 
@@ -255,8 +261,8 @@ def compare(keras, name, config, shapes, seed, tiers=None):
                 gradient_rel = gradient_abs = 0.0
                 for i, (g, k) in enumerate(zip(grads, keras_grads[training])):
                     rel, absolute = relative_diff(np.asarray(g), k)
-                    check(rel <= GRADIENT_RTOL, f"[{tier}] training={training}: gradient {i} differs by {rel:.2e} "
-                                                f"relative ({absolute:.2e} abs)")
+                    check(rel <= GRADIENT_RTOL or absolute <= GRADIENT_ATOL,
+                          f"[{tier}] training={training}: gradient {i} differs by {rel:.2e} relative ({absolute:.2e} abs)")
                     gradient_rel, gradient_abs = max(gradient_rel, rel), max(gradient_abs, absolute)
                 rows.append(dict(tier=tier, training=training, forward_abs=forward_abs, forward_rel=forward_rel,
                                  gradient_abs=gradient_abs, gradient_rel=gradient_rel))
@@ -266,6 +272,7 @@ def compare(keras, name, config, shapes, seed, tiers=None):
 # -- the command line --------------------------------------------------------------------------------------
 def run(n, seed=0, layers=None, tiers=TIERS, out=sys.stdout, progress=True):
     """Compare ``n`` configurations; returns (per-layer summary dict, failures list)."""
+    import jax
     import keras
     if keras.backend.backend() != "jax":
         raise SystemExit("random_parity needs KERAS_BACKEND=jax")
@@ -292,6 +299,9 @@ def run(n, seed=0, layers=None, tiers=TIERS, out=sys.stdout, progress=True):
         for m in measured:
             for key in ("forward_abs", "forward_rel", "gradient_abs", "gradient_rel"):
                 row[key] = max(row[key], m[key])
+        if (index + 1) % 50 == 0:  # JAX keeps every op it compiled for every shape: a long sweep would grow to GBs
+            keras.backend.clear_session()
+            jax.clear_caches()
         if progress and (index + 1) % 50 == 0:
             print(f"  {index + 1}/{n} configurations, {len(failures)} failures, {time.time() - started:.0f} s",
                   file=sys.stderr)
@@ -300,8 +310,8 @@ def run(n, seed=0, layers=None, tiers=TIERS, out=sys.stdout, progress=True):
 
 def format_table(summary, n, seed, tiers, seconds):
     lines = [f"Random Keras parity: {n} configurations (seed {seed}), tiers {', '.join(tiers)}, {seconds:.0f} s. "
-             f"Tolerances: forward {FORWARD_RTOL:g}, gradients {GRADIENT_RTOL:g} relative "
-             "(max |ours - keras| / max |keras|).", "",
+             f"Tolerances: forward {FORWARD_RTOL:g} relative, gradients {GRADIENT_RTOL:g} relative or "
+             f"{GRADIENT_ATOL:g} absolute (relative = max |ours - keras| / max |keras|).", "",
              "| layer | configs | refused by both | comparisons | forward max abs | forward max rel "
              "| gradient max abs | gradient max rel | failures |",
              "|---|---|---|---|---|---|---|---|---|"]
