@@ -157,6 +157,24 @@ Conventions: channels_last tensors (N, H, W, C); `g` (or `dy`, `G`) is the gradi
 above, `dL/d(output)`; gradients of broadcast inputs are summed back to the input's shape in one
 place (`numpy_nn.autograd.function.unbroadcast`). The Keras facts the code relies on, with the
 command that measures each, are in [keras-conventions.md](keras-conventions.md).
+
+Every gradient formula here is checked in float64 against central finite differences by
+`nn.gradcheck` (`numpy_nn/autograd/gradcheck.py`, the one checker the tests use), in both tiers.
+Check one yourself, or an op you wrote:
+
+```python
+import numpy as np
+import numpy_nn as nn
+from numpy_nn.ops.normalization import BatchNormTrain
+
+rng = np.random.default_rng(0)
+x, gamma, beta = rng.standard_normal((3, 4, 2)), rng.uniform(0.5, 2, 2), rng.standard_normal(2)
+nn.gradcheck(lambda x, g, b: BatchNormTrain.apply(x, g, b), [x, gamma, beta], names=["x", "gamma", "beta"])
+# True, or GradcheckError: "x (shape (3, 4, 2)): 2 of 24 elements disagree; worst at index ..."
+# wrt=[0] checks only some inputs; upstream=w fixes the weights of L = sum(w * output); seed=...
+# float64 Tensors that require grad (a layer's weights) are perturbed in place:
+#     nn.gradcheck(lambda *_: layer(x), [x, layer.kernel, layer.bias])
+```
 """
 
 
