@@ -136,3 +136,11 @@ def test_getting_started_compares_the_file_it_saved():
     compared = re.findall(r"numpy-nn (?:compare|summary) (\S+\.keras)", checking)
     assert saved and compared and set(compared) == set(saved), (saved, compared)
     assert 'pip install -e ".[keras]"' in text
+
+
+def test_keras_parity_page_documents_the_large_random_sweep():
+    from tests import random_parity
+    text = (ROOT / "docs" / "keras-parity.md").read_text()
+    assert "python -m tests.random_parity --n 1000" in text
+    assert f"first {random_parity.CI_CONFIGS} configurations of seed 0" in text
+    assert all(f"| {name} |" in text for name in random_parity.LAYERS), "the sweep's table lists every layer kind"
