@@ -144,3 +144,14 @@ def test_keras_parity_page_documents_the_large_random_sweep():
     assert "python -m tests.random_parity --n 1000" in text
     assert f"first {random_parity.CI_CONFIGS} configurations of seed 0" in text
     assert all(f"| {name} |" in text for name in random_parity.LAYERS), "the sweep's table lists every layer kind"
+
+
+def test_the_kernel_switch_is_documented_in_performance_and_readme():
+    text = (ROOT / "docs" / "performance.md").read_text()
+    section = text.split("## Two tiers: reference and fast", 1)[1].split("\n## ", 1)[0]
+    for words in ('set_kernels("reference")', "use_kernels", "kernels()", "NUMPY_NN_KERNELS=reference",
+                  "python -m benchmarks.profile_ops", "reference / fast"):
+        assert words in section, words
+    readme = (ROOT / "README.md").read_text()
+    inside = readme.split("## What is inside", 1)[1].split("\n## ", 1)[0]
+    assert "NUMPY_NN_KERNELS=reference" in inside and "use_kernels" in inside
