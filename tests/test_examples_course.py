@@ -9,8 +9,6 @@ import pytest
 from tests.examples_loader import load_example
 
 
-
-
 def test_dropout(capsys):
     result = load_example("dropout").main(quick=True)
     masks, training = result["masks"], result["training"]

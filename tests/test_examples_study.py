@@ -6,8 +6,6 @@ import pytest
 from tests.examples_loader import load_example
 
 
-
-
 def test_ensembling_reports_members_and_ensembles_on_validation_and_test():
     pytest.importorskip("sklearn")
     result = load_example("ensembling").main(quick=True, verbose=False)
@@ -35,4 +33,5 @@ def test_hyperparameter_search_scores_on_validation_only():
     assert all(np.isfinite(s) for s in scores)
     assert result["best_val_loss"] == pytest.approx(min(scores))
     assert {"learning_rate", "width", "dropout"} <= set(result["best_params"])
-    assert 0.0 <= result["test_accuracy"] <= 1.0 and np.isfinite(result["test_loss"])
+    # 10 digit classes: chance is 0.1; the best trial's model reaches ~0.95 on the test split
+    assert result["test_accuracy"] > 0.5 and np.isfinite(result["test_loss"])

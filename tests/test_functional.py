@@ -305,6 +305,7 @@ BUILDERS = [model_zoo.mlp, model_zoo.two_branch, model_zoo.shared_siamese, model
 
 
 @pytest.mark.keras
+@pytest.mark.both_tiers
 @pytest.mark.parametrize("builder", BUILDERS, ids=lambda b: b.__name__)
 def test_graph_order_weights_and_outputs_match_keras(builder):
     keras = import_keras()

@@ -22,6 +22,7 @@ def keras_net():
     return model
 
 
+@pytest.mark.both_tiers
 def test_from_keras_predicts_the_same(keras_net):
     model = from_keras(keras_net)
     assert [l.name for l in model.layers] == [l.name for l in keras_net.layers]
@@ -32,6 +33,7 @@ def test_from_keras_predicts_the_same(keras_net):
     assert model.count_params() == keras_net.count_params()
 
 
+@pytest.mark.both_tiers
 def test_from_keras_training_mode_batch_norm(keras_net):
     model = from_keras(keras_net)
     x = inputs(4)

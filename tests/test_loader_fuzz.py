@@ -245,9 +245,10 @@ def fuzz_root(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # (a) bytes
 # ---------------------------------------------------------------------------------------------
-byte_edits = st.lists(st.tuples(st.sampled_from(["flip", "truncate", "insert", "delete"]),
+BYTE_EDIT_KINDS = ["flip", "truncate", "insert", "delete"]
+byte_edits = st.lists(st.tuples(st.sampled_from(BYTE_EDIT_KINDS),
                                 st.floats(0, 1, exclude_max=True), st.binary(min_size=1, max_size=16)),
-                      min_size=1, max_size=4)
+                      min_size=0, max_size=3)
 
 
 def apply_byte_edits(data, edits):
@@ -265,9 +266,12 @@ def apply_byte_edits(data, edits):
     return bytes(data)
 
 
-@settings(max_examples=600, **FUZZ_SETTINGS)
-@given(seed_index=st.integers(0, 2), edits=byte_edits)
-def test_byte_mutations(seeds, tmp_path_factory, seed_index, edits):
+@pytest.mark.parametrize("first_kind", BYTE_EDIT_KINDS)  # every kind of edit is tried, whatever Hypothesis draws
+@settings(max_examples=150, **FUZZ_SETTINGS)
+@given(seed_index=st.integers(0, 2), where=st.floats(0, 1, exclude_max=True),
+       payload=st.binary(min_size=1, max_size=16), edits=byte_edits)
+def test_byte_mutations(seeds, tmp_path_factory, first_kind, seed_index, where, payload, edits):
+    edits = [(first_kind, where, payload)] + edits
     assert_loads_or_refuses("bytes", apply_byte_edits(seeds[seed_index][1], edits), tmp_path_factory.mktemp("bytes"))
 
 
@@ -373,17 +377,19 @@ def mutate_config(config, kind, choice, value):
                                              "Conv2D", "__lambda__"][layer_index % 8]
 
 
-json_kinds = st.sampled_from(["delete", "replace", "replace", "replace", "huge", "deep", "duplicate_layer",
-                              "rename_layer", "missing_history", "cycle", "self_loop", "bad_index", "class_name"])
+JSON_KINDS = ["delete", "replace", "huge", "deep", "duplicate_layer", "rename_layer", "missing_history", "cycle",
+              "self_loop", "bad_index", "class_name"]
+json_kinds = st.sampled_from(JSON_KINDS + ["replace", "replace"])  # later edits: replacements weighted up
 
 
-@settings(max_examples=600, **FUZZ_SETTINGS)
-@given(seed_index=st.integers(0, 2), mutations=st.lists(st.tuples(json_kinds, st.floats(0, 1, exclude_max=True),
-                                                                   json_values), min_size=1, max_size=3))
-def test_config_mutations(seeds, tmp_path_factory, seed_index, mutations):
+@pytest.mark.parametrize("first_kind", JSON_KINDS)  # every kind of edit is tried, whatever Hypothesis draws
+@settings(max_examples=55, **FUZZ_SETTINGS)
+@given(seed_index=st.integers(0, 2), choice=st.floats(0, 1, exclude_max=True), value=json_values,
+       mutations=st.lists(st.tuples(json_kinds, st.floats(0, 1, exclude_max=True), json_values), max_size=2))
+def test_config_mutations(seeds, tmp_path_factory, first_kind, seed_index, choice, value, mutations):
     data = seeds[seed_index][1]
     config = json.loads(members(data)["config.json"])
-    for kind, choice, value in mutations:
+    for kind, choice, value in [(first_kind, choice, value)] + mutations:
         with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):  # target gone under an earlier edit
             mutate_config(config, kind, choice, value)
     assert_loads_or_refuses("json", with_member(data, "config.json", config_text(config).encode()), tmp_path_factory.mktemp("json"))
@@ -642,9 +648,10 @@ def mutate_h5(data, kind, choice, scratch):
     return buffer.getvalue(), target, shape
 
 
-@settings(max_examples=300, **FUZZ_SETTINGS)
-@given(seed_index=st.integers(0, 2), kind=st.sampled_from(H5_KINDS), choice=st.floats(0, 1, exclude_max=True))
-def test_h5_mutations(seeds, tmp_path_factory, seed_index, kind, choice):
+@pytest.mark.parametrize("kind", H5_KINDS)
+@settings(max_examples=12, **FUZZ_SETTINGS)
+@given(seed_index=st.integers(0, 2), choice=st.floats(0, 1, exclude_max=True))
+def test_h5_mutations(seeds, tmp_path_factory, kind, seed_index, choice):
     data = seeds[seed_index][1]
     scratch = tmp_path_factory.mktemp("h5_scratch")
     weights, target, shape = mutate_h5(members(data)["model.weights.h5"], kind, choice, scratch)
@@ -703,10 +710,10 @@ def member_lists(draw, seed_members):
     return MemberList(entries)
 
 
-@settings(max_examples=300, **FUZZ_SETTINGS)
-@given(data=st.data(), seed_index=st.integers(0, 2), compression=st.sampled_from([zipfile.ZIP_STORED,
-                                                                                   zipfile.ZIP_DEFLATED]))
-def test_zip_member_mutations(seeds, tmp_path_factory, data, seed_index, compression):
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
+@settings(max_examples=150, **FUZZ_SETTINGS)
+@given(data=st.data(), seed_index=st.integers(0, 2))
+def test_zip_member_mutations(seeds, tmp_path_factory, compression, data, seed_index):
     seed_members = members(seeds[seed_index][1])
     entries = data.draw(member_lists(seed_members))
     archive = make_zip(entries, compression)

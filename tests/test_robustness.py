@@ -254,6 +254,7 @@ def test_sigmoid_and_binary_crossentropy_from_logits_at_extreme_logits(dtype):
 
 
 @pytest.mark.keras
+@pytest.mark.both_tiers
 def test_extreme_logit_losses_match_keras():
     keras = import_keras()
     labels = np.array([0, 1, 2, 2])
@@ -304,6 +305,7 @@ def test_batchnorm_on_one_sample_and_constant_channels_is_finite(case):
 
 
 @pytest.mark.keras
+@pytest.mark.both_tiers
 @pytest.mark.parametrize("case", sorted(BN_CASES))
 def test_batchnorm_on_one_sample_and_constant_channels_matches_keras(case):
     keras = import_keras()

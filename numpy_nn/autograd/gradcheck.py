@@ -1,18 +1,22 @@
 """``gradcheck``: compare a backward pass with central finite differences, in float64.
 
-For ``L = sum(w * fn(x_1, ..., x_n))`` with a fixed random ``w`` (so every output element
-matters), the analytic gradient ``dL/dx_i`` from the tape is compared with
+For ``L = sum(w * fn(x_1, ..., x_n))`` with a fixed ``w`` (random, or given as ``upstream``, so
+every output element matters), the analytic gradient ``dL/dx_i`` from the tape is compared with
 
     (L(x + eps*e) - L(x - eps*e)) / (2*eps)
 
 element by element (for inputs up to ``max_elements`` entries) and, always, along a few random
 unit directions ``v`` (``dL/dx . v``), which costs two evaluations whatever the input size, so
 it stays cheap for a large convolution (the HIPS/autograd ``check_grads`` idea).
+
+This is the one finite-difference checker of the project: the tests' factory
+(``tests/gradcheck_factory.py``) calls it for ops, layers (input and weights) and whole models.
 """
 import numpy as np
 
 from .. import config
 from .engine import grad as tape_grad
+from .function import no_grad
 from .tensor import Tensor
 
 
@@ -20,74 +24,101 @@ class GradcheckError(AssertionError):
     """Raised when the analytic and numerical gradients disagree; the message says where."""
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, directions=3, seed=0,
-              raise_exception=True):
-    """Check the gradients of ``fn`` with respect to every input. Returns True, or raises.
+def _as_list(out):
+    return list(out) if isinstance(out, (list, tuple)) else [out]
 
-    ``fn(*tensors)`` returns a Tensor (or a list of Tensors, which are all checked). ``inputs`` are
-    arrays (cast to float64); floatx is float64 during the check so layers built inside ``fn``
-    compute in float64.
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, directions=3, seed=0,
+              raise_exception=True, wrt=None, names=None, upstream=None):
+    """Check the gradients of ``fn`` with respect to its inputs. Returns True, or raises ``GradcheckError``.
+
+    ``fn(*inputs)`` returns a Tensor (or a list of Tensors, which are all checked).
+
+    * ``inputs``: arrays, copied to float64 leaf Tensors; or float64 Tensors that require grad,
+      passed as they are, their ``.data`` perturbed in place and restored (so ``fn`` may close
+      over them: that is how a layer's weights are checked).
+    * ``wrt``: indices of the inputs to check (default: all); the others are passed to ``fn``
+      unchanged (integer labels, masks, constants) and not differentiated.
+    * ``names``: one name per input for the error message (default ``"input i"``).
+    * ``upstream``: the weights ``w`` of ``L`` (an array, or a list with one per output);
+      default: standard normal, drawn from ``seed`` (which also draws the directions).
+    * ``max_elements``: inputs up to this size are checked element by element; every input is
+      also checked along ``directions`` random unit directions, with the tolerance
+      ``atol + rtol*|numeric| + 1e-7 * sum|dL/dx|`` (the last term allows for rounding in a
+      long float64 sum).
+    * ``raise_exception=False``: return False instead of raising.
+
+    floatx is float64 during the check, so layers built inside ``fn`` compute in float64. The
+    error names the input, its shape, how many elements disagree, the worst one's index and
+    both values.
     """
     rng = np.random.default_rng(seed)
-    arrays = [np.array(x, dtype=np.float64) for x in inputs]
+    wrt = list(range(len(inputs))) if wrt is None else [int(i) for i in wrt]
+    names = list(names) if names is not None else [f"input {i}" for i in range(len(inputs))]
     previous = config.floatx()
     config.set_floatx("float64")
     try:
-        def outputs_of(values, requires_grad=False):
-            tensors = [Tensor(v, requires_grad=requires_grad) for v in values]
-            out = fn(*tensors)
-            return tensors, (list(out) if isinstance(out, (list, tuple)) else [out])
+        args = list(inputs)
+        for i in wrt:
+            if isinstance(args[i], Tensor):
+                if args[i].dtype != np.float64 or not args[i].requires_grad:
+                    raise ValueError(f"gradcheck: {names[i]} must be a float64 Tensor that requires grad "
+                                     f"(got dtype {args[i].dtype}, requires_grad={args[i].requires_grad})")
+            else:
+                args[i] = Tensor(np.array(args[i], dtype=np.float64), requires_grad=True)
+        checked = [args[i] for i in wrt]
 
-        _, outs = outputs_of(arrays)
-        weights = [rng.standard_normal(o.shape) for o in outs]
+        outs = _as_list(fn(*args))
+        if upstream is None:
+            weights = [rng.standard_normal(o.shape) for o in outs]
+        else:
+            weights = [np.asarray(w, dtype=np.float64) for w in _as_list(upstream)]
+        total = sum(((o * Tensor(w)).sum() for o, w in zip(outs, weights)), Tensor(0.0))
+        analytic = [g.data for g in tape_grad(total, checked)]
 
-        def loss(values):
-            _, o = outputs_of(values)
-            return float(sum(np.sum(w * oi.data) for w, oi in zip(weights, o)))
+        def loss():
+            with no_grad():
+                values = _as_list(fn(*args))
+            return float(sum(np.sum(w * o.data) for w, o in zip(weights, values)))
 
-        tensors, outs = outputs_of(arrays, requires_grad=True)
-        total = sum(((oi * Tensor(w)).sum() for w, oi in zip(weights, outs)), Tensor(0.0))
-        analytic = [g.data for g in tape_grad(total, tensors)]
+        def fail(msg):
+            if raise_exception:
+                raise GradcheckError(f"gradcheck: {msg}")
+            return False
 
-        for i, (x, g) in enumerate(zip(arrays, analytic)):
+        for i, tensor, g in zip(wrt, checked, analytic):
+            x, where_name = tensor.data, f"{names[i]} (shape {tensor.shape})"
             if x.size <= max_elements:
-                numeric = np.zeros_like(x)
-                flat = numeric.reshape(-1)
+                numeric = np.zeros(x.shape)
                 for j in range(x.size):
                     orig = x.flat[j]
                     x.flat[j] = orig + eps
-                    plus = loss(arrays)
+                    plus = loss()
                     x.flat[j] = orig - eps
-                    minus = loss(arrays)
+                    minus = loss()
                     x.flat[j] = orig
-                    flat[j] = (plus - minus) / (2 * eps)
-                bad = np.abs(g - numeric) > atol + rtol * np.abs(numeric)
+                    numeric.flat[j] = (plus - minus) / (2 * eps)
+                error = np.abs(g - numeric)
+                bad = error > atol + rtol * np.abs(numeric)
                 if bad.any():
-                    where = np.unravel_index(np.argmax(np.abs(g - numeric)), x.shape)
-                    msg = (f"gradcheck: input {i} (shape {x.shape}): {int(bad.sum())} of {x.size} elements "
-                           f"disagree; worst at index {where}: analytic {g[where]:.6g}, numeric "
-                           f"{numeric[where]:.6g}, max abs diff {np.max(np.abs(g - numeric)):.3g}")
-                    if raise_exception:
-                        raise GradcheckError(msg)
-                    return False
+                    worst = tuple(int(k) for k in np.unravel_index(np.argmax(error), x.shape))
+                    return fail(f"{where_name}: {int(bad.sum())} of {x.size} elements disagree; worst at index "
+                                f"{worst}: analytic {g[worst]:.8g}, numeric {numeric[worst]:.8g} "
+                                f"(abs diff {error[worst]:.3g})")
             for _ in range(directions):
                 v = rng.standard_normal(x.shape)
                 v /= np.linalg.norm(v) or 1.0
-                base = x.copy()
-                arrays[i] = base + eps * v
-                plus = loss(arrays)
-                arrays[i] = base - eps * v
-                minus = loss(arrays)
-                arrays[i] = base
-                x = base
+                orig = x.copy()
+                x += eps * v
+                plus = loss()
+                x[...] = orig - eps * v
+                minus = loss()
+                x[...] = orig
                 numeric_dir = (plus - minus) / (2 * eps)
                 analytic_dir = float(np.sum(g * v))
-                if abs(analytic_dir - numeric_dir) > atol + rtol * abs(numeric_dir):
-                    msg = (f"gradcheck: input {i} (shape {x.shape}): directional derivative disagrees: "
-                           f"analytic {analytic_dir:.8g}, numeric {numeric_dir:.8g}")
-                    if raise_exception:
-                        raise GradcheckError(msg)
-                    return False
+                if abs(analytic_dir - numeric_dir) > atol + rtol * abs(numeric_dir) + 1e-7 * np.abs(g).sum():
+                    return fail(f"{where_name}: directional derivative disagrees: analytic {analytic_dir:.10g}, "
+                                f"numeric {numeric_dir:.10g}")
         return True
     finally:
         config.set_floatx(previous)

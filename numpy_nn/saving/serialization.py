@@ -5,7 +5,8 @@ A Keras object config is a dict ``{"module", "class_name", "config", "registered
 ``inbound_nodes``: one ``{"args": [...], "kwargs": {...}}`` per call, tensors written as
 ``{"class_name": "__keras_tensor__", "config": {"shape", "dtype", "keras_history": [layer,
 node_index, tensor_index]}}``) and ``input_layers`` / ``output_layers`` (one triple, a list of
-triples, or a dict of triples). See ``docs/keras-parity.md`` and KERAS_FACTS section 13.
+triples, or a dict of triples). See ``docs/keras-parity.md`` and
+``docs/keras-conventions.md`` (section "The .keras file").
 
 Reading never executes anything taken from a config: classes are looked up by name in
 numpy_nn's own registry of layers, and anything else (``Lambda``, custom or unknown classes,

@@ -1,6 +1,6 @@
 """Keras 3's weights layout in HDF5 (``model.weights.h5`` inside a ``.keras`` zip, or ``*.weights.h5``).
 
-The tree (KERAS_FACTS section 13)::
+The tree (``docs/keras-conventions.md``, section "The .keras file")::
 
     layers/<group>/vars/0, 1, ...      one group per layer of ``model.layers``; attrs {name: layer name}
     layers/<nested model>/layers/...   nested models nest the same way, plus their own ``vars``
