@@ -45,6 +45,8 @@ def _standardize_dtype(dtype):
         return nn.floatx()
     if dtype == "int":
         return "int32"
+    if str(dtype) == "bfloat16":
+        return "bfloat16"
     if dtype is float:
         return "float32"
     if dtype is int:
@@ -54,6 +56,14 @@ def _standardize_dtype(dtype):
     if hasattr(dtype, "name") and not isinstance(dtype, np.dtype) and not isinstance(dtype, type):
         dtype = dtype.name
     return str(np.dtype(dtype))
+
+
+class _KerasArray(np.ndarray):
+    """An ndarray that can carry a Keras mask (``backend.set_keras_mask``)."""
+
+
+def _standardize_dtype_object(dtype):
+    return nn.losses.resolve_dtype(_standardize_dtype(dtype))
 
 
 def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
@@ -69,8 +79,8 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
         elif array.dtype == np.int64:
             array = array.astype("int32")
     if dtype is not None:
-        array = array.astype(_standardize_dtype(dtype))
-    return array
+        array = array.astype(_standardize_dtype_object(dtype))
+    return np.asarray(array).view(_KerasArray)
 
 
 # ------------------------------------------------------------------------------------------------
