@@ -386,8 +386,8 @@ class Trainer:
         y_pred = self._forward(x, training=True)
         total = self._compute_loss(y, y_pred, sample_weight)
         variables = self.trainable_weights
-        if variables:
-            grads = tape_grad(total, variables)
+        if variables:  # the optimizer's loss scaling (loss_scale_factor, LossScaleOptimizer); it unscales
+            grads = tape_grad(self.optimizer.scale_loss(total), variables)
             self.optimizer.apply([g.data for g in grads], variables)
         self._update_metrics(y, y_pred, sample_weight, total, n)
         return self._logs()
