@@ -389,6 +389,25 @@ def categorical_generalized_cross_entropy(y_true, y_pred, q):
     return (1.0 - p ** float(q)) / float(q)
 
 
+def ctc(y_true, y_pred):
+    """Connectionist temporal classification loss per sample (see ``ops.losses.CTC``).
+
+    y_true: (N, max_label_length) integer labels, 0 being the blank (padding at the end); the
+    label length of a sample is its number of nonzero entries, and its label is that many first
+    entries (Keras's rule). y_pred: (N, T, num_classes) logits (not softmaxed). Returns (N,).
+    """
+    labels = np.asarray(y_true.data if isinstance(y_true, Tensor) else y_true)
+    y_pred = _prediction(y_pred)
+    if labels.ndim != 2:
+        raise ValueError("Targets `y_true` are expected to be a tensor of shape `(batch_size, max_length)` in integer "
+                         f"format. Received: y_true.shape={labels.shape}")
+    if y_pred.ndim != 3:
+        raise ValueError("Logits `y_pred` are expected to be a tensor of shape `(batch_size, max_length, "
+                         f"num_classes)`. Received: y_pred.shape={tuple(y_pred.shape)}")
+    labels = labels.astype(np.int64)
+    return L.CTC.apply(y_pred, labels=labels, label_length=np.sum(labels != 0, axis=-1), mask_index=0)
+
+
 # -- overlap (segmentation) --------------------------------------------------------------------------------
 def dice(y_true, y_pred, axis=None):
     """1 - 2 sum(y p) / (sum(y) + sum(p) + eps), the sums over ``axis`` (all axes if None)."""
@@ -701,6 +720,7 @@ Tversky = _loss_class("Tversky", tversky, "tversky", {"alpha": 0.5, "beta": 0.5,
                       ("alpha", "beta", "axis"), positional=("alpha", "beta", "reduction", "name", "axis", "dtype"))
 Circle = _loss_class("Circle", circle, "circle", {"gamma": 80.0, "margin": 0.4, "remove_diagonal": True},
                      ("gamma", "margin", "remove_diagonal"))
+CTC = _loss_class("CTC", ctc, "ctc")
 CategoricalGeneralizedCrossEntropy = _loss_class(
     "CategoricalGeneralizedCrossEntropy", categorical_generalized_cross_entropy,
     "categorical_generalized_cross_entropy", {"q": 0.5}, ("q",), validate=_check_q)
@@ -710,12 +730,12 @@ _CLASSES = {cls.__name__: cls for cls in (
     MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity,
     Huber, LogCosh, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson, BinaryCrossentropy,
     BinaryFocalCrossentropy, CategoricalCrossentropy, CategoricalFocalCrossentropy, SparseCategoricalCrossentropy,
-    Dice, Tversky, Circle, CategoricalGeneralizedCrossEntropy)}
+    Dice, Tversky, Circle, CategoricalGeneralizedCrossEntropy, CTC)}
 _FUNCTIONS = {fn.__name__: fn for fn in (
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error, mean_squared_logarithmic_error,
     cosine_similarity, huber, log_cosh, kl_divergence, poisson, hinge, squared_hinge, categorical_hinge,
     categorical_crossentropy, categorical_focal_crossentropy, sparse_categorical_crossentropy, binary_crossentropy,
-    binary_focal_crossentropy, dice, tversky, circle, categorical_generalized_cross_entropy)}
+    binary_focal_crossentropy, dice, tversky, circle, categorical_generalized_cross_entropy, ctc)}
 _FUNCTIONS.update({"mse": mse, "MSE": MSE, "mae": mae, "MAE": MAE, "mape": mape, "MAPE": MAPE, "msle": msle,
                    "MSLE": MSLE, "kld": kld, "KLD": KLD, "kullback_leibler_divergence": kl_divergence,
                    "logcosh": log_cosh, "huber_loss": huber, "bce": binary_crossentropy, "BCE": binary_crossentropy})

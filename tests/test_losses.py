@@ -6,6 +6,7 @@ from hypothesis import given, settings, strategies as st
 import numpy_nn as nn
 from numpy_nn import losses
 from tests import oracles_activations as oracle
+from tests import oracles_losses
 from tests.gradcheck_factory import assert_gradients_match
 from tests.keras_helpers import import_keras
 
@@ -234,14 +235,14 @@ def test_losses_match_keras():
 
 @pytest.mark.keras
 def test_loss_names_configs_and_dtypes_match_keras():
-    """Every Keras loss class and function exists (but CTC), with Keras's default name and config
+    """Every Keras loss class and function exists, with Keras's default name and config
     keys (Keras omits some, e.g. Huber's delta); inputs are cast to the loss dtype."""
     keras = import_keras()
     K = keras.losses
-    class_names = [n for n in dir(K) if isinstance(getattr(K, n), type) and n not in ("Loss", "CTC")]
+    class_names = [n for n in dir(K) if isinstance(getattr(K, n), type) and n != "Loss"]
     function_names = [n for n in dir(K) if callable(getattr(K, n)) and not isinstance(getattr(K, n), type)
-                      and n not in ("ctc", "get", "serialize", "deserialize")]
-    assert len(class_names) >= 21 and not [n for n in class_names + function_names if not hasattr(losses, n)]
+                      and n not in ("get", "serialize", "deserialize")]
+    assert len(class_names) >= 22 and not [n for n in class_names + function_names if not hasattr(losses, n)]
     for name in class_names:
         ours, theirs = getattr(losses, name)(), getattr(K, name)()
         assert ours.get_config() == theirs.get_config(), name
@@ -269,3 +270,35 @@ def test_ignore_class_is_masked_out_of_the_mean():
     gradient = nn.grad(losses.sparse_categorical_crossentropy(np.array([[-1, 2]]), p, from_logits=True,
                                                               ignore_class=-1).sum(), p).data
     assert np.all(gradient[0, 0] == 0) and np.all(gradient[0, 1] != 0)
+
+
+@pytest.mark.parametrize("frames,classes,label", [(4, 3, [1, 2]), (5, 3, [1, 1]), (4, 4, [3]), (3, 3, [])])
+@settings(max_examples=8)
+@given(seed=st.integers(0, 2**16))
+def test_ctc_matches_path_enumeration_and_finite_differences(frames, classes, label, seed):
+    """CTC against the sum over every alignment (C^T paths), then its gradient in float64."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(2, frames, classes)) * 2
+    labels = np.zeros((2, 3), dtype=np.int64)
+    labels[0, :len(label)] = label
+    labels[1, :1] = [classes - 1]
+    values = losses.ctc(labels, logits).data
+    np.testing.assert_allclose(values[0], oracles_losses.ctc_by_paths(logits[0].tolist(), label), rtol=1e-10)
+    np.testing.assert_allclose(values[1], oracles_losses.ctc_by_paths(logits[1].tolist(), [classes - 1]),
+                               rtol=1e-10)
+    p = nn.Tensor(logits, requires_grad=True)
+    assert_gradients_match(lambda: losses.ctc(labels, p), [p], names=["ctc"])
+
+
+@pytest.mark.keras
+def test_ctc_matches_keras_value_and_gradient():
+    keras = import_keras()
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(3, 6, 5)).astype(np.float32)
+    labels = np.array([[1, 2, 2, 0], [4, 4, 3, 1], [3, 0, 2, 0]])      # repeats; a 0 inside the label (Keras)
+    k_value, k_grad = _keras_value_and_grad(keras.losses.CTC(), labels, logits, None)
+    p = nn.Tensor(logits, requires_grad=True)
+    value = losses.CTC()(labels, p)
+    grad = nn.grad(value, p).data
+    assert abs(value.item() - k_value) <= 1e-5 * abs(k_value)
+    assert np.max(np.abs(grad - k_grad)) <= 1e-5 * np.max(np.abs(k_grad))
