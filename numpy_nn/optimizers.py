@@ -1959,6 +1959,8 @@ class MultiOptimizer(Optimizer):
         self._iterations.assign_add(1)
 
     def finalize_variable_values(self, var_list):
+        if not self.built:
+            return
         groups = [[] for _ in self._inner_optimizers]
         for variable in var_list:
             groups[self._var_to_optimizer_idx[id(variable)]].append(variable)
