@@ -212,6 +212,7 @@ def test_parity_with_keras_metrics():
             # float32 results: a few ulps of the value (sums are accumulated in another order)
             assert diff <= 2.5e-7 * max(1.0, float(np.max(np.abs(expected)))), (name, kwargs, weights, diff)
             worst = max(worst, diff / max(1.0, float(np.max(np.abs(expected)))))
+            print(f"{name} {kwargs} weighted={weights is not None}: max abs diff {diff:.2e}")
             assert [(v.name, tuple(v.shape)) for v in ours.variables] == \
                 [(v.name, tuple(v.shape)) for v in theirs.variables], name
         ours_config = {k: v for k, v in ours.get_config().items() if k != "name"}
