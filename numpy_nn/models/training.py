@@ -42,7 +42,10 @@ def _to_array(value, what):
 
 
 def _pythonify(logs):
-    return {key: float(value) for key, value in sorted(logs.items())}
+    """Sorted logs, as Python floats where possible (per-class or per-threshold results stay arrays,
+    as Keras's ``pythonify_logs`` keeps them)."""
+    from ..callbacks import pythonify_logs
+    return pythonify_logs(logs)
 
 
 class _Data:
