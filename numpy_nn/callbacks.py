@@ -588,22 +588,29 @@ class ReduceLROnPlateau(MonitorCallback):
     def in_cooldown(self):
         return self.cooldown_counter > 0
 
-    def _reduce_lr(self, epoch):
-        optimizer = self.model.optimizer
+    def _reduce_optimizer_lr(self, optimizer, epoch, label=""):
         old_lr = float(optimizer.learning_rate)
         if old_lr > np.float32(self.min_lr):
             new_lr = max(old_lr * self.factor, self.min_lr)
             optimizer.learning_rate = new_lr
             if self.verbose > 0:
-                _print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                which = f"{label} " if label else ""
+                _print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing {which}learning rate to {new_lr}.")
             return True
         return False
+
+    def _reduce_lr(self, epoch):
+        """Reduce every learning rate (each inner optimizer of a MultiOptimizer); True if any moved."""
+        inner = getattr(self.model.optimizer, "optimizers", None)
+        if inner is None:
+            return self._reduce_optimizer_lr(self.model.optimizer, epoch)
+        return any([self._reduce_optimizer_lr(optimizer, epoch, optimizer.name) for optimizer in inner])
 
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor_op is None:
             self._set_monitor_op()
         logs = logs if logs is not None else {}
-        logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+        _log_learning_rates(self.model.optimizer, logs)
         current = logs.get(self.monitor)
         if current is None:
             warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
@@ -632,10 +639,7 @@ class LearningRateScheduler(Callback):
         self.schedule = schedule
         self.verbose = verbose
 
-    def on_epoch_begin(self, epoch, logs=None):
-        optimizer = self.model.optimizer
-        if not hasattr(optimizer, "learning_rate"):
-            raise ValueError('Optimizer must have a "learning_rate" attribute.')
+    def _update_optimizer_lr(self, optimizer, epoch):
         try:
             learning_rate = self.schedule(epoch, float(optimizer.learning_rate))
         except TypeError:  # the one-argument form schedule(epoch)
@@ -643,12 +647,106 @@ class LearningRateScheduler(Callback):
         if not isinstance(learning_rate, (float, np.float32, np.float64)):
             raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
         optimizer.learning_rate = learning_rate
-        if self.verbose > 0:
-            _print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+        return learning_rate
+
+    def on_epoch_begin(self, epoch, logs=None):
+        inner = getattr(self.model.optimizer, "optimizers", None)
+        for optimizer in (inner if inner is not None else [self.model.optimizer]):
+            if not hasattr(optimizer, "learning_rate"):
+                raise ValueError('Optimizer must have a "learning_rate" attribute.')
+            learning_rate = self._update_optimizer_lr(optimizer, epoch)
+            if self.verbose > 0:
+                which = f"{optimizer.name} " if inner is not None else ""
+                _print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting {which}learning rate to {learning_rate}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            _log_learning_rates(self.model.optimizer, logs)
+
+
+def _log_learning_rates(optimizer, logs):
+    """``logs["learning_rate"]``, or ``logs["learning_rate_<name>"]`` per inner optimizer of a
+    MultiOptimizer (Keras's keys)."""
+    inner = getattr(optimizer, "optimizers", None)
+    if inner is None:
+        logs["learning_rate"] = float(optimizer.learning_rate)
+    else:
+        for each in inner:
+            logs[f"learning_rate_{each.name}"] = float(each.learning_rate)
+
+
+class SwapEMAWeights(Callback):
+    """Evaluate (and predict) with the EMA weights of an optimizer created with ``use_ema=True``.
+
+    ``on_test_begin`` swaps each trainable weight with its moving average, ``on_test_end`` swaps
+    back, so validation metrics in ``fit`` and ``evaluate(callbacks=[...])`` use the averages
+    while training continues on the raw weights. With ``swap_on_epoch=True`` the averages are
+    also swapped in at each epoch end (for checkpointing) and out at the next epoch start.
+    Inner optimizers of a MultiOptimizer / LossScaleOptimizer are handled as in Keras. (Keras
+    3.15 forgets to swap back after ``predict``; here ``on_predict_end`` does.)
+    """
+
+    def __init__(self, swap_on_epoch=False):
+        super().__init__()
+        self.swap_on_epoch = swap_on_epoch
+        self._ema_weights_in_model = False
+
+    def _ema_optimizers(self):
+        optimizer = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+        inner = getattr(optimizer, "optimizers", None)
+        if inner is not None:
+            chosen = [o for o in inner if getattr(o, "use_ema", False)]
+            if not chosen:
+                raise ValueError("SwapEMAWeights must be used when at least one inner optimizer has "
+                                 "`use_ema=True` set. Received a MultiOptimizer with all inner optimizers having "
+                                 "`use_ema=False`.")
+        else:
+            chosen = [optimizer]
+        for each in chosen:
+            if not hasattr(each, "_model_variables_moving_average"):
+                raise ValueError("SwapEMAWeights must be used when `use_ema=True` is set on the optimizer. "
+                                 f"Received: use_ema={each.use_ema}")
+        return chosen
+
+    def _swap_variables(self):
+        for optimizer in self._ema_optimizers():
+            for variable, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
+                if average is None:
+                    continue
+                current = np.array(variable.data)
+                variable.assign(average.data)
+                average.assign(current)
+
+    def _finalize_ema_values(self):
+        for optimizer in self._ema_optimizers():
+            for variable, average in zip(optimizer._trainable_variables, optimizer._model_variables_moving_average):
+                if average is not None:
+                    average.assign(variable.data)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch and self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.swap_on_epoch and not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+            if epoch == self.params["epochs"] - 1:  # fit ends with finalize_variable_values: keep the EMA
+                self._finalize_ema_values()
+
+    def on_test_begin(self, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def on_test_end(self, logs=None):
+        if self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    on_predict_begin = on_test_begin
+    on_predict_end = on_test_end
 
 
 class CSVLogger(Callback):
@@ -847,4 +945,4 @@ class ModelCheckpoint(MonitorCallback):
 
 __all__ = ["Callback", "CallbackList", "History", "Progbar", "ProgbarLogger", "MonitorCallback", "EarlyStopping",
            "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger", "TerminateOnNaN", "LambdaCallback",
-           "ModelCheckpoint"]
+           "ModelCheckpoint", "SwapEMAWeights"]

@@ -224,8 +224,8 @@ def test_argument_and_shape_errors_name_the_layer():
     bn(np.ones((2, 3), np.float32))
     assert type(bn.gamma.constraint).__name__ == "NonNeg" and bn.beta.constraint is None
     assert bn.get_config()["gamma_constraint"]["class_name"] == "NonNeg"
-    with pytest.raises(ValueError, match="renorm=True"):
-        BatchNormalization(renorm=True)
+    with pytest.raises(ValueError, match="invalid keys for `renorm_clipping`"):
+        BatchNormalization(renorm=True, renorm_clipping={"r_max": 2.0})
     with pytest.raises(TypeError, match="'axis'.*'a'"):
         LayerNormalization(axis="a")
     bn = BatchNormalization(axis=3, name="bn")

@@ -72,6 +72,51 @@ def adagrad_rule(w, g, s, t, learning_rate, initial_accumulator_value=0.1, epsil
     return w - learning_rate * g / (s["acc"] + epsilon) ** 0.5
 
 
+def adadelta_rule(w, g, s, t, learning_rate, rho=0.95, epsilon=1e-7):
+    s["acc_g"] = rho * s.get("acc_g", 0.0) + (1 - rho) * g * g
+    delta = -((s.get("acc_dx", 0.0) + epsilon) ** 0.5) * g / (s["acc_g"] + epsilon) ** 0.5
+    s["acc_dx"] = rho * s.get("acc_dx", 0.0) + (1 - rho) * delta * delta
+    return w + learning_rate * delta
+
+
+def adamax_rule(w, g, s, t, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    s["m"] = beta_1 * s.get("m", 0.0) + (1 - beta_1) * g
+    s["u"] = max(beta_2 * s.get("u", 0.0), abs(g))
+    return w - learning_rate * s["m"] / ((1 - beta_1 ** t) * (s["u"] + epsilon))
+
+
+def nadam_rule(w, g, s, t, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    mu_t = beta_1 * (1 - 0.5 * 0.96 ** t)
+    mu_next = beta_1 * (1 - 0.5 * 0.96 ** (t + 1))
+    s["u_product"] = s.get("u_product", 1.0) * mu_t
+    s["m"] = beta_1 * s.get("m", 0.0) + (1 - beta_1) * g
+    s["v"] = beta_2 * s.get("v", 0.0) + (1 - beta_2) * g * g
+    m_hat = mu_next * s["m"] / (1 - s["u_product"] * mu_next) + (1 - mu_t) * g / (1 - s["u_product"])
+    v_hat = s["v"] / (1 - beta_2 ** t)
+    return w - learning_rate * m_hat / (v_hat ** 0.5 + epsilon)
+
+
+def ftrl_rule(w, g, s, t, learning_rate, learning_rate_power=-0.5, initial_accumulator_value=0.1,
+              l1_regularization_strength=0.0, l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,
+              beta=0.0):
+    lr, p = learning_rate, learning_rate_power
+    n = s.get("n", initial_accumulator_value)
+    n_new = n + g * g
+    sigma = (n_new ** -p - n ** -p) / lr
+    s["z"] = s.get("z", 0.0) + g + 2 * l2_shrinkage_regularization_strength * w - sigma * w
+    s["n"] = n_new
+    l1, l2 = l1_regularization_strength, l2_regularization_strength + beta / (2 * lr)
+    z = s["z"]
+    return 0.0 if abs(z) <= l1 else -(z - np.sign(z) * l1) / (n_new ** -p / lr + 2 * l2)
+
+
+def lion_rule(w, g, s, t, learning_rate, beta_1=0.9, beta_2=0.99):
+    m = s.get("m", 0.0)
+    w = w - learning_rate * np.sign(beta_1 * m + (1 - beta_1) * g)
+    s["m"] = beta_2 * m + (1 - beta_2) * g
+    return w
+
+
 ORACLE_CASES = [
     (O.SGD, sgd_rule, dict(learning_rate=0.1)),
     (O.SGD, sgd_rule, dict(learning_rate=0.1, momentum=0.9)),
@@ -82,6 +127,13 @@ ORACLE_CASES = [
     (O.Adam, adam_rule, dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, amsgrad=True)),
     (O.AdamW, adam_rule, dict(learning_rate=0.01, weight_decay=0.1)),
     (O.Adagrad, adagrad_rule, dict(learning_rate=0.1, initial_accumulator_value=0.5)),
+    (O.Adadelta, adadelta_rule, dict(learning_rate=1.0, rho=0.8)),
+    (O.Adamax, adamax_rule, dict(learning_rate=0.1, beta_1=0.85, beta_2=0.95)),
+    (O.Nadam, nadam_rule, dict(learning_rate=0.05)),
+    (O.Ftrl, ftrl_rule, dict(learning_rate=0.1, learning_rate_power=-0.2, initial_accumulator_value=0.4,
+                             l1_regularization_strength=0.05, l2_regularization_strength=0.15,
+                             l2_shrinkage_regularization_strength=0.01, beta=0.3)),
+    (O.Lion, lion_rule, dict(learning_rate=0.01)),
 ]
 
 
@@ -286,7 +338,26 @@ PARITY_CASES = {
     "accumulation": lambda M: M.Adam(0.1, gradient_accumulation_steps=2),
     "loss_scale": lambda M: M.SGD(0.1, loss_scale_factor=4.0),
     "adamw_exclude": lambda M: M.AdamW(0.1, weight_decay=0.1),
+    "adadelta": lambda M: M.Adadelta(1.0, rho=0.8, epsilon=1e-6),
+    "adamax": lambda M: M.Adamax(0.1, beta_1=0.85, beta_2=0.95),
+    "nadam": lambda M: M.Nadam(0.1),
+    "nadam_accumulation": lambda M: M.Nadam(0.1, gradient_accumulation_steps=2),
+    "ftrl": lambda M: M.Ftrl(0.1, learning_rate_power=-0.2, initial_accumulator_value=0.4,
+                             l1_regularization_strength=0.05, l2_regularization_strength=0.15,
+                             l2_shrinkage_regularization_strength=0.01, beta=0.3),
+    "lion_ema": lambda M: M.Lion(0.01, use_ema=True, ema_overwrite_frequency=3),
+    "adafactor": lambda M: M.Adafactor(0.5),
+    "adafactor_fixed_step": lambda M: M.Adafactor(0.5, beta_2_decay=-0.65, epsilon_1=1e-15, epsilon_2=1e-4,
+                                                  clip_threshold=0.9, relative_step=False),
+    "lamb": lambda M: M.Lamb(0.1),
+    "muon": lambda M: M.Muon(0.05),
+    "schedule_free_adamw": lambda M: M.ScheduleFreeAdamW(0.1, warmup_steps=2, weight_decay=0.01),
+    "cosine_restarts": lambda M: M.SGD(M.schedules.CosineDecayRestarts(0.1, 2, t_mul=2.0, m_mul=0.5, alpha=0.1)),
+    "cosine_restarts_t_mul_1": lambda M: M.SGD(M.schedules.CosineDecayRestarts(0.1, 2, t_mul=1.0)),
 }
+# |w| <= ~4; most cases agree to one float32 ulp (<= 2.4e-7, often bit-exact). These compute norms or
+# means over whole tensors (sum order differs from XLA's) and agree to a few ulps.
+PARITY_TOLERANCE = {"adafactor": 1e-6, "adafactor_fixed_step": 1e-6, "lamb": 5e-7}
 
 
 def run_pair(keras, factory, name, steps=4, seed=0, scale=1.0):
@@ -304,7 +375,9 @@ def run_pair(keras, factory, name, steps=4, seed=0, scale=1.0):
         ours_opt.apply(g, ours)
         keras_opt.apply([jnp.asarray(x) for x in g], theirs)
     weight_diff = max(float(np.max(np.abs(a.numpy() - np.asarray(b)))) for a, b in zip(ours, theirs))
-    assert [v.name for v in ours_opt.variables] == [v.name for v in keras_opt.variables]
+    # (Nadam's scalar u_product is auto-named by Keras: "variable", "variable_1", ...)
+    assert [v.name for v in ours_opt.variables] == [
+        "variable" if v.name.startswith("variable") else v.name for v in keras_opt.variables]
     assert [v.shape for v in ours_opt.variables] == [tuple(v.shape) for v in keras_opt.variables]
     slot_diff = max(relative_diff(a.numpy(), np.asarray(b.value)) for a, b in zip(ours_opt.variables, keras_opt.variables))
     return weight_diff, slot_diff
@@ -318,19 +391,88 @@ def test_parity_with_keras(name):
         weight_diff, slot_diff = run_pair(keras, PARITY_CASES[name], name, scale=scale)
         # |w| <= ~3, so one float32 ulp is <= 2.4e-7. Most cases are bit-exact (diff 0.0); the
         # others differ by one ulp through XLA's pow/cos (Adam's beta**t, schedules).
-        assert weight_diff <= 2.4e-7, (name, scale, weight_diff)
-        assert slot_diff <= 2.4e-7, (name, scale, slot_diff)
+        tolerance = PARITY_TOLERANCE.get(name, 2.4e-7)
+        assert weight_diff <= tolerance, (name, scale, weight_diff)
+        assert slot_diff <= tolerance, (name, scale, slot_diff)
+        print(f"{name} (gradient scale {scale:g}): weights max abs diff {weight_diff:.2e}, "
+              f"slots max rel diff {slot_diff:.2e}")
+
+
+@pytest.mark.keras
+def test_every_keras_optimizer_class_exists_here():
+    keras = import_keras()
+    names = [n for n in dir(keras.optimizers) if isinstance(getattr(keras.optimizers, n), type)]
+    assert {"Adadelta", "Lion", "LossScaleOptimizer", "MultiOptimizer", "Muon", "OptimizerMap"} <= set(names)
+    missing = [n for n in names if not hasattr(O, n)]
+    assert not missing, missing
+    assert all(hasattr(O.schedules, n) for n in dir(keras.optimizers.schedules)
+               if isinstance(getattr(keras.optimizers.schedules, n), type))
+
+
+@pytest.mark.keras
+def test_loss_scale_optimizer_matches_keras():
+    """Dynamic loss scaling: finite steps update through the inner optimizer and the scale doubles
+    every dynamic_growth_steps; a non-finite gradient skips the step and halves the scale.
+    (Keras on JAX runs it through stateless_apply.)"""
+    keras = import_keras()
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((3, 2)).astype(np.float32)
+    grads = [rng.standard_normal((3, 2)).astype(np.float32) * 8.0 for _ in range(6)]
+    grads[2] = grads[2] * np.inf
+    ours_var = Variable(w0.copy(), name="w")
+    theirs_var = keras.Variable(w0.copy(), name="w")
+    ours = O.LossScaleOptimizer(O.Adam(0.1, name="inner"), initial_scale=8.0, dynamic_growth_steps=2, name="lso")
+    theirs = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(0.1, name="inner"), initial_scale=8.0,
+                                                 dynamic_growth_steps=2, name="lso")
+    theirs.build([theirs_var])
+    values, trainable = [v.value for v in theirs.variables], [theirs_var.value]
+    for g in grads:
+        ours.apply([g], [ours_var])
+        trainable, values = theirs.stateless_apply(values, [g], trainable)
+    np.testing.assert_allclose(ours_var.numpy(), np.asarray(trainable[0]), atol=2.4e-7)
+    assert [v.name for v in ours.variables] == [v.name for v in theirs.variables]
+    for a, b in zip(ours.variables, values):
+        np.testing.assert_allclose(a.numpy(), np.asarray(b), atol=2.4e-7)
+    assert ours.scale_loss(1.0) == float(np.asarray(values[3])) == 16.0   # 8 -> 16 -> 8 (inf) -> 16
+    assert ours.get_config() == theirs.get_config()
+
+
+@pytest.mark.keras
+def test_multi_optimizer_matches_keras():
+    keras = import_keras()
+    rng = np.random.default_rng(4)
+    w0 = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in SHAPES] for _ in range(3)]
+    ours_vars = [Variable(w.copy(), name=f"w{i}") for i, w in enumerate(w0)]
+    theirs_vars = [keras.Variable(w.copy(), name=f"w{i}") for i, w in enumerate(w0)]
+
+    def build(M):
+        mapping = M.OptimizerMap(default_optimizer=M.Adam(0.1), optimizer_map={"w0": M.SGD(0.5, momentum=0.9),
+                                                                               "w[12]": M.RMSprop(0.01)})
+        return M.MultiOptimizer(mapping)
+
+    ours, theirs = build(O), build(keras.optimizers)
+    for g in grads:
+        ours.apply(g, ours_vars)
+        theirs.apply(g, theirs_vars)
+    for a, b in zip(ours_vars, theirs_vars):
+        np.testing.assert_allclose(a.numpy(), np.asarray(b), atol=2.4e-7)
+    assert [v.name for v in ours.variables] == [v.name for v in theirs.variables]
+    assert int(ours.iterations) == int(theirs.iterations) == 3
+    assert [type(o).__name__ for o in ours.optimizers] == [type(o).__name__ for o in theirs.optimizers]
 
 
 @pytest.mark.keras
 def test_config_matches_keras():
     keras = import_keras()
-    for name in ("SGD", "RMSprop", "Adam", "AdamW", "Adagrad"):
+    for name in ("SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl", "Lion",
+                 "Adafactor", "Lamb", "Muon", "ScheduleFreeAdamW"):
         ours = getattr(O, name)(name="x").get_config()
         theirs = getattr(keras.optimizers, name)(name="x").get_config()
         assert ours == theirs, name
-        keras_restored = keras.optimizers.get({"class_name": name, "config": ours})
-        assert type(keras_restored).__name__ == name
+        if name != "Lamb":  # (Keras 3.15 leaves Lamb out of the names keras.optimizers.get knows)
+            keras_restored = keras.optimizers.get({"class_name": name, "config": ours})
+            assert type(keras_restored).__name__ == name
     schedule = O.Adam(O.schedules.ExponentialDecay(0.1, 10, 0.5), name="x").get_config()
     keras_schedule = keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5),
                                            name="x").get_config()
@@ -353,7 +495,9 @@ def test_slot_names_match_keras_for_a_dense_layer():
     for factory in (lambda M: M.RMSprop(momentum=0.5, centered=True, name="o"),
                     lambda M: M.Adam(amsgrad=True, use_ema=True, name="o"),
                     lambda M: M.SGD(momentum=0.9, gradient_accumulation_steps=2, name="o"),
-                    lambda M: M.Adagrad(name="o")):
+                    lambda M: M.Adagrad(name="o"), lambda M: M.Adadelta(name="o"), lambda M: M.Adamax(name="o"),
+                    lambda M: M.Ftrl(name="o"), lambda M: M.Lion(name="o"), lambda M: M.Lamb(name="o"),
+                    lambda M: M.Muon(name="o"), lambda M: M.ScheduleFreeAdamW(name="o")):
         ours, theirs = factory(O), factory(keras.optimizers)
         ours.build([kernel, bias])
         theirs.build(dense.trainable_variables)

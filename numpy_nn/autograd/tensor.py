@@ -222,7 +222,8 @@ def as_tensor(value):
 class Variable(Tensor):
     """A Tensor owned by a layer or optimizer: it requires grad if trainable and is updated in place.
 
-    ``Variable(value, name, trainable=True)``. ``.numpy()`` returns the values; ``.assign(array)``
+    ``Variable(value, name, trainable=True)``. ``.numpy()`` returns a copy of the values
+    (``.data`` is the live array); ``.assign(array)``
     overwrites them in place after checking the shape (so every reference sees the new values).
     ``.path`` is ``"layer_name/variable_name"`` once a layer owns it, as in Keras.
     """
@@ -236,6 +237,11 @@ class Variable(Tensor):
     @property
     def value(self):
         return self.data
+
+    def numpy(self):
+        """A copy of the values, as Keras returns (a snapshot: later updates do not change it).
+        ``.data`` is the live array."""
+        return np.array(self.data)
 
     def assign(self, value):
         value = np.asarray(value.data if isinstance(value, Tensor) else value)

@@ -1,9 +1,31 @@
 """BatchNormalization and LayerNormalization (formulas in ``numpy_nn/ops/normalization.py``)."""
 import numbers
 
+import numpy as np
+
 from .. import constraints, initializers, regularizers
 from ..ops.normalization import batch_norm_inference, batch_norm_train, layer_norm
 from .base import Layer
+
+
+def _check_renorm_clipping(clipping):
+    """Keras's checks of ``renorm_clipping``: keys among rmax, rmin, dmax; rmax >= rmin; dmax >= 0."""
+    keys = ["rmax", "rmin", "dmax"]
+    if set(clipping) - set(keys):
+        raise ValueError(f"Received invalid keys for `renorm_clipping` argument: {clipping}. Supported values: {keys}.")
+    rmax, rmin, dmax = clipping.get("rmax"), clipping.get("rmin"), clipping.get("dmax")
+    if rmax is not None and rmin is not None and rmax < rmin:
+        raise ValueError("rmax should be greater than rmin in the `renorm_clipping` argument. "
+                         f"Received: rmax={rmax}, rmin={rmin}.")
+    if dmax is not None and dmax < 0:
+        raise ValueError(f"dmax should be non-negative in the `renorm_clipping` argument. Received: dmax={dmax}.")
+    return clipping
+
+
+def _sqrt_of(initializer):
+    def sqrt_initializer(shape, dtype=None):
+        return np.sqrt(initializer(shape, dtype=dtype))
+    return sqrt_initializer
 
 
 def _check_epsilon(layer_name, epsilon):
@@ -27,6 +49,12 @@ class BatchNormalization(Layer):
     is how Keras freezes BN for fine-tuning): y uses the moving statistics.
     Weights, in Keras order: gamma, beta (trainable; absent if ``scale``/``center`` is False),
     moving_mean, moving_variance (non-trainable), each of shape (C,), C = input.shape[axis].
+
+    ``renorm=True`` (batch renormalization, Ioffe 2017; see ``_renorm_call``): training corrects
+    the batch statistics towards running ones by factors r and d (clipped by ``renorm_clipping``
+    keys ``rmin``, ``rmax``, ``dmax``; updated with ``renorm_momentum``), and three more
+    non-trainable weights follow: moving_stddev, renorm_mean, renorm_stddev. Inference is the
+    same as without renorm.
     """
 
     single_input = True
@@ -45,9 +73,9 @@ class BatchNormalization(Layer):
         if synchronized:
             raise ValueError(f"Layer '{self.name}': synchronized=True needs several devices (TensorFlow only); "
                              f"numpy_nn runs on one. Received synchronized={synchronized!r}")
+        self.renorm = bool(renorm)
         if renorm:
-            raise ValueError(f"Layer '{self.name}': batch renormalization is not implemented in numpy_nn; "
-                             f"received renorm={renorm!r}")
+            renorm_clipping = _check_renorm_clipping(renorm_clipping or {})
         self.beta_constraint = constraints.get(beta_constraint)
         self.gamma_constraint = constraints.get(gamma_constraint)
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
@@ -82,6 +110,11 @@ class BatchNormalization(Layer):
         self.moving_mean = self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
         self.moving_variance = self.add_weight("moving_variance", shape, self.moving_variance_initializer,
                                                trainable=False)
+        if self.renorm:  # Keras tracks the moving stddev, initialized as sqrt of the variance initializer
+            stddev_initializer = _sqrt_of(self.moving_variance_initializer)
+            self.moving_stddev = self.add_weight("moving_stddev", shape, stddev_initializer, trainable=False)
+            self.renorm_mean = self.add_weight("renorm_mean", shape, self.moving_mean_initializer, trainable=False)
+            self.renorm_stddev = self.add_weight("renorm_stddev", shape, stddev_initializer, trainable=False)
         self.built = True
 
     def call(self, inputs, training=None):
@@ -93,6 +126,8 @@ class BatchNormalization(Layer):
             if inputs.size == 0:  # Keras would average nothing and write NaN into the moving statistics
                 raise ValueError(f"Layer '{self.name}' cannot compute batch statistics in training mode from an "
                                  f"empty batch; received an input of shape {tuple(inputs.shape)}")
+            if self.renorm:
+                return self._renorm_call(inputs)
             outputs, mean, variance = batch_norm_train(inputs, self.gamma, self.beta, axis=self.axis,
                                                        epsilon=self.epsilon)
             momentum = self.momentum  # Keras's order: moving * momentum + batch * (1 - momentum)
@@ -101,6 +136,47 @@ class BatchNormalization(Layer):
             return outputs
         return batch_norm_inference(inputs, self.gamma, self.beta, self.moving_mean.data,
                                     self.moving_variance.data, axis=self.axis, epsilon=self.epsilon)
+
+    def _renorm_call(self, inputs):
+        """Batch renormalization (Ioffe 2017), training mode, as Keras computes it:
+
+            sigma_B = sqrt(var_B + eps)
+            r = clip(sigma_B / max(renorm_stddev, sqrt(eps)), rmin, rmax)      (no gradient)
+            d = clip((mean_B - renorm_mean) / max(renorm_stddev, sqrt(eps)), -dmax, dmax)   (no gradient)
+            y = ((x - mean_B) / sigma_B * r + d) * gamma + beta
+              = batch_norm_train(x, gamma * r, gamma * d + beta)
+
+        then renorm_mean/renorm_stddev move with ``renorm_momentum``, moving_mean/moving_stddev
+        with ``momentum``, and moving_variance = max(moving_stddev^2 - eps, 0).
+        """
+        x = inputs.data
+        axes = tuple(d for d in range(x.ndim) if d != self.axis % x.ndim)
+        mean, variance = np.mean(x, axis=axes), np.var(x, axis=axes)
+        stddev = np.sqrt(variance + self.epsilon)
+        renorm_stddev = np.maximum(self.renorm_stddev.data, np.sqrt(np.asarray(self.epsilon, x.dtype)))
+        r = stddev / renorm_stddev
+        d = (mean - self.renorm_mean.data) / renorm_stddev
+        clipping = self.renorm_clipping
+        if clipping.get("rmin") is not None:
+            r = np.maximum(r, clipping["rmin"])
+        if clipping.get("rmax") is not None:
+            r = np.minimum(r, clipping["rmax"])
+        if clipping.get("dmax") is not None:
+            d = np.clip(d, -clipping["dmax"], clipping["dmax"])
+        r, d = r.astype(x.dtype), d.astype(x.dtype)
+        gamma = self.gamma * r if self.gamma is not None else r
+        beta = self.gamma * d if self.gamma is not None else d
+        if self.beta is not None:
+            beta = beta + self.beta
+        outputs, _, _ = batch_norm_train(inputs, gamma, beta, axis=self.axis, epsilon=self.epsilon)
+        renorm_momentum, momentum = self.renorm_momentum, self.momentum
+        self.renorm_mean.assign(self.renorm_mean.data * renorm_momentum + mean * (1.0 - renorm_momentum))
+        self.renorm_stddev.assign(self.renorm_stddev.data * renorm_momentum + stddev * (1.0 - renorm_momentum))
+        self.moving_mean.assign(self.moving_mean.data * momentum + mean * (1.0 - momentum))
+        moving_stddev = self.moving_stddev.data * momentum + stddev * (1.0 - momentum)
+        self.moving_stddev.assign(moving_stddev)
+        self.moving_variance.assign(np.maximum(moving_stddev * moving_stddev - self.epsilon, 0))
+        return outputs
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -116,7 +192,8 @@ class BatchNormalization(Layer):
                 "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
                 "beta_constraint": constraints.serialize(self.beta_constraint),
                 "gamma_constraint": constraints.serialize(self.gamma_constraint), "synchronized": self.synchronized,
-                "renorm": False, "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum}
+                "renorm": self.renorm, "renorm_clipping": self.renorm_clipping,
+                "renorm_momentum": self.renorm_momentum}
 
 
 class LayerNormalization(Layer):

@@ -42,7 +42,10 @@ def _to_array(value, what):
 
 
 def _pythonify(logs):
-    return {key: float(value) for key, value in sorted(logs.items())}
+    """Sorted logs, as Python floats where possible (per-class or per-threshold results stay arrays,
+    as Keras's ``pythonify_logs`` keeps them)."""
+    from ..callbacks import pythonify_logs
+    return pythonify_logs(logs)
 
 
 class _Data:
@@ -375,13 +378,8 @@ class Trainer:
             flat_sw = self._flat_targets(sample_weight, "sample_weight")
             if flat_y is not None and len(flat_sw) == 1 and len(flat_y) > 1:
                 flat_sw = flat_sw * len(flat_y)  # one weight array applies to every output
-        if class_weight is not None:
-            if flat_y is None or len(flat_y) != 1:
-                raise ValueError("`class_weight` is only supported for models with a single output")
-            if flat_sw is not None:
-                raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
-            flat_sw = [_class_weight_to_sample_weight(flat_y[0], class_weight)]
-        return _Data(flat_x, flat_y, flat_sw)
+        data = _Data(flat_x, flat_y, flat_sw)
+        return _with_class_weight(data, class_weight) if class_weight is not None else data
 
     # -- steps ---------------------------------------------------------------------------------------
     def _forward(self, flat_x, training):
@@ -437,8 +435,8 @@ class Trainer:
         y_pred = self._forward(x, training=True)
         total = self._compute_loss(y, y_pred, sample_weight)
         variables = self.trainable_weights
-        if variables:
-            grads = tape_grad(total, variables)
+        if variables:  # the optimizer's loss scaling (loss_scale_factor, LossScaleOptimizer); it unscales
+            grads = tape_grad(self.optimizer.scale_loss(total), variables)
             self.optimizer.apply([g.data for g in grads], variables)
         self._update_metrics(y, y_pred, sample_weight, total, n)
         return self._logs()
@@ -466,7 +464,7 @@ class Trainer:
         """Train for ``epochs`` epochs; returns the ``History`` callback (see the module docstring)."""
         self._assert_compiled("fit")
         batch_size = _check_batch_size(batch_size)
-        data = self._make_data(x, y, sample_weight, class_weight)
+        data = self._make_data(x, y, sample_weight)
         if data.y is None:
             raise ValueError(f"Model '{self.name}': fit() needs targets `y`")
         val_data = None
@@ -474,6 +472,8 @@ class Trainer:
             if not 0.0 < validation_split < 1.0:
                 raise ValueError(f"`validation_split` must be in (0, 1); received {validation_split!r}")
             data, val_data = data.split(validation_split)
+        if class_weight is not None:  # as Keras: class weights weight the training batches only
+            data = _with_class_weight(data, class_weight)
         elif validation_data is not None:
             if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
                 raise ValueError("`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
@@ -516,6 +516,8 @@ class Trainer:
             training_logs = epoch_logs
             if self.stop_training:
                 break
+        if epochs > initial_epoch:  # use_ema: the weights become their moving average (Keras)
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         callbacks.on_train_end(training_logs)
         self.history = _find_history(callbacks) or self.history
         return self.history
@@ -643,6 +645,15 @@ def _should_eval(epoch, validation_freq):
     if isinstance(validation_freq, (list, tuple)):
         return epoch in validation_freq
     raise ValueError(f"Expected `validation_freq` to be a list or int. Received: validation_freq={validation_freq!r}")
+
+
+def _with_class_weight(data, class_weight):
+    """The same data with per-sample weights ``class_weight[label]`` (single-output models)."""
+    if data.y is None or len(data.y) != 1:
+        raise ValueError("`class_weight` is only supported for models with a single output")
+    if data.sample_weight is not None:
+        raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+    return _Data(data.x, data.y, [_class_weight_to_sample_weight(data.y[0], class_weight)])
 
 
 def _class_weight_to_sample_weight(y, class_weight):

@@ -94,3 +94,79 @@ class Huber(Function):
 
     def backward(self, g):
         return (g * np.where(self.small, self.error, self.delta * np.sign(self.error)),)
+
+
+class CTC(Function):
+    """Connectionist temporal classification (Graves et al. 2006), Keras's form (``ops.ctc_loss``).
+
+    Inputs: logits z (N, T, C); ``labels`` (N, S) integers and ``label_length`` (N,) are
+    parameters. With p = softmax(z) over classes and, per sample, the first L = label_length labels
+    l_1..l_L, the lattice has 2L + 1 states: even states "blank (class ``mask_index``) after n
+    labels", odd states "label n". At each frame a path stays, moves one state on, or jumps over a
+    blank state to the next label when the two labels differ. Forward variables (log space):
+
+        alpha_0 = [log p_0(blank), log p_0(l_1), -inf, ...]
+        alpha_t(s) = log p_t(sym s) + logsumexp(alpha_{t-1}(s), alpha_{t-1}(s-1),
+                                                 alpha_{t-1}(s-2) if s is label n and l_n != l_{n-1})
+        loss = -log P,   log P = logsumexp(alpha_{T-1}(2L), alpha_{T-1}(2L-1))
+
+    Gradient, from the backward variables beta (the same recursion run from the end, emissions
+    excluded at t) and the occupancy gamma_t(s) = exp(alpha_t(s) + beta_t(s) - log P):
+
+        dloss/dz_{t,k} = p_{t,k} - sum over states s with sym(s) = k of gamma_t(s)
+
+    (a label equal to ``mask_index`` inside the first L labels is an ordinary label emitting that
+    class, as in Keras). Returns the per-sample loss (N,).
+    """
+
+    def forward(self, logits, labels, label_length, mask_index=0):
+        log_probs = log_softmax_array(logits, axis=-1)
+        batch, frames, _ = logits.shape
+        labels = np.asarray(labels, dtype=np.int64)
+        label_length = np.asarray(label_length, dtype=np.int64)
+        states = 2 * labels.shape[1] + 1
+        symbols = np.full((batch, states), mask_index, dtype=np.int64)
+        symbols[:, 1::2] = labels
+        skip = np.zeros((batch, states), dtype=bool)           # label n may follow label n-1 directly
+        skip[:, 3::2] = labels[:, 1:] != labels[:, :-1]
+        emissions = np.take_along_axis(log_probs, np.broadcast_to(symbols[:, None, :], (batch, frames, states)),
+                                       axis=2)                 # (N, T, states): log p_t(sym s)
+        alpha = np.full((batch, frames, states), -np.inf, dtype=logits.dtype)
+        alpha[:, 0, :2] = emissions[:, 0, :2]
+        for t in range(1, frames):
+            alpha[:, t] = emissions[:, t] + self._arrive(alpha[:, t - 1], skip)
+        last = np.stack([2 * label_length, np.maximum(2 * label_length - 1, 0)], axis=1)
+        ends = np.take_along_axis(alpha[:, -1], last, axis=1)
+        ends[label_length == 0, 1] = -np.inf                   # an empty label ends in the first blank only
+        self.log_p = np.logaddexp(ends[:, 0], ends[:, 1])
+        self.alpha, self.emissions, self.skip, self.last = alpha, emissions, skip, last
+        self.symbols, self.probs, self.label_length = symbols, np.exp(log_probs), label_length
+        return -self.log_p
+
+    @staticmethod
+    def _arrive(previous, skip):
+        """logsumexp over the states a path can come from: s, s - 1, s - 2 (allowed skips)."""
+        total = previous.copy()
+        total[:, 1:] = np.logaddexp(total[:, 1:], previous[:, :-1])
+        total[:, 2:] = np.where(skip[:, 2:], np.logaddexp(total[:, 2:], previous[:, :-2]), total[:, 2:])
+        return total
+
+    def backward(self, g):
+        batch, frames, states = self.alpha.shape
+        beta = np.full_like(self.alpha, -np.inf)
+        rows = np.arange(batch)
+        beta[rows, -1, self.last[:, 0]] = 0.0
+        beta[rows[self.label_length > 0], -1, self.last[self.label_length > 0, 1]] = 0.0
+        for t in range(frames - 2, -1, -1):
+            ahead = self.emissions[:, t + 1] + beta[:, t + 1]  # leave s towards s, s + 1, s + 2
+            total = ahead.copy()
+            total[:, :-1] = np.logaddexp(total[:, :-1], ahead[:, 1:])
+            total[:, :-2] = np.where(self.skip[:, 2:], np.logaddexp(total[:, :-2], ahead[:, 2:]), total[:, :-2])
+            beta[:, t] = total
+        occupancy = np.exp(self.alpha + beta - self.log_p[:, None, None])   # (N, T, states)
+        expected = np.zeros_like(self.probs)                   # sum of occupancies per class: scatter-add
+        shape = occupancy.shape
+        np.add.at(expected, (np.broadcast_to(rows[:, None, None], shape),
+                             np.broadcast_to(np.arange(frames)[None, :, None], shape),
+                             np.broadcast_to(self.symbols[:, None, :], shape)), occupancy)
+        return (g[:, None, None] * (self.probs - expected),)

@@ -1,0 +1,1 @@
+"""Keras's own unit tests, run unchanged through numpy_nn's public API (see ``run.py``)."""
