@@ -145,10 +145,10 @@ class BaseCAM:
     def __call__(self, x, class_index=None, output=None, target=None):
         _, single = tape.as_batch(self.model, x, type(self).__name__)
         maps = normalize(self.compute(x, class_index, output, target))
-        if maps.ndim == 2:  # a map along a sequence: to the input's length
+        if maps.ndim == 2:  # a map along a sequence: to the input's length (interpolation moves the max)
             length = sequence_length(self.context["batch"])
             if length is not None:
-                maps = upsample(maps, (length,)).astype(maps.dtype)
+                maps = normalize(upsample(maps, (length,)).astype(maps.dtype))
         return _squeeze(maps, single)
 
     # helpers for the gradient-free CAMs --------------------------------------------------------
