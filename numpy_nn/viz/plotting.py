@@ -161,7 +161,7 @@ def plot_filters(model, layer_name, path, filter_indices=range(64), margin=5, sc
     cols = cols or int(np.ceil(np.sqrt(len(cells))))
     grid = filter_grid(cells, margin=margin, cols=cols)
     rows = -(-len(cells) // cols)
-    figure = _figure(1.25 * cols + 0.4, 1.35 * rows + 0.9)
+    figure = _figure(max(1.25 * cols + 0.4, 5.0), 1.35 * rows + 1.1)
     unexcited = [index for index, result in zip(indices, results) if not result.excited]
     for k, (index, cell, result) in enumerate(zip(indices, cells, results)):
         axis = figure.add_subplot(rows, cols, k + 1)
@@ -175,8 +175,8 @@ def plot_filters(model, layer_name, path, filter_indices=range(64), margin=5, sc
             axis.add_patch(Rectangle((-0.5, -0.5), cell.shape[1], cell.shape[0], fill=False, edgecolor="red",
                                      linewidth=3))
     mode = options.get("mode", "keras")
-    figure.suptitle(f"{layer_name}: filters {len(indices)} of {channels} channels shown (gradient ascent, "
-                    f"mode={mode!r}; number = final mean activation)\n"
+    figure.suptitle(f"{layer_name}: {len(indices)} of {channels} channels shown\n"
+                    f"gradient ascent (mode={mode!r}); #filter and its final mean activation\n"
                     f"{len(unexcited)} could not be excited (red frame)", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -197,7 +197,7 @@ def plot_units(model, layer_name, units, path, parameterizations=("pixel", "four
     results = {unit: {p: visualize_unit(model, layer_name, unit, parameterization=p, **options)
                       for p in parameterizations} for unit in units}
     columns = len(parameterizations)
-    figure = _figure(2.2 * columns + 0.4, 2.3 * len(units) + 0.6)
+    figure = _figure(max(2.2 * columns + 0.4, 4.6), 2.3 * len(units) + 0.8)
     for row, unit in enumerate(units):
         name = labels[row] if labels is not None else f"unit {unit}"
         for col, p in enumerate(parameterizations):
@@ -210,7 +210,10 @@ def plot_units(model, layer_name, units, path, parameterizations=("pixel", "four
             axis.set_yticks([])
             colour = "black" if result.excited else "red"
             axis.set_title(f"{name} - {p}\nactivation {result.loss:.3g}", fontsize=8, color=colour)
-    figure.suptitle(f"{layer_name}: inputs that maximize each unit (regularized gradient ascent)", fontsize=9)
+    from .unit import unit_objective
+    _, what = unit_objective(model, layer_name, units[0])
+    figure.suptitle(f"{layer_name}: the input that maximizes each {what}\n(regularized gradient ascent; "
+                    "red: never above 0)", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     return results
@@ -244,7 +247,7 @@ def right_and_wrong(y_true, y_pred, count):
 
 
 def plot_cam(images, heatmaps, path, titles=None, alpha=0.4, masks=None, layer_name=None, true=None,
-             predicted=None, class_names=None):
+             predicted=None, class_names=None, heatmap_columns=True, title=None):
     """Rows of (image | heatmap | overlay) for each image; ``masks`` (N, H, W) outline the object.
 
     ``images`` (N, H, W, 3) or one image; ``heatmaps`` (N, h, w) or one map; a dict
@@ -252,47 +255,61 @@ def plot_cam(images, heatmaps, path, titles=None, alpha=0.4, masks=None, layer_n
     gives the scale of the heatmaps (each normalized to [0, 1] per image). ``layer_name``
     goes in the figure title. ``true`` / ``predicted`` (class indices, with ``class_names``)
     title each row "true X / pred Y" in green when right and in red, marked WRONG, when not
-    (choose rows with ``right_and_wrong`` so both kinds appear).
+    (choose rows with ``right_and_wrong`` so both kinds appear). ``heatmap_columns=False``
+    draws one column per method (many methods side by side): the map upsampled to the image
+    and drawn half-transparent over the image in grey. ``title``
+    replaces the figure title's description of what is explained.
     """
     images = np.asarray(images)
     images = images[None] if images.ndim == 3 else images
     methods = heatmaps if isinstance(heatmaps, dict) else {"heatmap": heatmaps}
     methods = {name: (np.asarray(h)[None] if np.ndim(h) == 2 else np.asarray(h)) for name, h in methods.items()}
-    n, columns = len(images), 1 + 2 * len(methods)
+    per_method = 2 if heatmap_columns else 1
+    n, columns = len(images), 1 + per_method * len(methods)
     figure = _figure(2.2 * columns + 0.9, 2.3 * n + 0.5)
     spec = figure.add_gridspec(n, columns + 1, width_ratios=[1] * columns + [0.08])
     name_of = (lambda k: class_names[k]) if class_names is not None else str
-    shown = None
     for i in range(n):
         axis = figure.add_subplot(spec[i, 0])
         axis.imshow(_as_unit_rgb(images[i]))
         if masks is not None:
             axis.contour(np.asarray(masks[i], dtype=float), levels=[0.5], colors="white", linewidths=0.8)
-        title, colour = (titles[i] if titles is not None else "image"), "black"
+        row_title, colour = (titles[i] if titles is not None else "image"), "black"
         if true is not None and predicted is not None:
             right = int(true[i]) == int(predicted[i])
-            title = f"true {name_of(int(true[i]))} / pred {name_of(int(predicted[i]))}" + ("" if right else " WRONG")
+            row_title = f"true {name_of(int(true[i]))} / pred {name_of(int(predicted[i]))}" + ("" if right else " WRONG")
             colour = "green" if right else "red"
-        axis.set_title(title, fontsize=8, color=colour)
+        axis.set_title(row_title, fontsize=8, color=colour)
         for m, (name, maps) in enumerate(methods.items()):
-            axis = figure.add_subplot(spec[i, 1 + 2 * m])
-            shown = axis.imshow(maps[i], cmap="jet", vmin=0, vmax=1)
-            axis.set_title(name, fontsize=8)
-            axis = figure.add_subplot(spec[i, 2 + 2 * m])
-            axis.imshow(overlay(images[i], maps[i], alpha=alpha))
+            column = 1 + per_method * m
+            if heatmap_columns:
+                axis = figure.add_subplot(spec[i, column])
+                axis.imshow(maps[i], cmap="jet", vmin=0, vmax=1)
+                axis.set_title(name, fontsize=8)
+                column += 1
+            axis = figure.add_subplot(spec[i, column])
+            if heatmap_columns:
+                axis.imshow(overlay(images[i], maps[i], alpha=alpha))
+            else:  # compact: the upsampled map, half transparent, over the image in grey
+                grey = _as_unit_rgb(images[i]).mean(axis=-1)
+                axis.imshow(grey, cmap="gray", vmin=0, vmax=1)
+                axis.imshow(resize(maps[i], grey.shape), cmap="jet", vmin=0, vmax=1, alpha=0.55)
             if masks is not None:
                 axis.contour(np.asarray(masks[i], dtype=float), levels=[0.5], colors="white", linewidths=0.8)
-            axis.set_title(f"{name} overlay", fontsize=8)
+            axis.set_title(f"{name} overlay" if heatmap_columns else name, fontsize=8)
     for axis in figure.axes:
         axis.set_xticks([])
         axis.set_yticks([])
     colorbar_axis = figure.add_subplot(spec[:, -1])
-    bar = figure.colorbar(shown, cax=colorbar_axis)
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    bar = figure.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap="jet"), cax=colorbar_axis)
     bar.set_label("importance (each map / its max)", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     where = f" of layer '{layer_name}'" if layer_name is not None else ""
-    explained = "the predicted class" if true is None else "the predicted class; rows in red are wrong predictions"
-    figure.suptitle(f"{', '.join(methods)}{where}: evidence for {explained}"
+    explained = title or ("evidence for the predicted class" if true is None else
+                          "evidence for the predicted class; rows in red are wrong predictions")
+    figure.suptitle(f"{', '.join(methods)}{where}\n{explained}"
                     + (" (object outlined in white)" if masks is not None else ""), fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

@@ -71,7 +71,8 @@ def unit_objective(model, layer_name, unit):
     def objective(inputs):
         _, _, found = tape.forward(model, inputs, [layer_name], logits=False)
         return _pick(found[layer_name if isinstance(layer_name, str) else layer.name], unit, layer_name)
-    return objective, "unit"
+    rank = len(getattr(layer, "output", None).shape) if hasattr(getattr(layer, "output", None), "shape") else 2
+    return objective, "unit" if rank == 2 else "filter (mean over its grid)"
 
 
 def _pick(activation, unit, layer_name):
