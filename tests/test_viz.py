@@ -384,6 +384,9 @@ def test_trained_grad_cam_beats_random_pointing_and_passes_randomization(trained
 def test_example_runs_in_quick_mode(tmp_path, trained):
     _, _, example = trained
     result = example.main(quick=True, out_dir=str(tmp_path))
+    assert set(result["paths"]) >= {"activations", "filters", "units", "grad_cam", "cam_methods", "two_input",
+                                    "history"}
     for path in result["paths"].values():
         assert os.path.getsize(path) > 1000
-    assert set(result["table"]) >= {"grad_cam", "random"}
+    assert set(result["table"]) >= {"grad_cam", "layer_cam", "eigen_cam", "random"}
+    assert set(result["two_input"]["table"]) >= {"grad_cam", "score_cam", "random"}

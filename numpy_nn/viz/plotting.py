@@ -359,8 +359,8 @@ def plot_history(history, path, metrics=None, callbacks=None, restored_epoch=Non
         for k, (after, old, new) in enumerate(cuts):
             axis.axvline(after + 0.5, color="grey", linestyle=":", linewidth=1.2,
                          label="learning-rate cut" if k == 0 else None)
-            axis.annotate(f"lr {new:.2g}", (after + 0.5, 1.0), xycoords=("data", "axes fraction"),
-                          fontsize=7, color="grey", rotation=90, va="top", ha="right")
+            axis.annotate(f"lr {new:.2g}", (after + 0.5, 0.03), xycoords=("data", "axes fraction"),
+                          fontsize=7, color="grey", rotation=90, va="bottom", ha="right")
         if restored_epoch is not None and 0 <= restored_epoch < len(epochs):
             x = restored_epoch + 1
             axis.axvline(x, color="green", linewidth=1.2, alpha=0.7,
