@@ -334,6 +334,10 @@ def test_metrics_perturb_only_the_named_image_input():
     table = viz.evaluate_explanations(model, x, labels, masks, methods=("saliency", "random"), output="kind",
                                       randomization=False, print_fn=None)
     assert table["saliency"]["deletion_auc"] == pytest.approx(float(p.mean()), rel=1e-5)
+    from numpy_nn.viz.metrics import _explained_head, _weighted_layers
+    weighted = _weighted_layers(model)  # "price" comes last in model order; "kind" is what is explained
+    assert _explained_head(model, "kind", weighted).name == "kind"
+    assert _explained_head(model, "price", weighted).name == "price"
     with pytest.raises(ValueError, match="input_name"):
         viz.evaluate_explanations(model, x, labels, masks, methods=("random",), output="kind", input_name="nope",
                                   print_fn=None)

@@ -292,8 +292,9 @@ def evaluate_explanations(model, images, labels, masks, methods=DEFAULT_METHODS,
 
     The class explained is the true label of each image. Columns: pointing-game accuracy,
     energy inside the mask, deletion AUC (lower is better), insertion AUC (higher is better),
-    and the rank correlation with the maps of the model with its top layer re-initialized, then
-    with every weighted layer re-initialized (lower = the map depends on the learned weights).
+    and the rank correlation with the maps of the model with its top layer (the layer producing
+    the explained output) re-initialized, then with every weighted layer re-initialized (lower =
+    the map depends on the learned weights).
     A ``random`` method scores like chance; the pointing baseline is printed underneath.
     ``images`` may be the inputs of a model with several (a list or a dict): ``input_name``
     names the image input the masks belong to, ``output`` the classification output explained.
@@ -303,7 +304,8 @@ def evaluate_explanations(model, images, labels, masks, methods=DEFAULT_METHODS,
     count = len(_image_leaf(model, images, input_name)[1])
     table = {}
     weighted = _weighted_layers(model)
-    stages = [("top", weighted[-1:]), ("all", weighted[:-1][::-1])]
+    top = _explained_head(model, output, weighted)
+    stages = [("top", [top]), ("all", [layer for layer in weighted[::-1] if layer is not top])]
     for method in methods:
         maps = explain(method, model, images, labels, output, input_name)
         deletion, insertion = deletion_insertion(model, images, maps, labels, steps=steps, output=output,
@@ -319,6 +321,22 @@ def evaluate_explanations(model, images, labels, masks, methods=DEFAULT_METHODS,
     if print_fn is not None:
         print_fn(format_table(table, pointing_baseline(masks, tolerance), count))
     return table
+
+
+def _explained_head(model, output, weighted):
+    """The weighted layer that produces the explained output (for the "top" randomization stage).
+
+    With several outputs, the last weighted layer in model order may belong to another output,
+    and re-initializing it would not touch the explained score at all.
+    """
+    names = list(getattr(model, "output_names", None) or [])
+    index = names.index(output) if isinstance(output, str) and output in names else \
+        (output if isinstance(output, int) else 0)
+    try:
+        head = tape.output_layers(model)[index]
+    except (IndexError, ValueError):
+        head = None
+    return head if any(head is layer for layer in weighted) else weighted[-1]
 
 
 def format_table(table, baseline=None, count=None):
