@@ -132,7 +132,7 @@ def main(quick=False, out_dir="visualize_convnet_out", seed=0):
         else viz.metrics.DEFAULT_METHODS
     print("tour CNN:")
     table = viz.evaluate_explanations(model, test_images[:n_eval], test_labels[:n_eval], test_masks[:n_eval],
-                                      methods=methods, randomization=not quick)
+                                      methods=methods, randomization=not quick, steps=8 if quick else 16)
 
     # 6. a model with two inputs and two outputs
     two = two_input_part(images, labels, masks, test_images, test_labels, test_masks, rows, paths["two_input"],
@@ -174,7 +174,8 @@ def two_input_part(images, labels, masks, test_images, test_labels, test_masks, 
                                       methods=("grad_cam", "score_cam", "random") if quick else
                                       ("grad_cam", "layer_cam", "xgrad_cam", "score_cam", "ablation_cam", "saliency",
                                        "random"),
-                                      output="shape", input_name="image", randomization=not quick)
+                                      output="shape", input_name="image", randomization=not quick,
+                                      steps=8 if quick else 16)
     return {"results": results, "table": table}
 
 
