@@ -18,7 +18,7 @@ import contextlib
 import numpy as np
 
 from ..autograd.engine import grad as tape_grad
-from ..models.node import flatten, pack_like
+from ..ops.node import flatten, pack_like
 from ..ops import activations as activation_ops
 from . import tape, targets
 from .cam import GradCAM, _squeeze, normalize, upsample

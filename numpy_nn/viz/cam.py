@@ -29,7 +29,7 @@ import numpy as np
 from ..autograd.engine import grad as tape_grad
 from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
-from ..models.node import flatten, pack_like
+from ..ops.node import flatten, pack_like
 from . import tape, targets
 from .colormap import _interpolation_matrix
 

@@ -19,7 +19,7 @@ with masks S (N, H, W) of the object (``nn.datasets.make_shapes`` returns them):
 import numpy as np
 
 from ..autograd.function import no_grad
-from ..models.node import flatten, pack_like
+from ..ops.node import flatten, pack_like
 from . import attribution, cam, tape
 from .colormap import gaussian_blur, resize
 

@@ -36,7 +36,7 @@ import numpy as np
 from .. import activations as activation_functions
 from ..autograd.tensor import Tensor
 from ..layers.base import Layer
-from ..models.node import flatten, pack_like
+from ..ops.node import flatten, pack_like
 
 
 def _is_model(layer):

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..autograd.engine import grad as tape_grad
 from ..autograd.tensor import Tensor
-from ..models.node import flatten, pack_like
+from ..ops.node import flatten, pack_like
 from . import tape
 from .colormap import gaussian_blur
 from .filters import _l2_normalize, deprocess, start_inputs
