@@ -393,6 +393,28 @@ def diversity(probas, y):
     return disagreement, np.atleast_2d(correlation)
 
 
+def describe_weights(weights, negligible=0.01):
+    """One sentence on what ensemble weights {name: weight} (summing to 1) mean, for the report.
+
+    A single member with all the weight (1/0/0) means the "weighted" row IS that member; about
+    equal weights mean it is the plain mean; otherwise it names the mix and the members left out.
+    """
+    names, values = list(weights), np.asarray(list(weights.values()), dtype=np.float64)
+    shown = "/".join(f"{v:.2g}" for v in values)
+    used = [name for name, v in zip(names, values) if v > negligible]
+    unused = [name for name, v in zip(names, values) if v <= negligible]
+    if len(used) == 1:
+        return (f"Weights {shown} ({'/'.join(names)}): the weighted ensemble is {used[0]} alone -- mixing in "
+                f"{', '.join(unused)} did not improve the fit on the validation data.")
+    if np.allclose(values, 1.0 / len(values), atol=0.05):
+        return f"Weights {shown} ({'/'.join(names)}): about equal, so the weighted ensemble is close to the plain mean."
+    mix = ", ".join(f"{name} {v:.2f}" for name, v in sorted(zip(names, values), key=lambda item: -item[1])
+                    if v > negligible)
+    return (f"Weights {shown} ({'/'.join(names)}): the weighted ensemble mixes {mix}"
+            + (f"; {', '.join(unused)} {'gets' if len(unused) == 1 else 'get'} no weight (adds nothing the others "
+               "do not, on the validation data)." if unused else "."))
+
+
 class EnsembleReport:
     """Scores of the members and of the ensembles; print it, or ``to_markdown()``.
 
@@ -424,6 +446,7 @@ class EnsembleReport:
         for row in self.rows:
             cells = [row["name"]] + ["" if row[c] is None else f"{row[c]:.4f}" for c in columns[1:]]
             lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", describe_weights(self.weights)]
         for title, matrix in (("disagreement (validation)", self.disagreement),
                               ("correlation of true-class probabilities (validation)", self.correlation)):
             lines += ["", f"{title}:", "", "| | " + " | ".join(self.names) + " |",

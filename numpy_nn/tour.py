@@ -140,7 +140,7 @@ def run_tour(out_dir="tour_output", quick=False, seed=0):
     numbers["train_seconds"] = time.perf_counter() - fit_start
     numbers["epochs_run"] = len(history.epoch)
     numbers["seconds_per_epoch"] = numbers["train_seconds"] / max(numbers["epochs_run"], 1)
-    viz.plot_history(history, str(out / "learning_curves.png"))
+    viz.plot_history(history, str(out / "learning_curves.png"), callbacks=[stopper, reducer])
     test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
     val_loss, val_accuracy = model.evaluate(x_val, y_val, verbose=0)
     numbers.update(test_loss=float(test_loss), test_accuracy=float(test_accuracy),
@@ -152,16 +152,17 @@ def run_tour(out_dir="tour_output", quick=False, seed=0):
 
     # 3. what the network learned ----------------------------------------------------------------
     sample = x_test[:1]
+    predicted = np.argmax(model.predict(x_test, verbose=0), axis=-1)
     acts = viz.activations(model, sample, layer_names=["relu1", "relu2", "relu3", "relu4"])
-    viz.plot_activations(acts, str(out / "activations.png"))
+    viz.plot_activations(acts, str(out / "activations.png"), image=sample[0],
+                         label=f"{class_names[y_test[0]]} (predicted {class_names[predicted[0]]})")
     numbers["dead_channels"] = {name: int(viz.dead_channels(a[0]).sum()) for name, a in acts.items()}
     viz.plot_filters(model, "relu3", str(out / "filters.png"), filter_indices=range(settings["filters"]),
                      seed=seed)
-    cam_count = 6
-    heatmaps = viz.grad_cam(model, x_test[:cam_count], layer_name="relu4")
-    predicted = np.argmax(model.predict(x_test[:cam_count], verbose=0), axis=-1)
-    titles = [f"true {class_names[t]} / pred {class_names[p]}" for t, p in zip(y_test[:cam_count], predicted)]
-    viz.plot_cam(x_test[:cam_count], heatmaps, str(out / "gradcam.png"), titles=titles, masks=m_test[:cam_count])
+    rows = viz.right_and_wrong(y_test, predicted, 6)  # right and wrong predictions both shown
+    heatmaps = viz.grad_cam(model, x_test[rows], layer_name="relu4")
+    viz.plot_cam(x_test[rows], {"Grad-CAM": heatmaps}, str(out / "gradcam.png"), masks=m_test[rows],
+                 layer_name="relu4", true=y_test[rows], predicted=predicted[rows], class_names=class_names)
     all_maps = viz.grad_cam(model, x_test, layer_name="relu4", class_index=y_test)
     numbers["pointing_game"] = float(np.mean(viz.pointing_game(all_maps, m_test)))
     numbers["pointing_baseline"] = float(np.mean(viz.pointing_baseline(m_test)))
@@ -267,7 +268,8 @@ def _report(numbers, settings, class_names):
         "",
         f"Pointing game on the test set (the heatmap's maximum falls inside the object's mask): "
         f"**{numbers['pointing_game']:.3f}**, against **{numbers['pointing_baseline']:.3f}** for a "
-        "uniformly random point.",
+        "uniformly random point. The figure shows right and wrong predictions (wrong ones titled in red), "
+        "each heatmap on the grid of layer relu4, with its colour scale.",
         "",
         "![Grad-CAM](gradcam.png)",
         "",

@@ -384,6 +384,26 @@ def test_trained_grad_cam_beats_random_pointing_and_passes_randomization(trained
 def test_example_runs_in_quick_mode(tmp_path, trained):
     _, _, example = trained
     result = example.main(quick=True, out_dir=str(tmp_path))
+    assert set(result["paths"]) >= {"activations", "filters", "units", "grad_cam", "cam_methods", "two_input",
+                                    "history"}
     for path in result["paths"].values():
         assert os.path.getsize(path) > 1000
-    assert set(result["table"]) >= {"grad_cam", "random"}
+    assert set(result["table"]) >= {"grad_cam", "layer_cam", "eigen_cam", "random"}
+    assert set(result["two_input"]["table"]) >= {"grad_cam", "score_cam", "random"}
+
+
+def test_trained_new_cams_point_at_the_object_and_eigen_cam_ignores_the_classifier(trained):
+    model, (x, y, masks), _ = trained
+    x, y, masks = x[:40], y[:40], masks[:40]
+    baseline = viz.pointing_baseline(masks)
+    methods = {"layer_cam": viz.layer_cam, "xgrad_cam": viz.xgrad_cam, "score_cam": viz.score_cam,
+               "ablation_cam": viz.ablation_cam, "eigen_cam": viz.eigen_cam}
+    pointing = {name: float(viz.pointing_game(method(model, x, "relu4", y), masks).mean())
+                for name, method in methods.items()}
+    print(f"pointing game on 40 test images (random point {baseline:.3f}):", pointing)
+    for name in ("layer_cam", "score_cam", "eigen_cam"):
+        assert pointing[name] > 2 * baseline, (name, pointing[name], baseline)
+    # Eigen-CAM explains no class: re-initializing the classifier cannot change its maps
+    (_, top), = viz.randomization_check(model, x[:8], y[:8], "eigen_cam",
+                                        stages=[("top", [model.get_layer("predictions")])])
+    assert top == pytest.approx(1.0)

@@ -13,14 +13,13 @@ from . import tape
 def activations(model, x, layer_names=None):
     """{layer name: array (N, ...)} for the layers in ``layer_names`` (default: 4-D outputs).
 
-    ``x``: a batch (N, H, W, C) or one image (H, W, C), which is given a batch axis.
+    ``x``: what ``model.predict`` accepts -- an array, a list or a dict keyed by input name --
+    batched (N, H, W, C) or one sample (H, W, C), which is given a batch axis.
     ``layer_names``: names or paths into nested models (``"encoder/conv2"``), in any order;
     the dict keeps the given order. Default: every top-level layer (InputLayer excluded) whose
     output has 4 axes, in model order.
     """
-    x = np.asarray(getattr(x, "data", x))
-    if x.ndim == 3:
-        x = x[None]
+    x, _ = tape.as_batch(model, x, "activations")
     if layer_names is None:
         names = tape.layer_paths(model)
         names = [name for name in names if "/" not in name]

@@ -15,11 +15,19 @@ random jitter (the image is rolled by up to ``jitter`` pixels before each step),
 and an L2 penalty in the loss, a light Gaussian blur every few steps, and octaves: the image is
 parametrized at a coarse resolution, img = up(P) with a fixed bilinear upsampling (a matrix
 product on the tape), and P is enlarged between octaves, so coarse structure forms first.
+
+Any input structure: for a model with several inputs, ``initial_image`` may be a list or a dict
+keyed by input name (default: a seeded start image for each input), every input is ascended
+with its own normalized gradient (mode="keras"), and ``.raw`` / ``.image`` come back in the
+same structure. Any layer: a 3-D output (N, T, C) is a filter along a sequence (the border is
+left out along T), a 2-D output (N, units) is a unit (see also ``visualize_unit``).
+``parameterization="fourier"`` hands the ascent to ``numpy_nn.viz.unit`` (decorrelated image).
 """
 import numpy as np
 
 from ..autograd.engine import grad as tape_grad
 from ..autograd.tensor import Tensor
+from ..ops.node import flatten, pack_like
 from . import tape
 from .colormap import _interpolation_matrix, gaussian_blur
 
@@ -27,10 +35,17 @@ from .colormap import _interpolation_matrix, gaussian_blur
 class FilterVisualization:
     """The result of ``visualize_filter``: ``loss`` (float, before the last step), ``image``
     (uint8 (h, w, C), deprocessed for display), ``raw`` (float32 (H, W, C), the optimized input),
-    ``losses`` (the loss at every step)."""
+    ``losses`` (the loss at every step); for several inputs ``image`` and ``raw`` have the
+    structure of the inputs. ``excited``: whether the ascent made the channel fire at all
+    (final loss > 0); a ReLU channel that is zero on the start image gets no gradient and stays
+    unexcited -- ``plot_filters`` marks those."""
 
     def __init__(self, loss, image, raw, losses):
         self.loss, self.image, self.raw, self.losses = loss, image, raw, losses
+
+    @property
+    def excited(self):
+        return bool(self.loss > 0)
 
     def __iter__(self):  # ``loss, image = visualize_filter(...)`` as in keras.io
         return iter((self.loss, self.image))
@@ -81,14 +96,41 @@ def feature_extractor(model, layer_name):
     if top_level and getattr(model, "_is_graph_network", False):
         try:
             graph = Graph(model.inputs, [layer.output])
-            return lambda image: graph.run([image], training=False)[0]
-        except (AttributeError, ValueError):
+            return lambda image: graph.run(flatten(image), training=False)[0]
+        except (AttributeError, ValueError, TypeError):
             pass
 
     def run(image):
         _, _, found = tape.forward(model, image, [layer_name], logits=False)
         return found[layer_name if isinstance(layer_name, str) else layer.name]
     return run
+
+
+def start_inputs(model, initial_image, image_size, seed, where="visualize_filter"):
+    """The start of the ascent, batched (1, ...), in the structure of the model's inputs.
+
+    ``initial_image``: None (a seeded keras.io start image for each input), or an array / list /
+    dict like ``model.predict`` takes (one sample or a batch of one).
+    """
+    dtype = tape._input_dtype(model)
+    specs = tape.input_specs(model)
+    if initial_image is not None:
+        if not specs and not isinstance(initial_image, (list, tuple, dict)):  # no graph: an image
+            return np.asarray(initial_image, dtype=dtype).reshape(_image_shape(model, initial_image, None))
+        batch, _ = tape.as_batch(model, initial_image, where)
+        return pack_like(batch, [np.asarray(leaf, dtype=spec[2] if spec else dtype)
+                                 for leaf, spec in zip(flatten(batch), tape._matched_specs(model, batch, where))])
+    if len(specs) <= 1:
+        return start_image(_image_shape(model, None, image_size), seed).astype(dtype)
+    rng_seeds = np.random.SeedSequence(seed).spawn(len(specs)) if seed is not None else [None] * len(specs)
+    starts = []
+    for (key, _, spec_dtype), tensor, child in zip(specs, model.inputs, rng_seeds):
+        shape = tuple(tensor.shape[1:])
+        if any(d is None for d in shape):
+            raise ValueError(f"{where}: input '{key}' of model '{model.name}' has an unknown size {shape}; "
+                             "pass initial_image=")
+        starts.append(start_image((1,) + shape, None if child is None else child).astype(spec_dtype))
+    return starts if not isinstance(model.input, dict) else dict(zip([k for k, _, _ in specs], starts))
 
 
 def _image_shape(model, initial, image_size):
@@ -108,16 +150,18 @@ def _image_shape(model, initial, image_size):
 
 
 def _filter_loss(activation, filter_index, border=2):
-    """mean(A[:, b:-b, b:-b, filter_index]); the border is kept when the map is too small (<= 2b)."""
-    if activation.ndim != 4:
+    """mean(A[:, b:-b, b:-b, filter_index]) -- over the grid axes of a (N, h, w, C) or (N, T, C)
+    output, none for (N, units); the border is kept when the map is too small (<= 2b)."""
+    if activation.ndim < 2:
         raise ValueError(f"visualize_filter: the layer output has shape {tuple(activation.shape)}; "
-                         "a 4-D (batch, h, w, channels) output is needed")
+                         "expected (batch, ..., channels)")
     if not 0 <= filter_index < activation.shape[-1]:
         raise ValueError(f"visualize_filter: filter_index must be in [0, {activation.shape[-1]}); "
                          f"received {filter_index}")
-    h, w = activation.shape[1:3]
-    b = border if min(h, w) > 2 * border else 0
-    return activation[:, b:h - b, b:w - b, filter_index].mean()
+    grid = activation.shape[1:-1]
+    b = border if grid and min(grid) > 2 * border else 0
+    index = (slice(None),) + tuple(slice(b, size - b) for size in grid) + (filter_index,)
+    return activation[index].mean()
 
 
 def _l2_normalize(g):
@@ -126,7 +170,8 @@ def _l2_normalize(g):
 
 
 def visualize_filter(model, layer_name, filter_index, steps=30, step_size=10.0, initial_image=None,
-                     seed=None, mode="keras", image_size=None, crop=None, **regularized_options):
+                     seed=None, mode="keras", image_size=None, crop=None, parameterization="pixel",
+                     **regularized_options):
     """Gradient ascent on the input so that channel ``filter_index`` of ``layer_name`` fires.
 
     Returns a ``FilterVisualization`` (``.loss``, ``.image``, ``.raw``, ``.losses``; unpacks as
@@ -135,11 +180,14 @@ def visualize_filter(model, layer_name, filter_index, steps=30, step_size=10.0, 
     size is unknown. ``crop`` is passed to ``deprocess``. ``mode="regularized"`` accepts
     ``jitter`` (2), ``tv_weight`` (0.05), ``l2_weight`` (0.01), ``blur_every`` (4),
     ``blur_sigma`` (0.5), ``octaves`` (3), ``octave_scale`` (1.5); see the module docstring.
+    ``parameterization="fourier"`` runs ``visualize_unit`` on the channel instead (decorrelated
+    Fourier image, jitter, L2; the options are those of ``visualize_unit``).
     """
-    shape = _image_shape(model, initial_image, image_size)
-    dtype = tape._input_dtype(model)
-    start = (np.asarray(initial_image, dtype=dtype).reshape(shape) if initial_image is not None
-             else start_image(shape, seed).astype(dtype))
+    if parameterization != "pixel":
+        from .unit import visualize_unit
+        return visualize_unit(model, layer_name, filter_index, steps=steps, initial_image=initial_image, seed=seed,
+                              image_size=image_size, parameterization=parameterization, **regularized_options)
+    start = start_inputs(model, initial_image, image_size, seed)
     extract = feature_extractor(model, layer_name)
     if mode == "keras":
         if regularized_options:
@@ -147,23 +195,34 @@ def visualize_filter(model, layer_name, filter_index, steps=30, step_size=10.0, 
         raw, losses = _ascent_keras(extract, start, filter_index, steps, step_size)
         crop_used = crop
     elif mode == "regularized":
-        raw, losses = _ascent_regularized(extract, start, filter_index, steps, step_size, seed,
+        if len(flatten(start)) != 1:
+            raise ValueError("visualize_filter: mode='regularized' works on one image input; for a model with "
+                             "several inputs use mode='keras' or nn.viz.visualize_unit")
+        raw, losses = _ascent_regularized(extract, flatten(start)[0], filter_index, steps, step_size, seed,
                                           **regularized_options)
+        raw = pack_like(start, [raw])
         crop_used = 0 if crop is None else crop
     else:
         raise ValueError(f"visualize_filter: mode must be 'keras' or 'regularized'; received {mode!r}")
-    return FilterVisualization(losses[-1], deprocess(raw[0], crop=crop_used), raw[0], losses)
+    samples = [leaf[0] for leaf in flatten(raw)]
+    images = [deprocess(sample, crop=crop_used) if sample.ndim == 3 else sample for sample in samples]
+    if isinstance(raw, np.ndarray):
+        return FilterVisualization(losses[-1], images[0], samples[0], losses)
+    return FilterVisualization(losses[-1], pack_like(raw, images), pack_like(raw, samples), losses)
 
 
-def _ascent_keras(extract, image, filter_index, steps, step_size):
+def _ascent_keras(extract, start, filter_index, steps, step_size):
+    """keras.io's loop; several inputs each take a step along their own L2-normalized gradient."""
+    leaves = flatten(start)
     losses = []
     for _ in range(steps):
-        x = Tensor(image, requires_grad=True)
-        loss = _filter_loss(extract(x), filter_index)
-        g = tape_grad(loss, x).data
-        image = image + np.asarray(step_size, dtype=image.dtype) * _l2_normalize(g)
+        xs = [Tensor(leaf, requires_grad=True) for leaf in leaves]
+        loss = _filter_loss(extract(pack_like(start, xs)), filter_index)
+        grads = tape_grad(loss, xs)
+        leaves = [leaf + np.asarray(step_size, dtype=leaf.dtype) * _l2_normalize(g.data)
+                  for leaf, g in zip(leaves, grads)]
         losses.append(float(loss.data))
-    return image, losses
+    return pack_like(start, leaves), losses
 
 
 def _ascent_regularized(extract, image, filter_index, steps, step_size, seed, jitter=2, tv_weight=0.05,

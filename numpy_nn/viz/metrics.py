@@ -19,6 +19,7 @@ with masks S (N, H, W) of the object (``nn.datasets.make_shapes`` returns them):
 import numpy as np
 
 from ..autograd.function import no_grad
+from ..ops.node import flatten, pack_like
 from . import attribution, cam, tape
 from .colormap import gaussian_blur, resize
 
@@ -26,27 +27,73 @@ from .colormap import gaussian_blur, resize
 # --------------------------------------------------------------------------------------------
 # The methods, by name: each returns maps (N, h, w) in [0, 1] for a batch and classes
 # --------------------------------------------------------------------------------------------
-def _random_map(model, x, class_index, seed=0):
-    return np.random.default_rng(seed).random(np.shape(x)[:3])
+def _random_map(model, x, class_index, output=None, seed=0):
+    return np.random.default_rng(seed).random(np.shape(_image_leaf(model, x)[1])[:3])
+
+
+def _cam(cls):
+    return lambda model, x, c, output=None: cls(model)(x, c, output)
+
+
+def _attribution(make):
+    return lambda model, x, c, output=None: make(model)(x, c, output)
 
 
 METHODS = {
-    "grad_cam": lambda model, x, c: cam.GradCAM(model)(x, c),
-    "grad_cam++": lambda model, x, c: cam.GradCAMPlusPlus(model)(x, c),
-    "hires_cam": lambda model, x, c: cam.HiResCAM(model)(x, c),
-    "saliency": lambda model, x, c: attribution.Saliency(model)(x, c),
-    "smoothgrad": lambda model, x, c: attribution.SmoothGrad(model, n_samples=16)(x, c),
-    "integrated_gradients": lambda model, x, c: attribution.IntegratedGradients(model, steps=16)(x, c),
-    "guided_backprop": lambda model, x, c: attribution.GuidedBackprop(model)(x, c),
-    "guided_grad_cam": lambda model, x, c: attribution.GuidedGradCAM(model)(x, c),
+    **{name: _cam(cls) for name, cls in cam.CAMS.items()},
+    "saliency": _attribution(attribution.Saliency),
+    "smoothgrad": _attribution(lambda model: attribution.SmoothGrad(model, n_samples=16)),
+    "integrated_gradients": _attribution(lambda model: attribution.IntegratedGradients(model, steps=16)),
+    "guided_backprop": _attribution(attribution.GuidedBackprop),
+    "guided_grad_cam": _attribution(attribution.GuidedGradCAM),
     "random": _random_map,
 }
 
 
-def explain(method, model, x, class_index=None):
-    """Maps (N, h, w) from ``method`` (a name in ``METHODS`` or a callable(model, x, class_index))."""
-    function = METHODS[method] if isinstance(method, str) else method
-    maps = np.asarray(function(model, x, class_index))
+def _image_leaf(model, x, input_name=None):
+    """(position in flatten order, array) of the image input (N, H, W, C) that the masks refer to.
+
+    ``input_name``: the input's name (dict key or model input name) or position; default the
+    only 4-D input.
+    """
+    leaves = flatten(x)
+    keys = tape.input_keys(model, x)
+    if input_name is not None:
+        if input_name in keys:
+            position = keys.index(input_name)
+        elif isinstance(input_name, int) and 0 <= input_name < len(leaves):
+            position = input_name
+        else:
+            raise ValueError(f"input_name={input_name!r} is not an input of model '{model.name}'; inputs: {keys}")
+        return position, np.asarray(leaves[position])
+    images = [i for i, leaf in enumerate(leaves) if np.ndim(leaf) == 4]
+    if len(images) != 1:
+        raise ValueError(f"model '{model.name}' has {len(images)} image inputs (N, H, W, C) among {keys}: pass "
+                         "input_name= to say which one the masks and maps refer to")
+    return images[0], np.asarray(leaves[images[0]])
+
+
+def _with_image(x, position, image):
+    """``x`` with the input at ``position`` (flatten order) replaced by ``image``."""
+    leaves = list(flatten(x))
+    leaves[position] = image
+    return pack_like(x, leaves)
+
+
+def explain(method, model, x, class_index=None, output=None, input_name=None):
+    """Maps (N, h, w) from ``method`` (a name in ``METHODS`` or a callable(model, x, class_index)).
+
+    For a model with several inputs, an attribution's map of the image input (``input_name``)
+    is returned; a CAM's map is on its layer's grid.
+    """
+    if isinstance(method, str):
+        maps = METHODS[method](model, x, class_index, output)
+    else:
+        maps = method(model, x, class_index) if output is None else method(model, x, class_index, output=output)
+    if isinstance(maps, (list, tuple, dict)):
+        position, _ = _image_leaf(model, x, input_name)
+        maps = flatten(maps)[position]
+    maps = np.asarray(maps)
     return maps[None] if maps.ndim == 2 else maps
 
 
@@ -113,42 +160,52 @@ def energy_inside(maps, masks):
 # --------------------------------------------------------------------------------------------
 # Against the model
 # --------------------------------------------------------------------------------------------
-def class_probabilities(model, x):
-    """Softmax probabilities (N, classes): the model output if it ends in a softmax, else softmax(output)."""
+def class_probabilities(model, x, output=None):
+    """Softmax probabilities (N, classes) of one output: the output if it ends in a softmax, else softmax(it)."""
     with no_grad():
         _, outputs, found = tape.forward(model, x)
-    if "__logits__" not in found and not tape.ends_in_softmax(tape.output_layer(model)):
-        scores = tape.class_scores(outputs, found).data.astype(np.float64)
+    view = tape.ModelOutputs(model, outputs, found)
+    index = view.index(output)
+    if not view.has_logits(index) and not tape.ends_in_softmax(tape.output_layers(model)[index]):
+        scores = view.output(index).data.astype(np.float64)
+        if scores.ndim != 2:
+            raise ValueError(f"class probabilities need a (batch, classes) output; output '{view.names[index]}' has "
+                             f"shape {scores.shape}")
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         return scores / scores.sum(axis=1, keepdims=True)
-    return np.asarray(tape._first(outputs).data, dtype=np.float64)
+    return np.asarray(view.output(index).data, dtype=np.float64)
 
 
-def deletion_insertion(model, images, maps, class_index, steps=16, blur_sigma=None, seed=0):
+def deletion_insertion(model, images, maps, class_index, steps=16, blur_sigma=None, seed=0, output=None,
+                       input_name=None):
     """(deletion AUC (N,), insertion AUC (N,)) of p_c when pixels are switched in map order.
 
     Deletion: image -> pixels set to 0, most salient first. Insertion: a blurred image (Gaussian,
     ``blur_sigma`` default H / 8) -> pixels of the image restored, most salient first. Ties in the
-    map are broken at random (seeded), so a flat map behaves like a random order.
+    map are broken at random (seeded), so a flat map behaves like a random order. ``images`` may
+    be the inputs of a model with several (a list or dict): only the image input
+    (``input_name``) is changed; ``output`` picks the output whose p_c is read.
     """
-    images = np.asarray(images)
-    n, height, width = images.shape[:3]
+    position, images_only = _image_leaf(model, images, input_name)
+    n, height, width = images_only.shape[:3]
     class_index = np.broadcast_to(np.asarray(class_index), (n,))
     up = _upsample(maps, (height, width)).reshape(n, -1)
     tie_break = np.random.default_rng(seed).random(up.shape)
     order = np.lexsort((tie_break, -up), axis=-1)  # most salient first
     sigma = height / 8 if blur_sigma is None else blur_sigma
-    blurred = np.stack([gaussian_blur(image, sigma) for image in images]).astype(images.dtype)
+    blurred = np.stack([gaussian_blur(image, sigma) for image in images_only]).astype(images_only.dtype)
     counts = np.round(np.linspace(0, height * width, steps + 1)).astype(int)
     deletion, insertion = np.zeros((n, steps + 1)), np.zeros((n, steps + 1))
     for t, count in enumerate(counts):
         switched = np.zeros((n, height * width), dtype=bool)
         np.put_along_axis(switched, order[:, :count], True, axis=1)
         switched = switched.reshape(n, height, width, 1)
-        deleted = np.where(switched, 0, images).astype(images.dtype)
-        inserted = np.where(switched, images, blurred).astype(images.dtype)
-        deletion[:, t] = class_probabilities(model, deleted)[np.arange(n), class_index]
-        insertion[:, t] = class_probabilities(model, inserted)[np.arange(n), class_index]
+        deleted = np.where(switched, 0, images_only).astype(images_only.dtype)
+        inserted = np.where(switched, images_only, blurred).astype(images_only.dtype)
+        deletion[:, t] = class_probabilities(model, _with_image(images, position, deleted),
+                                             output)[np.arange(n), class_index]
+        insertion[:, t] = class_probabilities(model, _with_image(images, position, inserted),
+                                              output)[np.arange(n), class_index]
     return _auc(deletion), _auc(insertion)
 
 
@@ -196,14 +253,15 @@ def randomize_weights(layers, seed=0):
                 variable.assign(rng.permutation(variable.data.ravel()).reshape(shape))
 
 
-def randomization_check(model, images, class_index, method="grad_cam", stages=None, seed=0):
+def randomization_check(model, images, class_index, method="grad_cam", stages=None, seed=0, output=None,
+                        input_name=None):
     """Model-randomization sanity check: [(stage name, mean Spearman correlation per image)].
 
     ``stages``: a list of (name, [layers]) re-initialized cumulatively (a cascade); default one
     stage per weighted layer, from the output layer down. The model's weights are restored
     afterwards, whatever happens. The maps are compared at their own resolution.
     """
-    reference = explain(method, model, images, class_index)
+    reference = explain(method, model, images, class_index, output, input_name)
     if stages is None:
         stages = [(layer.name, [layer]) for layer in reversed(_weighted_layers(model))]
     saved = model.get_weights()
@@ -213,7 +271,7 @@ def randomization_check(model, images, class_index, method="grad_cam", stages=No
         for k, (name, layers) in enumerate(stages):
             randomized.extend(layers)
             randomize_weights(layers, seed=seed + k)
-            maps = explain(method, model, images, class_index)
+            maps = explain(method, model, images, class_index, output, input_name)
             correlations = [rank_correlation(a, b) for a, b in zip(reference, maps)]
             results.append((name, float(np.mean(correlations))))
     finally:
@@ -224,37 +282,61 @@ def randomization_check(model, images, class_index, method="grad_cam", stages=No
 # --------------------------------------------------------------------------------------------
 # All together
 # --------------------------------------------------------------------------------------------
-DEFAULT_METHODS = ("grad_cam", "grad_cam++", "saliency", "smoothgrad", "integrated_gradients",
-                   "guided_backprop", "guided_grad_cam", "random")
+DEFAULT_METHODS = ("grad_cam", "grad_cam++", "layer_cam", "xgrad_cam", "score_cam", "ablation_cam", "eigen_cam",
+                   "saliency", "smoothgrad", "integrated_gradients", "guided_backprop", "guided_grad_cam", "random")
 
 
 def evaluate_explanations(model, images, labels, masks, methods=DEFAULT_METHODS, tolerance=0, steps=16,
-                          randomization=True, print_fn=print):
+                          randomization=True, print_fn=print, output=None, input_name=None):
     """Score each method on (images, labels, masks); print a table and return {method: {metric: value}}.
 
     The class explained is the true label of each image. Columns: pointing-game accuracy,
     energy inside the mask, deletion AUC (lower is better), insertion AUC (higher is better),
-    and the rank correlation with the maps of the model with its top layer re-initialized, then
-    with every weighted layer re-initialized (lower = the map depends on the learned weights).
+    and the rank correlation with the maps of the model with its top layer (the layer producing
+    the explained output) re-initialized, then with every weighted layer re-initialized (lower =
+    the map depends on the learned weights).
     A ``random`` method scores like chance; the pointing baseline is printed underneath.
+    ``images`` may be the inputs of a model with several (a list or a dict): ``input_name``
+    names the image input the masks belong to, ``output`` the classification output explained.
     """
-    images, labels, masks = np.asarray(images), np.asarray(labels), np.asarray(masks)
+    labels, masks = np.asarray(labels), np.asarray(masks)
+    images = images if isinstance(images, (list, tuple, dict)) else np.asarray(images)
+    count = len(_image_leaf(model, images, input_name)[1])
     table = {}
     weighted = _weighted_layers(model)
-    stages = [("top", weighted[-1:]), ("all", weighted[:-1][::-1])]
+    top = _explained_head(model, output, weighted)
+    stages = [("top", [top]), ("all", [layer for layer in weighted[::-1] if layer is not top])]
     for method in methods:
-        maps = explain(method, model, images, labels)
-        deletion, insertion = deletion_insertion(model, images, maps, labels, steps=steps)
+        maps = explain(method, model, images, labels, output, input_name)
+        deletion, insertion = deletion_insertion(model, images, maps, labels, steps=steps, output=output,
+                                                 input_name=input_name)
         row = {"pointing_game": float(pointing_game(maps, masks, tolerance).mean()),
                "energy_inside": float(energy_inside(maps, masks).mean()),
                "deletion_auc": float(deletion.mean()), "insertion_auc": float(insertion.mean())}
         if randomization and method != "random":
-            (_, top), (_, every) = randomization_check(model, images, labels, method, stages=stages)
+            (_, top), (_, every) = randomization_check(model, images, labels, method, stages=stages, output=output,
+                                                       input_name=input_name)
             row.update({"rank_corr_top": top, "rank_corr_all": every})
         table[method] = row
     if print_fn is not None:
-        print_fn(format_table(table, pointing_baseline(masks, tolerance), len(images)))
+        print_fn(format_table(table, pointing_baseline(masks, tolerance), count))
     return table
+
+
+def _explained_head(model, output, weighted):
+    """The weighted layer that produces the explained output (for the "top" randomization stage).
+
+    With several outputs, the last weighted layer in model order may belong to another output,
+    and re-initializing it would not touch the explained score at all.
+    """
+    names = list(getattr(model, "output_names", None) or [])
+    index = names.index(output) if isinstance(output, str) and output in names else \
+        (output if isinstance(output, int) else 0)
+    try:
+        head = tape.output_layers(model)[index]
+    except (IndexError, ValueError):
+        head = None
+    return head if any(head is layer for layer in weighted) else weighted[-1]
 
 
 def format_table(table, baseline=None, count=None):
