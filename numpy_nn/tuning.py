@@ -561,6 +561,42 @@ def hyperopt_search(build_fn, space, x, y, validation_split=None, validation_dat
                         val_predictions=val_predictions, y_val=validation_data[1], owner=owner)
 
 
+def refit(result, build_fn, x, y, trial=None, validation_split=None, validation_data=None, fit_kwargs=None):
+    """Rebuild and retrain one trial's model as the search did, for its best number of epochs.
+
+    The model is built from the trial's hyperparameters and trained inside
+    ``set_random_seed(row["seed"])`` with fresh layer names, for ``row["epoch"] + 1`` epochs.
+    Given the search's ``x, y``, validation argument and ``fit_kwargs`` (its epochs are
+    replaced), it is the trial's model at its best epoch: its validation predictions equal
+    ``result.val_predictions[trial]``. Use it to evaluate the winner (or each member of
+    ``nn.ensemble.from_search``) once on test data.
+
+    Args:
+        result: a SearchResult. trial: a "trial" number of its table; None is the best trial.
+        build_fn, x, y, validation_split, validation_data, fit_kwargs: as given to the search.
+
+    Returns:
+        the fitted model.
+    """
+    rows = {row["trial"]: row for row in result.trials}
+    row = result.trials[result.best_trial] if trial is None else rows.get(trial)
+    if row is None:
+        raise KeyError(f"refit: no trial {trial!r} in the search; its trials are {sorted(rows)}")
+    if row["epoch"] < 0:
+        raise ValueError(f"refit: trial {row['trial']} has status {row['status']!r} and no best epoch")
+    if validation_split is not None or validation_data is not None:
+        x, y, validation_data, fit_kwargs = _check_arguments("refit", x, y, validation_split, validation_data,
+                                                             fit_kwargs, result.metric, result.mode)
+    else:
+        fit_kwargs = {"verbose": 0, **(fit_kwargs or {})}
+    fit_kwargs["epochs"] = row["epoch"] + 1
+    params = {name: row[name] for name in result.param_names if name in row}
+    with _parallel.isolated(row["seed"]):
+        model = build_fn(params)
+        model.fit(x, y, validation_data=validation_data, **fit_kwargs)
+    return model
+
+
 # ---------------------------------------------------------------------------------------------
 # Optuna
 
