@@ -53,10 +53,10 @@ class CurveModel:
 
 
 class SlowModel(CurveModel):
-    """CurveModel that sleeps ``SLOW_SECONDS`` (environment, default 0.3) per fit: something to interrupt."""
+    """CurveModel that sleeps ``sleep`` seconds (a fit argument) per fit: something to interrupt."""
 
-    def fit(self, *args, **kwargs):
-        time.sleep(float(os.environ.get("SLOW_SECONDS", "0.3")))
+    def fit(self, *args, sleep=0.3, **kwargs):
+        time.sleep(sleep)
         return super().fit(*args, **kwargs)
 
 
