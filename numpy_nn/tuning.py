@@ -92,6 +92,10 @@ class SearchResult:
                 f"trials={len(self.trials)})")
 
 
+def _count(number, noun):
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _format(value):
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -507,7 +511,7 @@ def hyperopt_search(build_fn, space, x, y, validation_split=None, validation_dat
                 val_predictions[index] = stored
     progress = _Progress(verbose, max_evals, metric, mode)
     if entries:
-        progress.note(f"resuming from {store.path}: {len(entries)} of {max_evals} trials done")
+        progress.note(f"resuming from {store.path}: {len(entries)} of {_count(max_evals, 'trial')} done")
 
     shared = _shared_for_trials(owner, build_fn, x_train, y_train, validation_data, fit_kwargs, metric, mode,
                                 keep_val_predictions)
@@ -550,8 +554,9 @@ def hyperopt_search(build_fn, space, x, y, validation_split=None, validation_dat
                         stop, early_stop_args = early_stop_fn(trials, *early_stop_args)
                         early_stop_args = list(early_stop_args or [])
     except KeyboardInterrupt:
-        where = f"; they are in {store.path}, call again with the same trials_file to continue" if store else ""
-        progress.note(f"interrupted: {len(rows)} trials finished{where}")
+        where = (f"; they are in {store.path}, call again with the same trials_file to continue"
+                 if store and rows else "")
+        progress.note(f"interrupted: {_count(len(rows), 'trial')} finished{where}")
         raise
     table = [rows[i] for i in sorted(rows)]
     param_names = []
@@ -688,7 +693,7 @@ def optuna_search(build_fn, space_fn, x, y, validation_split=None, validation_da
                 val_predictions[number] = stored
     progress = _Progress(verbose, n_trials, metric, mode)
     if rows:
-        progress.note(f"resuming study {study_name!r}: {len(rows)} of {n_trials} trials done")
+        progress.note(f"resuming study {study_name!r}: {len(rows)} of {_count(n_trials, 'trial')} done")
     shared = _shared_for_trials(owner, build_fn, x_train, y_train, validation_data, fit_kwargs, metric, mode,
                                 keep_val_predictions)
     start, asked = time.perf_counter(), {}
@@ -744,8 +749,8 @@ def optuna_search(build_fn, space_fn, x, y, validation_split=None, validation_da
                 for number, row in finished_rows().items():   # and those other processes finished meanwhile
                     rows.setdefault(number, row)
     except KeyboardInterrupt:
-        progress.note(f"interrupted: {len(rows)} trials finished"
-                      + (f"; they are in {storage!r}, call again to continue" if storage is not None else ""))
+        progress.note(f"interrupted: {_count(len(rows), 'trial')} finished"
+                      + (f"; they are in {storage!r}, call again to continue" if storage is not None and rows else ""))
         raise
     finally:
         for trial in asked.values():   # started here and never finished: not part of the table

@@ -84,8 +84,11 @@ def test_tpe_beats_random_search_over_seeds(data):
                                      n_startup_jobs=n_startup, verbose=0)
             best.append(result.best_score)
             later.append(np.median([t["score"] for t in result.trials[10:]]))
-    assert np.mean(tpe_best) < np.mean(random_best)            # about 0.21 against 0.50
-    assert np.mean(tpe_later) < 0.7 * np.mean(random_later)    # about 1.7 against 3.7
+    # docs/tuning.md quotes these means (pytest -s prints them)
+    print(f"best score: TPE {np.mean(tpe_best):.2f}, random {np.mean(random_best):.2f}; median of trials 11-30: "
+          f"TPE {np.mean(tpe_later):.2f}, random {np.mean(random_later):.2f}")
+    assert np.mean(tpe_best) < np.mean(random_best)            # about 0.22 against 0.29
+    assert np.mean(tpe_later) < 0.7 * np.mean(random_later)    # about 1.5 against 3.2
 
 
 def test_result_table_and_determinism(data, capsys):
