@@ -290,10 +290,12 @@ def _check_trials_sendable(jobs, build_fn, fit_kwargs):
 
 
 class _Progress:
-    """One line per finished trial: ``trial 3/10  lr=0.0012 width=32  val_loss=0.2345  (best 0.2011)  1.2s``."""
+    """One line per finished trial: ``trial 3/10  lr=0.0012 width=32  val_loss=0.2345  (best 0.2011)  1.2s``
+    (Optuna: ``trial 7  5/10 done  ...``, 7 being the study's trial number)."""
 
-    def __init__(self, verbose, total, metric, mode):
+    def __init__(self, verbose, total, metric, mode, by_count=False):
         self.verbose, self.total, self.metric, self.mode = verbose, total, metric, mode
+        self.by_count = by_count   # Optuna: trial numbers are the study's, so count what is done
 
     def trial(self, row, params, rows, epochs_run=None):
         if not self.verbose:
@@ -304,8 +306,10 @@ class _Progress:
         status = "" if row["status"] == "ok" else f" {row['status']}"
         if row["status"] == "pruned" and epochs_run is not None:
             status += f" after {epochs_run} epoch{'s' if epochs_run != 1 else ''}"
-        print(f"trial {row['trial'] + 1}/{self.total}  {shown}  {self.metric}={row['score']:.4g}{status}  "
-              f"(best {best:.4g})  {row['seconds']:.1f}s", flush=True)
+        head = (f"trial {row['trial']}  {len(rows)}/{self.total} done" if self.by_count
+                else f"trial {row['trial'] + 1}/{self.total}")
+        print(f"{head}  {shown}  {self.metric}={row['score']:.4g}{status}  (best {best:.4g})  {row['seconds']:.1f}s",
+              flush=True)
 
     def note(self, message):
         if self.verbose:
@@ -691,7 +695,7 @@ def optuna_search(build_fn, space_fn, x, y, validation_split=None, validation_da
             stored = predictions.load(number) if row["status"] == "ok" else None
             if stored is not None:
                 val_predictions[number] = stored
-    progress = _Progress(verbose, n_trials, metric, mode)
+    progress = _Progress(verbose, n_trials, metric, mode, by_count=True)
     if rows:
         progress.note(f"resuming study {study_name!r}: {len(rows)} of {_count(n_trials, 'trial')} done")
     shared = _shared_for_trials(owner, build_fn, x_train, y_train, validation_data, fit_kwargs, metric, mode,
