@@ -16,6 +16,7 @@ Shared by ``numpy_nn.tuning`` and ``numpy_nn.ensemble``; not a public module. Th
   caller decides); the caller saves what has finished and re-raises KeyboardInterrupt.
 """
 import concurrent.futures
+import concurrent.futures.process
 import contextlib
 import io
 import itertools
@@ -256,4 +257,12 @@ class Jobs:
         self._futures.update(futures)
         for future in concurrent.futures.as_completed(futures):
             self._futures.discard(future)
-            yield futures[future], future.result()
+            try:
+                result = future.result()
+            except concurrent.futures.process.BrokenProcessPool as error:
+                raise RuntimeError(
+                    f"{self.owner}: a worker process died ({error}). If your script calls {self.owner} at "
+                    f"its top level, put that call under `if __name__ == \"__main__\":` (worker processes "
+                    f"import the script first); otherwise a worker may have run out of memory (try a smaller "
+                    f"n_jobs).") from error
+            yield futures[future], result

@@ -183,3 +183,22 @@ def test_ctrl_c_during_a_parallel_search_leaves_a_valid_trials_file(tmp_path, ca
     for entry in stored:
         assert {k: v for k, v in rows[entry["row"]["trial"]].items() if k != "seconds"} == \
             {k: v for k, v in entry["row"].items() if k != "seconds"}
+
+
+def test_an_unguarded_script_gets_told_to_guard_its_search(tmp_path):
+    """Worker processes import the script they were started from; unguarded, it would start a search in each."""
+    import subprocess
+    script = tmp_path / "unguarded.py"
+    script.write_text("import numpy as np\n"
+                      "from hyperopt import hp\n"
+                      "from numpy_nn.tuning import hyperopt_search\n"
+                      "from tests.search_helpers import CurveModel\n"
+                      "x, y = np.zeros((20, 3)), np.zeros(20)\n"
+                      "hyperopt_search(CurveModel, {'lr': hp.uniform('lr', 0.001, 0.1), 'width': hp.choice('width', [8])},\n"
+                      "                x, y, validation_split=0.25, max_evals=2, n_jobs=2, verbose=0)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env=environment)
+    assert done.returncode != 0
+    assert 'put that call under `if __name__ == "__main__":`' in done.stderr.splitlines()[-1]
