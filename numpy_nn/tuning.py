@@ -28,7 +28,8 @@ import numpy as np
 from . import _parallel
 from .callbacks import Callback
 
-RESERVED_COLUMNS = frozenset({"trial", "score", "epoch", "seconds", "status", "seed"})
+ROW_COLUMNS = ("score", "epoch", "seconds", "status", "seed")   # after "trial" and the hyperparameters
+RESERVED_COLUMNS = frozenset({"trial", *ROW_COLUMNS})
 TRIALS_FILE_FORMAT = "numpy_nn.tuning.hyperopt_search/1"
 
 
@@ -60,6 +61,9 @@ class SearchResult:
         self.metric, self.mode, self.hyperopt_trials, self.study = metric, mode, hyperopt_trials, study
         self.val_predictions, self.y_val = dict(val_predictions or {}), y_val
         finished = [t for t in trials if t["status"] == "ok"]
+        if not trials:
+            raise RuntimeError(f"{owner}: no trial finished (a timeout shorter than one trial, or an "
+                               f"early_stop_fn that stopped at once?)")
         if not finished:
             raise RuntimeError(f"{owner}: all {len(trials)} trials failed or were pruned (no finite {metric})")
         pick = min if mode == "min" else max
@@ -69,9 +73,11 @@ class SearchResult:
         self.best_params = {name: best[name] for name in param_names if name in best}
 
     def params(self, trial):
-        """The hyperparameters of one trial (its row without the bookkeeping columns)."""
-        row = self.trials[trial]      # a position in the table
-        return {name: row[name] for name in self.param_names if name in row}
+        """The hyperparameters of the trial whose "trial" column is ``trial``."""
+        rows = {row["trial"]: row for row in self.trials}
+        if trial not in rows:
+            raise KeyError(f"SearchResult: no trial {trial!r}; the trials are {sorted(rows)}")
+        return {name: rows[trial][name] for name in self.param_names if name in rows[trial]}
 
     def to_markdown(self):
         """The trials as a Markdown table, the best one marked with *."""
@@ -507,7 +513,7 @@ def hyperopt_search(build_fn, space, x, y, validation_split=None, validation_dat
     for index in sorted(entries):
         row = {**entries[index]["row"]}
         params = params_of(entries[index]["vals"])
-        rows[index] = {"trial": index, **params, **{k: row[k] for k in RESERVED_COLUMNS - {"trial"} if k in row}}
+        rows[index] = {"trial": index, **params, **{k: row[k] for k in ROW_COLUMNS if k in row}}
         record(index, entries[index]["vals"], rows[index])
         if keep_val_predictions and rows[index]["status"] == "ok":
             stored = predictions.load(index)
@@ -591,6 +597,7 @@ def refit(result, build_fn, x, y, trial=None, validation_split=None, validation_
     row = result.trials[result.best_trial] if trial is None else rows.get(trial)
     if row is None:
         raise KeyError(f"refit: no trial {trial!r} in the search; its trials are {sorted(rows)}")
+    params = result.params(row["trial"])
     if row["epoch"] < 0:
         raise ValueError(f"refit: trial {row['trial']} has status {row['status']!r} and no best epoch")
     if validation_split is not None or validation_data is not None:
@@ -599,7 +606,6 @@ def refit(result, build_fn, x, y, trial=None, validation_split=None, validation_
     else:
         fit_kwargs = {"verbose": 0, **(fit_kwargs or {})}
     fit_kwargs["epochs"] = row["epoch"] + 1
-    params = {name: row[name] for name in result.param_names if name in row}
     with _parallel.isolated(row["seed"]):
         model = build_fn(params)
         model.fit(x, y, validation_data=validation_data, **fit_kwargs)

@@ -332,6 +332,8 @@ def test_timeout_and_early_stop_fn(data):
     result = hyperopt_search(SlowModel, SPACE, x, y, validation_split=0.2, max_evals=20, timeout=0.12, verbose=0,
                              fit_kwargs={"sleep": 0.05})
     assert 1 <= len(result.trials) <= 3
+    with pytest.raises(RuntimeError, match="no trial finished"):
+        hyperopt_search(FakeModel, SPACE, x, y, validation_split=0.2, max_evals=3, timeout=0, verbose=0)
 
     calls = []
 
@@ -406,6 +408,9 @@ def test_kept_validation_predictions_are_the_best_epochs_and_refit_reproduces_th
         np.testing.assert_array_equal(resumed.val_predictions[trial], probas)
     with pytest.raises(KeyError, match="no trial 7"):
         refit(result, build_mlp, x, y, trial=7)
+    assert result.params(2) == {name: result.trials[2][name] for name in ("lr", "width")}
+    with pytest.raises(KeyError, match="no trial 7"):
+        result.params(7)
 
 
 # ---------------------------------------------------------------------------------------------
