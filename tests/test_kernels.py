@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import numpy_nn as nn
-from numpy_nn.ops import _buffers
+from numpy_nn.ops.kernels import buffers as _buffers
 from numpy_nn.ops import conv as conv_ops
 from numpy_nn.ops import normalization as norm_ops
 from numpy_nn.ops import pooling as pool_ops

@@ -27,7 +27,7 @@ from .. import config
 from ..autograd.engine import grad as tape_grad
 from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
-from .node import flatten
+from ..ops.node import flatten
 
 
 def _to_array(value, what):
@@ -557,7 +557,7 @@ class Trainer:
 
 
 def _pack_outputs(structure, flat):
-    from .node import pack_like
+    from ..ops.node import pack_like
     if isinstance(structure, Tensor):
         return flat[0]
     return pack_like(structure, flat)

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..autograd.function import Function
-from .conv import in_parallel
+from .kernels.threads import in_parallel  # (moves to ops/kernels/pooling.py with the fast kernels)
 
 POOL_CHUNK_BYTES = 2**21  # input of one chunk of the batch in the tiled MaxPool2D kernels
 
