@@ -86,8 +86,8 @@ def pin_threads():
         warnings.warn("threadpoolctl is not installed: worker processes keep NumPy's default number "
                       "of BLAS threads and may oversubscribe the cores (pip install threadpoolctl)",
                       RuntimeWarning, stacklevel=2)
-    from .ops import conv
-    conv.THREADS = 1                            # read from NUMPY_NN_THREADS only at import
+    from .ops.kernels import threads
+    threads.THREADS = 1                         # read from NUMPY_NN_THREADS only at import
     _pinned_pid = os.getpid()
 
 

@@ -98,9 +98,9 @@ def thread_settings(shared, task):
     """What a worker runs with: BLAS threads, numpy_nn's elementwise threads, the environment."""
     from threadpoolctl import threadpool_info
 
-    from numpy_nn.ops import conv
+    from numpy_nn.ops.kernels import threads
     return {"blas": sorted({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}),
-            "numpy_nn": conv.THREADS, "env": os.environ.get("NUMPY_NN_THREADS"), "pid": os.getpid()}
+            "numpy_nn": threads.THREADS, "env": os.environ.get("NUMPY_NN_THREADS"), "pid": os.getpid()}
 
 
 def tiny_data(n=120, seed=0):
