@@ -190,12 +190,9 @@ def test_an_unguarded_script_gets_told_to_guard_its_search(tmp_path):
     import subprocess
     script = tmp_path / "unguarded.py"
     script.write_text("import numpy as np\n"
-                      "from hyperopt import hp\n"
-                      "from numpy_nn.tuning import hyperopt_search\n"
-                      "from tests.search_helpers import CurveModel\n"
-                      "x, y = np.zeros((20, 3)), np.zeros(20)\n"
-                      "hyperopt_search(CurveModel, {'lr': hp.uniform('lr', 0.001, 0.1), 'width': hp.choice('width', [8])},\n"
-                      "                x, y, validation_split=0.25, max_evals=2, n_jobs=2, verbose=0)\n")
+                      "from numpy_nn.ensemble import fit_members\n"
+                      "from tests.search_helpers import fit_mlp\n"
+                      "fit_members([fit_mlp, fit_mlp], np.zeros((20, 3), np.float32), np.zeros(20, int), n_jobs=2)\n")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
