@@ -23,6 +23,7 @@ from ..autograd.tensor import Tensor, Variable
 from ..naming import clear_session, to_snake_case, unique_name  # noqa: F401 (re-exported)
 from ..ops.geometry import normalize_tuple  # noqa: F401 (layers import it from here)
 from ..ops.node import flatten, map_structure
+from .inputs import to_tensor
 
 _training_stack = []
 
@@ -64,7 +65,9 @@ class Layer:
         batch_size = kwargs.pop("batch_size", None)
         kwargs.pop("autocast", None)
         if kwargs:
-            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+            from ..naming import keyword_names, unexpected_keywords_message
+            raise TypeError(unexpected_keywords_message(type(self).__name__, kwargs, keyword_names(
+                type(self), extra=("input_shape", "input_dim", "batch_size", "autocast"))))
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         self._input_shape_arg = None if input_shape is None else (batch_size,) + tuple(input_shape)
@@ -245,19 +248,7 @@ class Layer:
     def _to_tensor(self, value):
         """Arrays and Tensors in; Tensors of this layer's dtype out (floats and ints are cast,
         float16 included: a float32 layer computes in float32; strings and objects are refused)."""
-        if isinstance(value, Tensor):
-            if value.dtype != np.dtype(self.dtype) and value.dtype.kind in "fiub":
-                return value.astype(self.dtype)
-            return value
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError) as error:  # e.g. a ragged nested list
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) could not convert its input to an "
-                             f"array: {error}") from None
-        if array.dtype.kind not in "fiub":
-            raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) expects numeric input; "
-                            f"received an array of dtype {array.dtype}")
-        return Tensor(array.astype(self.dtype, copy=False), _copy=False)
+        return to_tensor(value, self.dtype, f"Layer '{self.name}' ({type(self).__name__}) input")
 
     # -- the layer graph (filled by numpy_nn.models when the layer is called on symbolic tensors) --------
     def _first_node(self, what):

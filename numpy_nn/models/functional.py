@@ -21,6 +21,7 @@ import numpy as np
 from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
 from ..layers.base import Layer, _training_stack, current_training, unique_name
+from ..layers.inputs import split_inputs, to_tensor
 from ..layers.symbolic import _describe, _is_shape, _is_symbolic, call_symbolic
 from ..ops.node import flatten, map_structure, pack_like
 
@@ -310,20 +311,8 @@ class Model(Trainer, Layer):
 
     def _standardize_inputs(self, inputs):
         """Inputs as a flat list aligned with ``self.inputs``: Tensors, checked against each Input."""
-        keys, expected = self._input_keys, self._graph.inputs
-        if isinstance(inputs, dict):
-            missing = [k for k in keys if k not in inputs]
-            unknown = [k for k in inputs if k not in keys]
-            if missing or unknown:
-                raise ValueError(f"Model '{self.name}': the input dict has keys {list(inputs)}, but the model's "
-                                 f"inputs are named {keys} (missing {missing}, unknown {unknown})")
-            flat = [inputs[k] for k in keys]
-        else:
-            flat = _split_inputs(inputs, len(expected))
-        if len(flat) != len(expected):
-            raise ValueError(f"Model '{self.name}' expects {len(expected)} input(s) {keys}, "
-                             f"but received {len(flat)}")
-        return [_conform(value, ref, self.name) for value, ref in zip(flat, expected)]
+        flat = split_inputs(inputs, self._input_keys, f"Model '{self.name}'")
+        return [_conform(value, ref, self.name) for value, ref in zip(flat, self._graph.inputs)]
 
     def compute_output_shape(self, input_shape):
         if not self._is_graph_network:
@@ -367,31 +356,10 @@ class Model(Trainer, Layer):
         return config
 
 
-def _split_inputs(values, count):
-    """Fed inputs -> a flat list: a list/tuple of arrays is split, one array (even as a list) is kept."""
-    if isinstance(values, dict):
-        return flatten(values)
-    if isinstance(values, (list, tuple)):
-        if all(isinstance(v, (np.ndarray, Tensor, dict, list, tuple)) for v in values) and (
-                count > 1 or (len(values) == 1 and isinstance(values[0], (np.ndarray, Tensor)))):
-            return flatten(values)
-        if count > 1:
-            return flatten(values)
-    return [values]
-
-
 def _conform(value, reference, model_name):
     """Turn one fed value into a Tensor matching the Input ``reference`` (rank and fixed axes)."""
     if not isinstance(value, Tensor):
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError) as error:  # e.g. a ragged nested list
-            raise ValueError(f"Model '{model_name}': input '{reference.name}' could not be converted to an "
-                             f"array: {error}") from None
-        if array.dtype.kind not in "fiub":
-            raise TypeError(f"Model '{model_name}': input '{reference.name}' must be numeric, "
-                            f"received dtype {array.dtype}")
-        value = Tensor(array.astype(reference.dtype, copy=False), _copy=False)
+        value = to_tensor(value, reference.dtype, f"Model '{model_name}': input '{reference.name}'")
     shape, ref = tuple(value.shape), reference.shape
     if len(shape) == len(ref) + 1 and shape[-1] == 1:  # Keras squeezes / expands a trailing 1
         value = value.reshape(shape[:-1])
@@ -424,10 +392,7 @@ class GraphFunction:
         self.graph = Graph(flatten(inputs), flatten(outputs))
 
     def __call__(self, values, training=False):
-        flat = _split_inputs(values, len(self.graph.inputs))
-        if len(flat) != len(self.graph.inputs):
-            raise ValueError(f"function expects {len(self.graph.inputs)} input(s) "
-                             f"{[t.name for t in self.graph.inputs]}, but received {len(flat)}")
+        flat = split_inputs(values, [t.name for t in self.graph.inputs], "function")
         tensors = [_conform(v, ref, "function") for v, ref in zip(flat, self.graph.inputs)]
         with no_grad():
             outputs = self.graph.run(tensors, training=training)

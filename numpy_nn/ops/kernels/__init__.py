@@ -7,3 +7,5 @@ Each kernel is a subclass of its reference op, registered with ``@fast_kernel_fo
 and tests/test_kernels.py checks it against that reference. ``numpy_nn.config.set_kernels``
 chooses the tier; importing this package registers every kernel.
 """
+from . import pooling  # noqa: F401,E402
+from . import normalization  # noqa: F401,E402
