@@ -10,6 +10,11 @@ BLAS thread and one numpy_nn thread each. The pool's start-up is included in its
 tables differ (TPE proposes batches of two from the trials finished before each batch), so the
 script prints the best validation loss of each too. It prints the load average before and after:
 on a busy machine the ratio means little.
+
+First it measures what two cores give to this kind of work: a loop of small float32 matrix
+products (the MLP's shapes, 32x64 @ 64x128) in one worker alone, then in two workers at once
+(each pinned to one BLAS thread). If two at once are each k times slower, n_jobs=2 can at best
+approach 2/k.
 """
 import argparse
 import importlib.util
@@ -42,6 +47,26 @@ def blas_threads():
     return sorted({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
 
 
+def _matmul_loop(shared, task):
+    import numpy as np
+    rng = np.random.default_rng(task)
+    a, b = rng.random((32, 64), dtype=np.float32), rng.random((64, 128), dtype=np.float32)
+    start = time.perf_counter()
+    for _ in range(20000):
+        a @ b
+    return time.perf_counter() - start
+
+
+def capacity():
+    """(seconds of the loop in one worker alone, mean seconds when two workers run it at once)."""
+    from numpy_nn import _parallel
+    with _parallel.Jobs("capacity", 2, None, None) as jobs:
+        list(jobs.run(_matmul_loop, {0: 0, 1: 1}))                     # start both workers
+        alone = dict(jobs.run(_matmul_loop, {0: 0}))[0]
+        together = [seconds for _, seconds in jobs.run(_matmul_loop, {0: 0, 1: 1})]
+    return alone, sum(together) / 2
+
+
 def run(quick=False, order=(1, 2), verbose=True):
     """Time the example's search for each n_jobs in ``order``; return a dict of the numbers."""
     from numpy_nn.tuning import hyperopt_search
@@ -52,6 +77,11 @@ def run(quick=False, order=(1, 2), verbose=True):
     numbers = {"quick": quick, "max_evals": max_evals, "epochs": fit_kwargs["epochs"],
                "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
                "blas_threads_here": blas_threads(), "load_before": os.getloadavg(), "runs": {}}
+    alone, together = capacity()
+    numbers["matmul_alone_s"], numbers["matmul_two_at_once_s"] = alone, together
+    if verbose:
+        print(f"small matmul loop: {alone:.2f} s in one worker alone, {together:.2f} s each in two at once "
+              f"(slowdown {together / alone:.2f}: n_jobs=2 can at best reach {2 * alone / together:.2f}x)", flush=True)
     for n_jobs in order:
         start = time.perf_counter()
         result = hyperopt_search(example.build_model, example.search_space(), x_train, y_train,
