@@ -253,16 +253,16 @@ class Jobs:
             for key, task in tasks.items():
                 yield key, fn(self.shared, task)
             return
-        futures = {self._submit(fn, task): key for key, task in tasks.items()}
-        self._futures.update(futures)
-        for future in concurrent.futures.as_completed(futures):
-            self._futures.discard(future)
-            try:
+        try:
+            futures = {self._submit(fn, task): key for key, task in tasks.items()}
+            self._futures.update(futures)
+            for future in concurrent.futures.as_completed(futures):
+                self._futures.discard(future)
                 result = future.result()
-            except concurrent.futures.process.BrokenProcessPool as error:
-                raise RuntimeError(
-                    f"{self.owner}: a worker process died ({error}). If your script calls {self.owner} at "
-                    f"its top level, put that call under `if __name__ == \"__main__\":` (worker processes "
-                    f"import the script first); otherwise a worker may have run out of memory (try a smaller "
-                    f"n_jobs).") from error
-            yield futures[future], result
+                yield futures[future], result
+        except concurrent.futures.process.BrokenProcessPool as error:
+            raise RuntimeError(
+                f"{self.owner}: a worker process died ({error}). If your script calls {self.owner} at "
+                f"its top level, put that call under `if __name__ == \"__main__\":` (worker processes "
+                f"import the script first); otherwise a worker may have run out of memory (try a smaller "
+                f"n_jobs).") from error

@@ -198,4 +198,5 @@ def test_an_unguarded_script_gets_told_to_guard_its_search(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
                           cwd=tmp_path, env=environment)
     assert done.returncode != 0
-    assert 'put that call under `if __name__ == "__main__":`' in done.stderr.splitlines()[-1]
+    assert 'RuntimeError: fit_members: a worker process died' in done.stderr
+    assert 'put that call under `if __name__ == "__main__":`' in done.stderr
