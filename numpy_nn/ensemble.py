@@ -14,10 +14,19 @@ The three ways to combine M members with probabilities P_m (n, K):
 
 The test set is only ever scored, never used to fit: ``fit_weights`` and ``StackingEnsemble.fit``
 take no test arrays, and ``report`` fits its weights on the validation arrays alone.
+
+Fitting members is embarrassingly parallel: ``fit_members``, ``out_of_fold_predictions`` and
+``StackingEnsemble.fit_members`` take ``n_jobs`` and ``executor`` (a process pool, or a Dask
+``Client(...).get_executor()``). Every fit is seeded from (seed, member, fold), so the results do
+not depend on where it ran. ``from_search`` builds an ensemble from the trials of a search.
 """
 import inspect
+import os
+import pickle
 
 import numpy as np
+
+from . import _parallel
 
 EPSILON = 1e-7   # keras.backend.epsilon(): probabilities are clipped to [eps, 1 - eps] in log losses
 
@@ -183,15 +192,74 @@ def fit_weights(val_probas, y_val, method="log_loss"):
 # ---------------------------------------------------------------------------------------------
 # stacking on out-of-fold predictions
 
-def _fit_member(fit_fn, x, y):
-    """Run ``fit_fn(x, y)`` and return a function inputs -> probabilities."""
-    fitted = fit_fn(x, y)
-    if hasattr(fitted, "predict"):
-        return lambda inputs: as_probas(fitted, inputs)
-    if callable(fitted):
-        return lambda inputs: as_probas(fitted(inputs))
-    raise TypeError(f"fit_fn must return a model with .predict(x) or a function x -> probabilities, "
-                    f"got {type(fitted).__name__}")
+class _Predictor:
+    """inputs -> probabilities (n, K) of a fitted member: a model with ``.predict`` or a function."""
+
+    def __init__(self, fitted, name=None):
+        if not (hasattr(fitted, "predict") or callable(fitted)):
+            raise TypeError(f"fit_fn{'' if name is None else f' {name!r}'} must return a model with .predict(x) "
+                            f"or a function x -> probabilities, got {type(fitted).__name__}")
+        self.fitted = fitted
+
+    def __call__(self, inputs):
+        if hasattr(self.fitted, "predict"):
+            return as_probas(self.fitted, inputs)
+        return as_probas(self.fitted(inputs))
+
+
+def _fit_task(shared, task):
+    """One fit, wherever it runs: ``fit_fns[member](x[train], y[train])`` seeded from the task.
+
+    A fold fit returns its probabilities on the held-out samples; a fit on all the data
+    returns the fitted model (it must then be picklable to come back from a worker process).
+    """
+    x, y, fit_fn = shared["x"], shared["y"], shared["fit_fns"][task["member"]]
+    with _parallel.isolated(task["seed"]):
+        train = task["train"]
+        fitted = fit_fn(x, y) if train is None else fit_fn(_take(x, train), _take(y, train))
+        predictor = _Predictor(fitted, task["member"])
+        if task["held_out"] is not None:
+            return predictor(_take(x, task["held_out"]))
+    if shared["caller_pid"] != os.getpid():
+        try:
+            pickle.dumps(fitted)
+        except Exception as error:   # noqa: BLE001
+            raise TypeError(f"fit_fn {task['member']!r} returned a {type(fitted).__name__} that cannot be sent "
+                            f"back from the worker ({type(error).__name__}: {error}); return a model with "
+                            f".predict(x), or fit with n_jobs=1") from error
+    return fitted
+
+
+def _run_fits(owner, fit_fns, x, y, tasks, n_jobs, executor):
+    """Run the fit tasks {key: task}; return {key: result} (results do not depend on the executor)."""
+    shared = {"x": x, "y": y, "fit_fns": fit_fns, "caller_pid": os.getpid()}
+    with _parallel.Jobs(owner, n_jobs, executor, shared) as jobs:
+        for name, fit_fn in fit_fns.items():
+            jobs.check_sendable(f"fit_fn {name!r}", fit_fn)
+        return dict(jobs.run(_fit_task, tasks))
+
+
+def _fold_tasks(member, member_index, y, n_splits, seed, stratify):
+    return {(member, fold): {"member": member, "train": train, "held_out": held_out,
+                             "seed": _parallel.derived_seed(seed, "fold_fit", member_index, fold)}
+            for fold, (train, held_out) in enumerate(kfold_indices(y, n_splits, seed, stratify))}
+
+
+def _full_task(member, member_index, seed):
+    return {"member": member, "train": None, "held_out": None,
+            "seed": _parallel.derived_seed(seed, "full_fit", member_index)}
+
+
+def _assemble_oof(results, member, tasks, n):
+    oof = None
+    for key, task in tasks.items():
+        if key[0] != member or task["held_out"] is None:
+            continue
+        fold_probas = results[key]
+        if oof is None:
+            oof = np.full((n, fold_probas.shape[1]), np.nan)
+        oof[task["held_out"]] = fold_probas
+    return oof
 
 
 def kfold_indices(y, n_splits=5, seed=0, stratify=True):
@@ -209,7 +277,7 @@ def kfold_indices(y, n_splits=5, seed=0, stratify=True):
     return [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(n_splits)]
 
 
-def out_of_fold_predictions(fit_fn, x, y, n_splits=5, seed=0, stratify=True):
+def out_of_fold_predictions(fit_fn, x, y, n_splits=5, seed=0, stratify=True, n_jobs=1, executor=None):
     """Predictions (n, K) for every training sample by a member that never saw that sample.
 
     For each of the k folds, ``fit_fn(x[train], y[train])`` is called on the other folds and
@@ -219,22 +287,46 @@ def out_of_fold_predictions(fit_fn, x, y, n_splits=5, seed=0, stratify=True):
         def fit_mlp(x, y):
             model = build_mlp(); model.fit(x, y, epochs=10, verbose=0); return model
 
-    ``x`` may be an array or a dict of arrays (samples on axis 0).
+    ``x`` may be an array or a dict of arrays (samples on axis 0). The k fits run ``n_jobs`` at
+    a time, here (n_jobs=1), in a process pool, or on ``executor`` (e.g. a Dask
+    ``Client(...).get_executor()``); fold f is fitted inside ``set_random_seed(s_f)``, s_f
+    derived from (seed, f), so the predictions do not depend on where the fits ran. With
+    workers, ``fit_fn`` must be importable by them (a top-level ``def`` in a .py module).
     """
-    oof = None
-    for train, held_out in kfold_indices(y, n_splits, seed, stratify):
-        predict = _fit_member(fit_fn, _take(x, train), _take(y, train))
-        fold_probas = predict(_take(x, held_out))
-        if oof is None:
-            oof = np.full((len(_labels(y)), fold_probas.shape[1]), np.nan)
-        oof[held_out] = fold_probas
-    return oof
+    tasks = _fold_tasks(0, 0, y, n_splits, seed, stratify)
+    results = _run_fits("out_of_fold_predictions", {0: fit_fn}, x, y, tasks, n_jobs, executor)
+    return _assemble_oof(results, 0, tasks, len(_labels(y)))
 
 
 def _take(data, index):
     if isinstance(data, dict):
         return {key: np.asarray(value)[index] for key, value in data.items()}
     return np.asarray(data)[index]
+
+
+def fit_members(fit_fns, x, y, n_jobs=1, executor=None, seed=0):
+    """Fit every member on all of (x, y), at once on n_jobs workers; returns the fitted models.
+
+    Args:
+        fit_fns: dict name -> ``fit_fn(x, y)`` returning a fitted model with ``.predict(x)``
+            (see ``out_of_fold_predictions``), or a list of them.
+        x, y: training data (x an array or a dict of arrays, samples on axis 0).
+        n_jobs: fits at once. executor: None (here for n_jobs=1, else a process pool made for
+            the call, BLAS pinned to one thread per worker) or any
+            ``concurrent.futures.Executor``, e.g. ``Client(...).get_executor()`` for Dask.
+        seed: member m is fitted inside ``numpy_nn.config.set_random_seed(s_m)``, s_m derived
+            from (seed, m), so the models are the same serial, in a pool or on Dask.
+
+    Returns:
+        dict name -> fitted model (a list for a list of fit_fns). Models fitted in worker
+        processes come back pickled: fine for predicting.
+    """
+    as_list = not isinstance(fit_fns, dict)
+    named = dict(enumerate(fit_fns)) if as_list else dict(fit_fns)
+    tasks = {name: _full_task(name, index, seed) for index, name in enumerate(named)}
+    results = _run_fits("fit_members", named, x, y, tasks, n_jobs, executor)
+    fitted = {name: results[name] for name in named}
+    return list(fitted.values()) if as_list else fitted
 
 
 class StackingEnsemble:
@@ -301,16 +393,26 @@ class StackingEnsemble:
                                                                  self.C, self.max_iter)
         return self
 
-    def fit_members(self, fit_fns, x, y, n_splits=5, seed=0):
+    def fit_members(self, fit_fns, x, y, n_splits=5, seed=0, n_jobs=1, executor=None):
         """Out-of-fold predictions per member, the meta-learner on them, then each member refit on all of (x, y).
 
         ``fit_fns``: dict name -> ``fit_fn(x, y)`` returning a model with ``.predict`` (see
         ``out_of_fold_predictions``). Keeps ``self.oof_probas_`` (dict) and ``self.members_``.
+        All M * (n_splits + 1) fits run ``n_jobs`` at a time (here, in a process pool, or on
+        ``executor``), each seeded from (seed, member, fold) as in ``out_of_fold_predictions``
+        and ``fit_members``: the first member's out-of-fold predictions equal
+        ``out_of_fold_predictions(fit_fn, x, y, n_splits, seed)``.
         """
-        self.oof_probas_ = {name: out_of_fold_predictions(fit_fn, x, y, n_splits, seed)
-                            for name, fit_fn in fit_fns.items()}
+        fit_fns = dict(fit_fns)
+        n = len(_labels(y))
+        tasks = {}
+        for index, name in enumerate(fit_fns):
+            tasks.update(_fold_tasks(name, index, y, n_splits, seed, True))
+            tasks[(name, "all")] = _full_task(name, index, seed)
+        results = _run_fits("StackingEnsemble.fit_members", fit_fns, x, y, tasks, n_jobs, executor)
+        self.oof_probas_ = {name: _assemble_oof(results, name, tasks, n) for name in fit_fns}
         self.fit(self.oof_probas_, y)
-        self.members_ = {name: _fit_member(fit_fn, x, y) for name, fit_fn in fit_fns.items()}
+        self.members_ = {name: _Predictor(results[(name, "all")], name) for name in fit_fns}
         return self
 
     def predict_proba(self, probas=None, x=None):
@@ -458,12 +560,13 @@ class EnsembleReport:
     __str__ = to_markdown
 
 
-def report(members, y_val, y_test, weights=None, method="log_loss", stacking=None):
-    """Member and ensemble scores on validation and test data.
+def report(members, y_val, y_test=None, weights=None, method="log_loss", stacking=None):
+    """Member and ensemble scores on validation and test data (or on validation data alone).
 
     Args:
-        members: dict name -> (val_probas (n_val, K), test_probas (n_test, K)).
-        y_val, y_test: labels (or one-hot rows).
+        members: dict name -> (val_probas (n_val, K), test_probas (n_test, K)); with
+            ``y_test=None``, dict name -> val_probas is enough.
+        y_val, y_test: labels (or one-hot rows); ``y_test=None`` leaves the test columns empty.
         weights: dict name -> weight or (M,) array; None fits them with ``fit_weights`` on the
             validation probabilities only (the test arrays play no part in any fitting).
         method: loss for ``fit_weights``.
@@ -473,8 +576,9 @@ def report(members, y_val, y_test, weights=None, method="log_loss", stacking=Non
         EnsembleReport.
     """
     names = list(members)
-    val = [as_probas(members[name][0]) for name in names]
-    test = [as_probas(members[name][1]) for name in names]
+    parts = {name: _val_and_test(name, members[name], y_test is not None) for name in names}
+    val = [parts[name][0] for name in names]
+    test = [parts[name][1] for name in names]
     if weights is None:
         weights = fit_weights(val, y_val, method=method)
     elif isinstance(weights, dict):
@@ -483,14 +587,151 @@ def report(members, y_val, y_test, weights=None, method="log_loss", stacking=Non
     weights = weights / weights.sum()
 
     def scores(name, weight, val_probas, test_probas):
-        return {"name": name, "weight": weight,
-                "val_accuracy": accuracy(val_probas, y_val), "val_log_loss": log_loss(val_probas, y_val),
-                "test_accuracy": accuracy(test_probas, y_test), "test_log_loss": log_loss(test_probas, y_test)}
+        row = {"name": name, "weight": weight,
+               "val_accuracy": accuracy(val_probas, y_val), "val_log_loss": log_loss(val_probas, y_val),
+               "test_accuracy": None, "test_log_loss": None}
+        if y_test is not None:
+            row.update(test_accuracy=accuracy(test_probas, y_test), test_log_loss=log_loss(test_probas, y_test))
+        return row
 
+    with_test = y_test is not None
     rows = [scores(name, float(w), v, t) for name, w, v, t in zip(names, weights, val, test)]
-    rows.append(scores("mean", None, average(val), average(test)))
-    rows.append(scores("weighted", None, average(val, weights), average(test, weights)))
+    rows.append(scores("mean", None, average(val), average(test) if with_test else None))
+    rows.append(scores("weighted", None, average(val, weights), average(test, weights) if with_test else None))
     if stacking is not None:
-        rows.append(scores("stacking", None, as_probas(stacking[0]), as_probas(stacking[1])))
+        rows.append(scores("stacking", None, as_probas(stacking[0]),
+                           as_probas(stacking[1]) if with_test else None))
     disagreement, correlation = diversity(val, y_val)
     return EnsembleReport(names, rows, dict(zip(names, weights.tolist())), disagreement, correlation)
+
+
+def _val_and_test(name, member, need_test):
+    """(val_probas, test_probas or None) of one report member: a pair, or validation probabilities alone."""
+    if isinstance(member, (tuple, list)) and len(member) == 2:
+        val, test = member
+    else:
+        val, test = member, None
+    if need_test and test is None:
+        raise ValueError(f"report: member {name!r} has no test probabilities; give (val_probas, test_probas) "
+                         f"or y_test=None")
+    return as_probas(val), (as_probas(test) if need_test else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# ensembles from a hyperparameter search
+
+def greedy_selection(val_probas, y_val, n_iterations=50):
+    """Caruana et al. (2004) ensemble selection: greedy forward steps, with replacement, on validation data.
+
+    Start from the empty ensemble; at each step add the member (possibly again) whose addition
+    gives the averaged probabilities
+
+        p = (1/s) sum_{j=1..s} P_{m_j}            (s = members chosen so far, with repeats)
+
+    the lowest validation log loss (ties: the lower index). After ``n_iterations`` steps keep
+    the prefix with the lowest loss. Weights are how often each member was chosen, divided by
+    the prefix length; choosing with replacement lets a strong member count several times,
+    which is what keeps the procedure from over-fitting the validation set as fast as
+    unrestricted weights would.
+
+    Args:
+        val_probas: list / dict / (M, n, K) array of the candidates' VALIDATION probabilities.
+        y_val: validation labels (n,) or one-hot (n, K).
+        n_iterations: greedy steps (ensemble size before choosing the best prefix).
+
+    Returns:
+        weights: float64 array (M,), non-negative, summing to 1 (multiples of 1/s).
+    """
+    probas = _stack(val_probas)
+    n_members, n = probas.shape[:2]
+    y = _labels(y_val, n)
+    if isinstance(n_iterations, bool) or not isinstance(n_iterations, (int, np.integer)) or n_iterations < 1:
+        raise ValueError(f"greedy_selection: n_iterations must be a positive int, got {n_iterations!r}")
+    true_class = probas[:, np.arange(n), y]                                   # (M, n)
+    running, counts = np.zeros(n), np.zeros(n_members, dtype=np.int64)
+    best_loss, best_counts = np.inf, None
+    for step in range(1, int(n_iterations) + 1):
+        candidates = (running[None, :] + true_class) / step                   # (M, n): p[i, y_i] if m is added
+        losses = -np.mean(np.log(np.clip(candidates, EPSILON, 1 - EPSILON)), axis=1)
+        chosen = int(np.argmin(losses))
+        running += true_class[chosen]
+        counts[chosen] += 1
+        if losses[chosen] < best_loss - 1e-12:
+            best_loss, best_counts = losses[chosen], counts.copy()
+    return best_counts / best_counts.sum()
+
+
+class SearchEnsemble:
+    """An ensemble of the trials of a search, with weights chosen on the validation data.
+
+    Attributes:
+        method: "greedy" or "weights".
+        weights: dict trial -> weight (> 0 only), trials in the order of the search's table.
+        trials: the trials with a weight, in that order.
+        params: dict trial -> hyperparameters of each of them.
+        val_probas: the ensemble's validation probabilities (n_val, K).
+        report: ``EnsembleReport`` on the VALIDATION data (members "trial <t>", "mean", "weighted").
+            The weights were chosen on the same data, so its validation scores are optimistic:
+            score the ensemble once on test data before believing it.
+    """
+
+    def __init__(self, method, weights, params, val_probas, report):
+        self.method, self.weights, self.params = method, weights, params
+        self.trials, self.val_probas, self.report = list(weights), val_probas, report
+
+    def predict_proba(self, member_probas):
+        """The weighted mean of the members' probabilities: a dict trial -> (n, K), or a list in ``trials`` order.
+
+        For new data, retrain each member with ``nn.tuning.refit(result, build_fn, ..., trial=t)``
+        (its hyperparameters, seed and best number of epochs) and predict with it.
+        """
+        if isinstance(member_probas, dict):
+            missing = [t for t in self.trials if t not in member_probas]
+            if missing:
+                raise ValueError(f"SearchEnsemble.predict_proba: no probabilities for trials {missing}")
+            member_probas = [member_probas[t] for t in self.trials]
+        if len(member_probas) != len(self.trials):
+            raise ValueError(f"SearchEnsemble.predict_proba: {len(self.trials)} members (trials {self.trials}), "
+                             f"got {len(member_probas)} probability arrays")
+        return average(member_probas, [self.weights[t] for t in self.trials])
+
+    def to_markdown(self):
+        return self.report.to_markdown()
+
+    __str__ = to_markdown
+
+    def __repr__(self):
+        shown = ", ".join(f"{t}: {w:.3g}" for t, w in self.weights.items())
+        return f"SearchEnsemble(method={self.method!r}, weights={{{shown}}})"
+
+
+def from_search(result, method="greedy", n_iterations=50):
+    """An ensemble of a search's trials, chosen and scored on its validation data only.
+
+    Args:
+        result: a ``SearchResult`` of ``nn.tuning.hyperopt_search`` or ``optuna_search`` run
+            with ``keep_val_predictions=True`` (the candidates are its "ok" trials).
+        method: "greedy": Caruana et al. (2004) selection with replacement (``greedy_selection``);
+            "weights": the log-loss weights on the simplex (``fit_weights``).
+        n_iterations: greedy steps (method "greedy").
+
+    Returns:
+        SearchEnsemble (weights, params of the chosen trials, a validation-only report).
+    """
+    if method not in ("greedy", "weights"):
+        raise ValueError(f"from_search: method must be 'greedy' or 'weights', got {method!r}")
+    kept = getattr(result, "val_predictions", None) or {}
+    order = [row["trial"] for row in result.trials if row["trial"] in kept and row["status"] == "ok"]
+    if not order:
+        raise ValueError("from_search: the search kept no validation predictions; run it with "
+                         "keep_val_predictions=True")
+    probas = [as_probas(kept[t]) for t in order]
+    y_val = result.y_val
+    weights = greedy_selection(probas, y_val, n_iterations) if method == "greedy" else fit_weights(probas, y_val)
+    chosen = [(t, float(w)) for t, w, in zip(order, weights) if w > 0]
+    members = {f"trial {t}": probas[order.index(t)] for t, _ in chosen}
+    val_report = report(members, y_val, None, weights=[w for _, w in chosen])
+    rows = {row["trial"]: row for row in result.trials}
+    params = {t: {name: rows[t][name] for name in result.param_names if name in rows[t]} for t, _ in chosen}
+    ensemble_probas = average([probas[order.index(t)] for t, _ in chosen], [w for _, w in chosen])
+    return SearchEnsemble(method, dict(chosen), params, ensemble_probas, val_report)

@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numpy_nn import ensemble
-from numpy_nn.ensemble import (StackingEnsemble, accuracy, average, diversity, fit_weights, kfold_indices,
-                               log_loss, out_of_fold_predictions, report)
+from numpy_nn.ensemble import (StackingEnsemble, accuracy, average, diversity, fit_members, fit_weights,
+                               from_search, greedy_selection, kfold_indices, log_loss, out_of_fold_predictions,
+                               report)
 
 
 def make_member(rng, y, n_classes, quality):
@@ -113,7 +114,7 @@ def test_fit_weights_blends_complementary_members():
 
 def test_fitting_functions_take_no_test_data():
     for fitting in (fit_weights, StackingEnsemble.fit, StackingEnsemble.fit_members,
-                    out_of_fold_predictions):
+                    out_of_fold_predictions, fit_members, greedy_selection, from_search):
         assert not [p for p in inspect.signature(fitting).parameters if "test" in p]
     with pytest.raises(ValueError, match="'accuracy'"):
         fit_weights([np.eye(3)], [0, 1, 2], method="accuracy")
@@ -286,3 +287,140 @@ def test_report_with_given_weights_and_stacking(members):
     assert [row["name"] for row in result.rows][-1] == "stacking"
     with pytest.raises(KeyError, match="'missing'"):
         result.row("missing")
+
+
+def test_report_on_validation_data_alone(members):
+    y, m = members
+    result = report({name: p[:400] for name, p in m.items()}, y[:400])
+    both = report(split_members(m, 400), y[:400], y[400:])
+    assert result.weights == both.weights
+    for alone, full in zip(result.rows, both.rows):
+        assert alone["val_log_loss"] == full["val_log_loss"] and alone["test_log_loss"] is None
+    assert "| weighted | " in result.to_markdown()
+    with pytest.raises(ValueError, match="member 'good' has no test probabilities"):
+        report({name: p[:400] for name, p in m.items()}, y[:400], y[400:])
+
+
+# ---------------------------------------------------------------------------------------------
+# fits seeded per member and fold
+
+def test_fits_are_seeded_per_member_and_fold_not_by_the_callers_state():
+    import numpy_nn as nn
+    from tests.search_helpers import fit_mlp, tiny_data
+
+    x, y = tiny_data(60)
+    nn.set_random_seed(1)
+    first = out_of_fold_predictions(fit_mlp, x, y, n_splits=3, seed=5)
+    after = np.random.random()
+    nn.set_random_seed(1)
+    np.random.random()   # the caller's state moved on: the fits do not care
+    np.testing.assert_array_equal(out_of_fold_predictions(fit_mlp, x, y, n_splits=3, seed=5), first)
+    nn.set_random_seed(1)
+    out_of_fold_predictions(fit_mlp, x, y, n_splits=3, seed=5)
+    assert np.random.random() == after                        # ... and leave it alone
+    assert not np.array_equal(out_of_fold_predictions(fit_mlp, x, y, n_splits=3, seed=6), first)
+    # two members with the same fit function still get different seeds
+    models = fit_members([fit_mlp, fit_mlp], x, y)
+    assert isinstance(models, list) and len(models) == 2
+    assert not np.array_equal(models[0].predict(x, verbose=0), models[1].predict(x, verbose=0))
+
+
+# ---------------------------------------------------------------------------------------------
+# ensembles from a search
+
+def greedy_oracle(probas, y, n_iterations):
+    """Caruana's loop written out: try every member at every step, keep the best prefix."""
+    chosen, best, best_chosen = [], np.inf, None
+    for _ in range(n_iterations):
+        losses = []
+        for candidate in range(len(probas)):
+            members = chosen + [candidate]
+            total = 0.0
+            for i, label in enumerate(y):
+                p = sum(probas[m][i, label] for m in members) / len(members)
+                total -= np.log(min(max(p, 1e-7), 1 - 1e-7))
+            losses.append(total / len(y))
+        pick = int(np.argmin(losses))
+        chosen.append(pick)
+        if losses[pick] < best - 1e-12:
+            best, best_chosen = losses[pick], list(chosen)
+    counts = np.bincount(best_chosen, minlength=len(probas))
+    return counts / counts.sum()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_greedy_selection_matches_the_loop_oracle(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, 60)
+    probas = [make_member(rng, y, 3, q) for q in (2.0, 1.5, 1.0, 0.0)]
+    weights = greedy_selection(probas, y, n_iterations=8)
+    np.testing.assert_allclose(weights, greedy_oracle(probas, y, 8), atol=1e-12)
+    size = round(1 / min(w for w in weights if w > 0))
+    np.testing.assert_allclose(weights * size, np.round(weights * size), atol=1e-9)   # multiples of 1/s
+
+
+def test_greedy_selection_beats_every_member_and_drops_noise(members):
+    y, m = members
+    probas = list(m.values())
+    weights = greedy_selection(probas, y, n_iterations=30)
+    assert weights.sum() == pytest.approx(1.0) and weights[2] == 0.0 and weights[0] > 0.5
+    assert log_loss(average(probas, weights), y) <= min(log_loss(p, y) for p in probas)
+    with pytest.raises(ValueError, match="n_iterations must be a positive int"):
+        greedy_selection(probas, y, n_iterations=0)
+
+
+def make_search_result(members, y, statuses=None):
+    from numpy_nn.tuning import SearchResult
+
+    names = list(members)
+    statuses = statuses or ["ok"] * len(names)
+    rows = [{"trial": t, "width": 8 * (t + 1), "score": log_loss(members[name], y), "epoch": 0, "seconds": 0.0,
+             "status": status, "seed": t} for t, (name, status) in enumerate(zip(names, statuses))]
+    kept = {t: members[name] for t, (name, status) in enumerate(zip(names, statuses)) if status == "ok"}
+    return SearchResult(rows, ["width"], "val_loss", "min", val_predictions=kept, y_val=y)
+
+
+@pytest.mark.parametrize("method", ["greedy", "weights"])
+def test_from_search_chooses_and_scores_on_validation_data(members, method):
+    y, m = members
+    result = make_search_result({**m, "broken": m["good"]}, y, statuses=["ok", "ok", "ok", "fail"])
+    chosen = from_search(result, method=method)
+    candidates = [m["good"], m["fair"], m["noise"]]
+    expected = (greedy_selection(candidates, y, 50) if method == "greedy" else fit_weights(candidates, y))
+    assert chosen.weights == {t: float(w) for t, w in enumerate(expected) if w > 0}
+    assert 3 not in chosen.weights                                  # failed trials are not candidates
+    assert chosen.trials == list(chosen.weights) and chosen.params[0] == {"width": 8}
+    np.testing.assert_allclose(chosen.val_probas, average(candidates, expected))
+    rows = {row["name"]: row for row in chosen.report.rows}
+    assert set(rows) == {f"trial {t}" for t in chosen.trials} | {"mean", "weighted"}
+    assert rows["weighted"]["val_log_loss"] == pytest.approx(log_loss(chosen.val_probas, y))
+    assert rows["weighted"]["test_log_loss"] is None and rows["weighted"]["val_log_loss"] <= result.best_score
+    np.testing.assert_allclose(chosen.predict_proba({t: candidates[t] for t in chosen.trials}), chosen.val_probas)
+    np.testing.assert_allclose(chosen.predict_proba([candidates[t] for t in chosen.trials]), chosen.val_probas)
+    with pytest.raises(ValueError, match="no probabilities for trials"):
+        chosen.predict_proba({})
+
+
+def test_from_search_needs_kept_predictions(members):
+    y, m = members
+    result = make_search_result(m, y)
+    result.val_predictions = {}
+    with pytest.raises(ValueError, match="keep_val_predictions=True"):
+        from_search(result)
+    with pytest.raises(ValueError, match="'best'"):
+        from_search(make_search_result(m, y), method="best")
+
+
+def test_from_a_real_search():
+    hyperopt = pytest.importorskip("hyperopt")
+    from numpy_nn.tuning import hyperopt_search
+    from tests.search_helpers import build_mlp, tiny_data
+
+    x, y = tiny_data(160)
+    space = {"lr": hyperopt.hp.loguniform("lr", np.log(1e-3), np.log(0.3)), "width": hyperopt.hp.choice("width", [4, 8])}
+    result = hyperopt_search(build_mlp, space, x, y, validation_split=0.25, max_evals=5, verbose=0,
+                             fit_kwargs={"epochs": 4, "batch_size": 16}, keep_val_predictions=True)
+    chosen = from_search(result)
+    single = min(log_loss(p, y[120:]) for p in result.val_predictions.values())
+    assert log_loss(chosen.val_probas, y[120:]) <= single + 1e-12
+    assert accuracy(chosen.val_probas, y[120:]) > 0.6               # two linearly separable-ish classes
