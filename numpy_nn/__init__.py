@@ -12,7 +12,8 @@
 Rooms (see docs/ and DESIGN.md): ``autograd`` (Tensor, the tape, grad), ``ops`` (each op's
 forward and backward formulas), ``layers``, ``models`` (graph and training loop),
 ``optimizers``, ``losses``, ``metrics``, ``callbacks``, ``saving`` and ``interop`` (Keras files
-and live models), ``viz`` (activations, filters, Grad-CAM), ``ensemble``, ``tuning``, ``datasets``.
+and live models), ``viz`` (activations, filters, Grad-CAM), ``ensemble``, ``tuning``, ``datasets``,
+``applications`` (Keras's ImageNet models with their published weights).
 """
 from . import (activations, callbacks, config, constraints, datasets, initializers, layers, losses, metrics,
                optimizers, regularizers, utils)
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Rooms with heavier imports (matplotlib, scipy, h5py) load on first use.
     import importlib
-    if name in ("viz", "saving", "interop", "ensemble", "tuning", "bench", "tour"):
+    if name in ("viz", "saving", "interop", "ensemble", "tuning", "bench", "tour", "applications"):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
@@ -37,4 +38,4 @@ def __getattr__(name):
 __all__ = ["Tensor", "Variable", "Function", "grad", "gradcheck", "no_grad", "floatx", "set_floatx",
            "Input", "Model", "Sequential", "function", "set_random_seed", "layers", "activations",
            "callbacks", "constraints", "datasets", "initializers", "losses", "metrics", "optimizers",
-           "regularizers", "utils", "config", "viz", "saving", "interop", "ensemble", "tuning"]
+           "regularizers", "utils", "config", "viz", "saving", "interop", "ensemble", "tuning", "applications"]
