@@ -76,8 +76,11 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     """Write ``model`` as a Keras 3 ``.keras`` zip (config + weights + optimizer state if built).
 
     The config and the weights are computed entirely in memory before the file is opened, so
-    an unsupported layer raises ``SaveError`` without touching ``filepath``.
+    an unsupported layer raises ``SaveError`` without touching ``filepath``. A ``*.h5`` /
+    ``*.hdf5`` path writes the legacy HDF5 layout instead (``legacy_h5.save_model``).
     """
+    if legacy_h5.is_legacy_path(filepath):
+        return legacy_h5.save_model(model, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
     _check_suffix(filepath, ".keras", "model.save()")
     if not overwrite and os.path.exists(filepath):
         raise SaveError(f"{filepath} exists and overwrite=False")
@@ -94,7 +97,13 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
 
 
 def save_weights(model, filepath, overwrite=True):
-    """Write ``*.weights.h5`` (Keras's layout, the optimizer state included when it is built)."""
+    """Write ``*.weights.h5`` (Keras's layout, the optimizer state included when it is built).
+
+    A ``*.h5`` / ``*.hdf5`` name (not ``.weights.h5``) writes Keras 2's weights-only legacy layout,
+    which Keras 3 and Keras 2 ``load_weights`` read (``legacy_h5.save_weights``).
+    """
+    if legacy_h5.is_legacy_path(filepath):
+        return legacy_h5.save_weights(model, filepath, overwrite=overwrite)
     _check_suffix(filepath, ".weights.h5", "model.save_weights()")
     if not overwrite and os.path.exists(filepath):
         raise SaveError(f"{filepath} exists and overwrite=False")

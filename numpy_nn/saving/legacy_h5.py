@@ -421,3 +421,114 @@ def _restore_optimizer(model, values, where):
     optimizer.build(model.trainable_weights)
     for variable, (_, array) in zip(optimizer.variables, values):
         variable.assign(np.asarray(array).astype(variable.dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing (the layout Keras 3's legacy writer produces; Keras 3 and numpy_nn read it back)
+# ---------------------------------------------------------------------------------------------
+def _atomic_h5(filepath, write):
+    """Run ``write(h5file)`` on a temporary file next to ``filepath``, then move it into place."""
+    import contextlib
+    import tempfile
+    h5py = require_h5py()
+    path = os.fspath(filepath)
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                         dir=os.path.dirname(os.path.abspath(path)))
+    os.close(handle)
+    try:
+        with h5py.File(temporary, "w") as h5file:
+            write(h5file)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _names(values):
+    return np.array([str(v).encode("utf8") for v in values]) if values else np.array([])
+
+
+def _unique_names(names):
+    seen, result = {}, []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        result.append(name if count == 0 else f"{name}_{count}")
+    return result
+
+
+def _write_variables(group, named_arrays):
+    group.attrs["weight_names"] = _names([name for name, _ in named_arrays])
+    for name, array in named_arrays:
+        group.create_dataset(name, data=array)
+
+
+def write_layer_groups(group, model, keras_version, backend="numpy_nn"):
+    """``layer_names`` + one group per layer (legacy order and names ``<layer>/<variable>``)."""
+    group.attrs["layer_names"] = _names([layer.name for layer in model.layers])
+    group.attrs["backend"] = backend
+    group.attrs["keras_version"] = keras_version
+    for layer in sorted(model.layers, key=lambda l: l.name):
+        variables = legacy_weights(layer)
+        names = _unique_names([str(v.path or f"{layer.name}/{v.name}") for v in variables])
+        _write_variables(group.create_group(layer.name), [(n, np.asarray(v.data)) for n, v in zip(names, variables)])
+    _write_variables(group.create_group("top_level_model_weights"), [])
+
+
+def _legacy_entry(entry):
+    """A Keras 3 config entry in the legacy form: no module / registered_name / build_config keys."""
+    entry = {k: v for k, v in entry.items() if k not in ("module", "registered_name", "build_config",
+                                                         "compile_config")}
+    config = entry.get("config")
+    if isinstance(config, dict) and isinstance(config.get("layers"), list):
+        entry["config"] = dict(config, layers=[_legacy_entry(layer) for layer in config["layers"]])
+    return entry
+
+
+def save_model(model, filepath, overwrite=True, include_optimizer=True):
+    """Write ``model`` as a legacy ``.h5`` model file (Keras 3's legacy layout), atomically.
+
+    ``model_config`` holds the Keras 3 config (layer entries without ``module`` keys, as Keras 3
+    writes them), ``training_config`` the compile arguments when the model is compiled, and
+    ``optimizer_weights`` the optimizer state when it is built. Keras 3 (``keras.saving.load_model``)
+    and numpy_nn read it; Keras 2 cannot (the configs use Keras 3 names).
+    """
+    from .errors import SaveError
+    from .keras_file import KERAS_VERSION
+    if not overwrite and os.path.exists(filepath):
+        raise SaveError(f"{filepath} exists and overwrite=False")
+    model_config = json.dumps(_legacy_entry(serialization.serialize_model(model, include_compile=False)))
+    training_config = None
+    if include_optimizer and getattr(model, "compiled", False):
+        compile_config = serialization.compile_config(model)
+        optimizer = compile_config.pop("optimizer")
+        compile_config["optimizer_config"] = {"class_name": optimizer["class_name"], "config": optimizer["config"]}
+        training_config = json.dumps(compile_config)
+    optimizer = getattr(model, "optimizer", None)
+    optimizer_built = include_optimizer and optimizer is not None and getattr(optimizer, "built", False)
+
+    def write(h5file):
+        h5file.attrs["keras_version"] = KERAS_VERSION
+        h5file.attrs["backend"] = "numpy_nn"
+        h5file.attrs["model_config"] = model_config.encode("utf8")
+        if training_config is not None:
+            h5file.attrs["training_config"] = training_config.encode("utf8")
+        write_layer_groups(h5file.create_group("model_weights"), model, KERAS_VERSION)
+        if optimizer_built:
+            names = _unique_names([f"{optimizer.name}/{v.name}" for v in optimizer.variables])
+            _write_variables(h5file.create_group("optimizer_weights"),
+                             [(n, np.asarray(v.data)) for n, v in zip(names, optimizer.variables)])
+    _atomic_h5(filepath, write)
+
+
+def save_weights(model, filepath, overwrite=True):
+    """Write the weights-only legacy layout (Keras 2 ``save_weights("w.h5")``), atomically."""
+    from .errors import SaveError
+    from .keras_file import KERAS_VERSION
+    if not overwrite and os.path.exists(filepath):
+        raise SaveError(f"{filepath} exists and overwrite=False")
+    _atomic_h5(filepath, lambda h5file: write_layer_groups(h5file, model, KERAS_VERSION))
