@@ -15,6 +15,7 @@ still applies to what comes out. The differences handled (docs/pretrained.md lis
     "axis": [3] (a one-element list)                     "axis": 3   (as Keras 3's legacy loader does)
     dtype {"class_name": "Policy", "config": {"name"}}   "float32"
     Embedding "input_length", BN "fused"                 dropped (Keras 3 ignores them too)
+    LeakyReLU "alpha"                                    "negative_slope"
     optimizer "lr", "decay"                              "learning_rate"; decay dropped with a warning
     metrics [[{"class_name": "MeanMetricWrapper",        the wrapped function's name
               "config": {"fn": "categorical_accuracy"}}]]
@@ -28,6 +29,7 @@ MODEL_ALIASES = {"Model": "Functional"}
 # Keras 2 layer arguments Keras 3 does not have and ignores when it reads a legacy file.
 IGNORED_LAYER_KEYS = {"Embedding": ("input_length",), "BatchNormalization": ("fused", "virtual_batch_size",
                                                                               "adjustment")}
+RENAMED_LAYER_KEYS = {"LeakyReLU": {"alpha": "negative_slope"}}
 IGNORED_OPTIMIZER_KEYS = ("is_legacy_optimizer", "jit_compile", "decay")
 _POLICY_CLASSES = ("Policy", "PolicyV1", "DTypePolicy", "FloatDTypePolicy")
 
@@ -107,6 +109,9 @@ def _upgrade_layer_config(class_name, config):
         config["axis"] = axis[0]
     for key in IGNORED_LAYER_KEYS.get(class_name, ()):
         config.pop(key, None)
+    for old, new in RENAMED_LAYER_KEYS.get(class_name, {}).items():
+        if old in config and new not in config:
+            config[new] = config.pop(old)
     for key, value in list(config.items()):
         if isinstance(value, dict) and key.endswith("initializer"):
             _upgrade_initializer(value)
