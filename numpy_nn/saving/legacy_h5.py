@@ -394,6 +394,11 @@ def _optimizer_values(h5file, h5py, model):
 
 
 def _compile(model, training, optimizer_values, where):
+    serialization.check_safe(training, "the training config")
+    if not isinstance(training, dict):
+        warnings.warn(f"{where}: the model was loaded but its training_config is not a JSON object "
+                      f"({str(training)[:100]}); call model.compile() yourself.", stacklevel=3)
+        return
     compile_config, notes = legacy_config.upgrade_training_config(training)
     for note in notes:
         warnings.warn(f"{where}: {note}", stacklevel=3)
