@@ -458,3 +458,43 @@ def test_decode_predictions_matches_keras(served, cache, monkeypatch):
     assert (cache / "imagenet_class_index.json").exists()
     with pytest.raises(ValueError, match="samples, 1000"):
         nn.applications.vgg16.decode_predictions(preds[:, :10])
+
+
+# ---------------------------------------------------------------------------------------------
+# The course chapter: examples/pretrained_gradcam.py (random weights in the legacy layout, no network)
+# ---------------------------------------------------------------------------------------------
+def _write_image(path, height, width, seed=0):
+    from PIL import Image
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3)).astype("uint8")
+    pixels[height // 4:height // 2, width // 4:width // 2] = 255  # a bright patch
+    Image.fromarray(pixels).save(path)
+    return pixels
+
+
+def test_pretrained_gradcam_example_on_a_user_image(tmp_path):
+    """A user's image (48x40) and a VGG16 weights file in Keras 2's layout with Keras 1 names."""
+    from PIL import Image
+    from tests.examples_loader import load_example
+    source = nn.applications.VGG16(weights=None, input_shape=(32, 32, 3), classes=10)
+    path = write_weights_file(tmp_path / "vgg16_random.h5", source, style="keras1")
+    _write_image(tmp_path / "photo.png", 48, 40)
+    result = load_example("pretrained_gradcam").main(str(tmp_path / "photo.png"), weights=str(path),
+                                                     out_dir=str(tmp_path / "out"), input_size=32, classes=10)
+    expected = source.predict(result["input"])[0]
+    np.testing.assert_allclose(result["probabilities"], expected, rtol=1e-5, atol=1e-7)
+    assert result["top_classes"][0] == int(np.argmax(expected))
+    reference = nn.viz.grad_cam(source, result["input"], layer_name="block5_conv3", class_index=int(np.argmax(expected)))
+    np.testing.assert_allclose(result["heatmap"], reference, atol=1e-6)
+    assert result["heatmap"].shape == (2, 2) and result["heatmap"].max() == pytest.approx(1.0)
+    with Image.open(result["overlay_path"]) as overlay:
+        assert overlay.size == (40, 48)  # drawn over the original image, not the 32x32 input
+
+
+def test_pretrained_gradcam_example_quick(tmp_path):
+    """--quick: random weights saved with model.save_weights("x.h5") and loaded back through weights=path."""
+    from tests.examples_loader import load_example
+    result = load_example("pretrained_gradcam").main(quick=True, out_dir=str(tmp_path))
+    weights_file = tmp_path / "vgg16_random_weights.h5"
+    reloaded = nn.applications.VGG16(weights=str(weights_file), input_shape=(32, 32, 3), classes=10)
+    np.testing.assert_array_equal(reloaded.predict(result["input"])[0], result["probabilities"])
+    assert (tmp_path / "gradcam.png").exists() and result["heatmap"].shape == (2, 2)
