@@ -289,7 +289,7 @@ def _plan_top_level(plan, model, group, h5py, skip_mismatch):
 
 def read_plan(plan):
     """``[(variable, array)]``: the datasets read and cast (can raise; nothing is assigned yet)."""
-    return [(variable, np.asarray(dataset[()]).astype(variable.dtype)) for variable, dataset in plan]
+    return [(variable, np.asarray(dataset[()]).astype(variable.dtype, copy=False)) for variable, dataset in plan]
 
 
 def _preview(names, limit=6):
