@@ -78,9 +78,9 @@ def assert_application_matches_keras(name, tmp_path):
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = load_model(path, compile=False)
-    assert relative_diff(loaded.predict(x), theirs) <= 1e-4
+    assert relative_diff(loaded.predict(x, verbose=0), theirs) <= 1e-4
     converted = from_keras(model)
-    assert relative_diff(converted.predict(x), theirs) <= 1e-4
+    assert relative_diff(converted.predict(x, verbose=0), theirs) <= 1e-4
 
 
 def test_mobilenet_v2(tmp_path):
@@ -135,8 +135,8 @@ def assert_native_matches_keras(name, tmp_path, style="keras2"):
     ours = getattr(nn.applications, name)(weights=str(path), input_shape=(size, size, 3), classes=10,
                                           classifier_activation=None, **kwargs)
     seconds = time.perf_counter() - start
-    diff = relative_diff(ours.predict(x), theirs)
-    REPORT[name] = (diff, seconds)
+    diff = relative_diff(ours.predict(x, verbose=0), theirs)
+    REPORT[name if style == "keras2" else f"{name} ({style} names)"] = (diff, seconds)
     assert diff <= 1e-4, f"{name}: relative difference {diff:.2e}"
     assert ours.count_params() == theirs_model.count_params()
     assert len(ours.layers) == len(theirs_model.layers)
@@ -173,7 +173,7 @@ def test_headless_pooling_variants_match_keras(tmp_path):
     for pooling, theirs in expected.items():
         ours = nn.applications.MobileNetV2(alpha=0.35, include_top=False, pooling=pooling, weights=str(path))
         assert ours.input_shape == theirs_model.input_shape == (None, None, None, 3)
-        assert relative_diff(ours.predict(x), theirs) <= 1e-4
+        assert relative_diff(ours.predict(x, verbose=0), theirs) <= 1e-4
 
 
 def test_input_tensor_and_keras3_model_file(tmp_path):
@@ -188,7 +188,7 @@ def test_input_tensor_and_keras3_model_file(tmp_path):
                                        weights=str(path))
     assert ours.inputs[0] is image
     x = np.random.default_rng(2).uniform(0, 255, (2, size, size, 3)).astype("float32")
-    assert relative_diff(ours.predict(x), theirs_model.predict(x, verbose=0)) <= 1e-4
+    assert relative_diff(ours.predict(x, verbose=0), theirs_model.predict(x, verbose=0)) <= 1e-4
 
 
 def native_source(name, **overrides):
@@ -351,11 +351,11 @@ def test_imagenet_weights_download_verify_and_cache(served, cache, tmp_path, mon
     assert cached.exists() and requests == ["/" + file_name]
     assert weights_module.file_hash(cached) == md5
     assert [p.name for p in cache.iterdir()] == [file_name], "no temporary file may stay in the cache"
-    np.testing.assert_array_equal(ours.predict(x), source.predict(x))
+    np.testing.assert_array_equal(ours.predict(x, verbose=0), source.predict(x, verbose=0))
     with pytest.warns(UserWarning, match="224"):
         again = nn.applications.MobileNetV2(alpha=0.35, include_top=False, weights="imagenet", input_shape=(32, 32, 3))
     assert len(requests) == 1, "a verified cached file is not downloaded again"
-    np.testing.assert_array_equal(again.predict(x), ours.predict(x))
+    np.testing.assert_array_equal(again.predict(x, verbose=0), ours.predict(x, verbose=0))
 
 
 @pytest.mark.slow
@@ -374,7 +374,7 @@ def test_efficientnet_imagenet_build_is_keras_s(served, cache, monkeypatch):
     ours = nn.applications.EfficientNetB0(include_top=False, weights="imagenet", input_shape=(32, 32, 3))
     assert [type(l).__name__ for l in ours.layers[:5]] == [type(l).__name__ for l in theirs_model.layers[:5]]
     x = np.random.default_rng(6).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    assert relative_diff(ours.predict(x), theirs_model.predict(x, verbose=0)) <= 1e-4
+    assert relative_diff(ours.predict(x, verbose=0), theirs_model.predict(x, verbose=0)) <= 1e-4
 
 
 def test_get_file_rejects_a_wrong_hash_and_keeps_nothing(served, cache):
@@ -480,7 +480,7 @@ def test_pretrained_gradcam_example_on_a_user_image(tmp_path):
     _write_image(tmp_path / "photo.png", 48, 40)
     result = load_example("pretrained_gradcam").main(str(tmp_path / "photo.png"), weights=str(path),
                                                      out_dir=str(tmp_path / "out"), input_size=32, classes=10)
-    expected = source.predict(result["input"])[0]
+    expected = source.predict(result["input"], verbose=0)[0]
     np.testing.assert_allclose(result["probabilities"], expected, rtol=1e-5, atol=1e-7)
     assert result["top_classes"][0] == int(np.argmax(expected))
     reference = nn.viz.grad_cam(source, result["input"], layer_name="block5_conv3", class_index=int(np.argmax(expected)))
@@ -496,5 +496,18 @@ def test_pretrained_gradcam_example_quick(tmp_path):
     result = load_example("pretrained_gradcam").main(quick=True, out_dir=str(tmp_path))
     weights_file = tmp_path / "vgg16_random_weights.h5"
     reloaded = nn.applications.VGG16(weights=str(weights_file), input_shape=(32, 32, 3), classes=10)
-    np.testing.assert_array_equal(reloaded.predict(result["input"])[0], result["probabilities"])
+    np.testing.assert_array_equal(reloaded.predict(result["input"], verbose=0)[0], result["probabilities"])
     assert (tmp_path / "gradcam.png").exists() and result["heatmap"].shape == (2, 2)
+
+
+def test_applications_load_times_example_quick(tmp_path):
+    """The load-time example reloads each family from its own legacy .h5 file, exactly."""
+    from tests.examples_loader import load_example
+    rows = load_example("applications_load_times").main(quick=True, families=["MobileNet", "DenseNet121"],
+                                                          out_dir=str(tmp_path))["rows"]
+    assert [row["family"] for row in rows] == ["MobileNet", "DenseNet121"]
+    for row in rows:
+        assert row["max_abs_diff"] == 0.0 and row["file_mb"] > 0
+        assert row["parameters"] == getattr(nn.applications, row["family"])(
+            weights=None, input_shape=(32, 32, 3), classes=10).count_params()
+    assert list(tmp_path.iterdir()) == []  # the weight files are removed
