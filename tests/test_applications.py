@@ -483,7 +483,8 @@ def test_pretrained_gradcam_example_on_a_user_image(tmp_path):
     expected = source.predict(result["input"], verbose=0)[0]
     np.testing.assert_allclose(result["probabilities"], expected, rtol=1e-5, atol=1e-7)
     assert result["top_classes"][0] == int(np.argmax(expected))
-    reference = nn.viz.grad_cam(source, result["input"], layer_name="block5_conv3", class_index=int(np.argmax(expected)))
+    reference = nn.viz.grad_cam(source, result["input"], layer_name="block5_conv3",
+                                class_index=int(np.argmax(expected)))
     np.testing.assert_allclose(result["heatmap"], reference, atol=1e-6)
     assert result["heatmap"].shape == (2, 2) and result["heatmap"].max() == pytest.approx(1.0)
     with Image.open(result["overlay_path"]) as overlay:

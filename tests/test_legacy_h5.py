@@ -74,7 +74,8 @@ def test_keras3_functional_h5_with_training_state(tmp_path):
     assert [l.name for l in ours.layers] == [l.name for l in model.layers]
     assert ours.compiled and type(ours.optimizer).__name__ == "Adam"
     assert ours.optimizer.get_config()["learning_rate"] == pytest.approx(0.003)
-    assert ours._compile_config["loss"] == "categorical_crossentropy" and ours._compile_config["metrics"] == ["accuracy"]
+    assert ours._compile_config["loss"] == "categorical_crossentropy"
+    assert ours._compile_config["metrics"] == ["accuracy"]
     theirs_state = [np.asarray(v) for v in model.optimizer.variables]
     ours_state = [v.numpy() for v in ours.optimizer.variables]
     assert len(ours_state) == len(theirs_state) == 18

@@ -101,7 +101,8 @@ def read_json_attribute(h5file, name):
     except LoadError:
         raise
     except (ValueError, RecursionError) as error:
-        raise LoadError(f"The {name} attribute is not valid JSON ({type(error).__name__}: {str(error)[:200]})") from None
+        raise LoadError(f"The {name} attribute is not valid JSON ({type(error).__name__}: "
+                        f"{str(error)[:200]})") from None
     serialization.check_depth(value)
     return value
 
