@@ -117,10 +117,10 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--tune-allocator", action="store_true",
-                        help="call numpy_nn.ops._buffers.tune_allocator() first")
+                        help="call numpy_nn.ops.kernels.buffers.tune_allocator() first")
     args = parser.parse_args(argv)
     if args.tune_allocator:
-        from numpy_nn.ops._buffers import tune_allocator
+        from numpy_nn.ops.kernels.buffers import tune_allocator
         print("tune_allocator():", tune_allocator())
     profiler, total = profile_small_cnn(args.steps, args.batch)
     print(f"small-CNN training step, batch {args.batch}: {1e3 * total / args.steps:.2f} ms/step "

@@ -1,14 +1,65 @@
-"""The two pieces of global state numpy_nn allows: the default float type and the RNG.
+"""The global state numpy_nn allows: the default float type, the kernel tier and the RNG.
 
 ``floatx`` mirrors ``keras.config.floatx()``: every layer created while it is set keeps its
 weights and computes in that dtype. ``"float32"`` is the default, as in Keras; ``"float64"`` is
 there for gradient checks and for studying exact values.
+
+``kernels`` picks which implementation of each op runs (docs/formulas.md, docs/performance.md):
+
+* ``"reference"``: the formula-shaped code in ``numpy_nn/ops/<family>.py``, written to be read
+  next to its docstring formula (vectorized NumPy, one screen per op);
+* ``"fast"`` (the default): the kernels in ``numpy_nn/ops/kernels/`` where one exists (chunking,
+  threads, blocked sums, ...), each tested to equal its reference; ops without a fast kernel run
+  their reference in both tiers.
+
+Set it with ``set_kernels("reference")``, for a block with ``with use_kernels("reference"):``,
+or for a whole process with the environment variable ``NUMPY_NN_KERNELS=reference`` (read at
+import). The tier is read when an op runs, so a model built in one tier runs in the other.
 """
+import contextlib
+import os
+
 import numpy as np
 
 _FLOATX = "float32"
 _VALID_FLOATX = ("float16", "float32", "float64")
+_VALID_KERNELS = ("reference", "fast")
 _rng = np.random.default_rng()
+
+
+def _kernels_from_environment():
+    value = os.environ.get("NUMPY_NN_KERNELS", "fast").strip().lower() or "fast"
+    if value not in _VALID_KERNELS:
+        raise ValueError(f"NUMPY_NN_KERNELS={os.environ['NUMPY_NN_KERNELS']!r}: expected one of {_VALID_KERNELS}")
+    return value
+
+
+_KERNELS = _kernels_from_environment()
+
+
+def kernels():
+    """The current kernel tier: ``"fast"`` (default) or ``"reference"``."""
+    return _KERNELS
+
+
+def set_kernels(tier):
+    """Choose the kernel tier for every op run from now on: ``"reference"`` or ``"fast"``."""
+    global _KERNELS
+    value = str(tier).lower()
+    if value not in _VALID_KERNELS:
+        raise ValueError(f"set_kernels: unknown tier {tier!r}; expected one of {_VALID_KERNELS}")
+    _KERNELS = value
+
+
+@contextlib.contextmanager
+def use_kernels(tier):
+    """``with use_kernels("reference"): ...`` runs the block in that tier, then restores the previous one."""
+    previous = kernels()
+    set_kernels(tier)
+    try:
+        yield
+    finally:
+        set_kernels(previous)
 
 
 def floatx():
@@ -42,8 +93,8 @@ def set_random_seed(seed):
 def tune_allocator(keep_freed_memory=True):
     """Opt in to glibc allocator settings that make large temporaries cheap (see docs/performance.md).
 
-    Delegates to ``numpy_nn.ops._buffers.tune_allocator``; it is opt-in because the process then
+    Delegates to ``numpy_nn.ops.kernels.buffers.tune_allocator``; it is opt-in because the process then
     keeps its peak heap instead of returning memory to the OS.
     """
-    from .ops._buffers import tune_allocator as _tune
+    from .ops.kernels.buffers import tune_allocator as _tune
     return _tune(keep_freed_memory=keep_freed_memory)

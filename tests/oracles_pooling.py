@@ -1,7 +1,11 @@
 """Naive Python-loop pooling, the test oracle for numpy_nn/ops/pooling.py.
 
 Written straight from the definitions, one output element at a time, with the Keras/XLA
-"same" rule recomputed here independently (no import from the code under test).
+"same" rule recomputed here independently (no import from the code under test). Max pooling
+follows JAX/Keras, measured with ``jax.vjp`` of ``keras.layers.MaxPooling2D``: the maximum
+propagates NaN, and the gradient goes to the tap XLA's select_and_scatter selects (scan the
+window row by row, a cell replaces the selection unless selection >= cell; padded cells are
+-inf and take part).
 """
 import math
 
@@ -24,35 +28,51 @@ def _layout(shape, pool_size, strides, padding):
 
 
 def _window(x, n, i, j, c, pool_size, strides, top, left):
-    """The real (non-padded) cells of window (i, j), in row-major order, as (row, col, value)."""
+    """Every cell of window (i, j) in row-major order, as (row, col, value, real); padded cells
+    (real False) have the value -inf."""
     (kh, kw), (sh, sw) = pool_size, strides
     cells = []
     for di in range(kh):
         for dj in range(kw):
             row, col = i * sh + di - top, j * sw + dj - left
-            if 0 <= row < x.shape[1] and 0 <= col < x.shape[2]:
-                cells.append((row, col, x[n, row, col, c]))
+            real = 0 <= row < x.shape[1] and 0 <= col < x.shape[2]
+            cells.append((row, col, x[n, row, col, c] if real else -math.inf, real))
     return cells
 
 
+def _nan_max(values):
+    """max with NaN propagation (Python's max() ignores a NaN unless it comes first)."""
+    return math.nan if any(math.isnan(v) for v in values) else max(values)
+
+
+def _selected(cells):
+    """XLA's select_and_scatter with ``>=``: a cell replaces the selection unless selection >= cell."""
+    selected = cells[0]
+    for cell in cells[1:]:
+        if not selected[2] >= cell[2]:
+            selected = cell
+    return selected
+
+
 def pool_naive(x, pool_size, strides, padding, mode):
-    """Forward pooling ("max" or "avg"); padded cells are skipped, as -inf / not counted."""
+    """Forward pooling ("max" or "avg"); padded cells are -inf for max and not counted for avg."""
     (out_h, out_w), (top, left) = _layout(x.shape, pool_size, strides, padding)
     y = np.zeros((x.shape[0], out_h, out_w, x.shape[3]))
     for n in range(x.shape[0]):
         for i in range(out_h):
             for j in range(out_w):
                 for c in range(x.shape[3]):
-                    values = [v for _, _, v in _window(x, n, i, j, c, pool_size, strides, top, left)]
+                    cells = _window(x, n, i, j, c, pool_size, strides, top, left)
                     if mode == "max":
-                        y[n, i, j, c] = max(values)
+                        y[n, i, j, c] = _nan_max([v for _, _, v, _ in cells])
                     else:  # "same" counts only the real cells; "valid" windows are all real
+                        values = [v for _, _, v, real in cells if real]
                         y[n, i, j, c] = sum(values) / len(values)
     return y
 
 
 def pool_backward_naive(x, g, pool_size, strides, padding, mode):
-    """dL/dx given dL/dy = g: max sends g to the first maximum of its window, avg spreads it."""
+    """dL/dx given dL/dy = g: max sends g to the selected cell of its window, avg spreads it."""
     (out_h, out_w), (top, left) = _layout(x.shape, pool_size, strides, padding)
     dx = np.zeros(x.shape)
     for n in range(x.shape[0]):
@@ -61,11 +81,11 @@ def pool_backward_naive(x, g, pool_size, strides, padding, mode):
                 for c in range(x.shape[3]):
                     cells = _window(x, n, i, j, c, pool_size, strides, top, left)
                     if mode == "max":
-                        best = max(v for _, _, v in cells)
-                        row, col, _ = next(cell for cell in cells if cell[2] == best)
-                        dx[n, row, col, c] += g[n, i, j, c]
+                        row, col, _, real = _selected(cells)
+                        if real:
+                            dx[n, row, col, c] += g[n, i, j, c]
                     else:
-                        count = len(cells) if padding == "same" else pool_size[0] * pool_size[1]
-                        for row, col, _ in cells:
-                            dx[n, row, col, c] += g[n, i, j, c] / count
+                        real_cells = [(row, col) for row, col, _, real in cells if real]
+                        for row, col in real_cells:
+                            dx[n, row, col, c] += g[n, i, j, c] / len(real_cells)
     return dx

@@ -326,3 +326,32 @@ def test_graph_order_weights_and_outputs_match_keras(builder):
             assert relative_diff(got[key].data, np.asarray(expected[key])) <= 1e-5
     else:
         assert relative_diff(got.data, np.asarray(expected)) <= 1e-5
+
+
+def test_layer_and_model_subclasses_whose_call_takes_only_inputs_train_and_predict():
+    """Keras passes ``training`` only to a ``call`` that accepts it: ``def call(self, inputs)`` must work."""
+    from numpy_nn import layers as L
+
+    class Doubler(L.Layer):
+        def call(self, inputs):
+            return inputs * 2.0
+
+    class Head(Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(1, kernel_initializer="ones")
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    x = Input((3,))
+    model = Model(x, L.Dense(2, kernel_initializer="ones")(Doubler()(x)))
+    model.compile("sgd", "mse")
+    data = np.ones((8, 3), dtype="float32")
+    history = model.fit(data, np.zeros((8, 2)), epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    np.testing.assert_allclose(Doubler()(data).data, 2 * data)
+    head = Head()
+    np.testing.assert_allclose(head(data, training=True).data, np.full((8, 1), 3.0))
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        Doubler()(data, mask=np.ones((8, 3), bool))

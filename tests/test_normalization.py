@@ -1,4 +1,8 @@
-"""BatchNormalization and LayerNormalization: ops vs naive oracles, gradient checks, layer rules, Keras parity."""
+"""BatchNormalization and LayerNormalization: ops vs naive oracles, gradient checks, layer rules, Keras parity.
+
+Tests marked ``both_tiers`` (the oracles, the op gradient checks, Keras parity) run with the fast
+kernels and with the reference tier; tests/test_kernels_norm_pool.py compares the two directly.
+"""
 
 import numpy as np
 import pytest
@@ -11,6 +15,10 @@ from numpy_nn.ops.normalization import (BatchNormInference, BatchNormTrain, Laye
 from tests import oracles_normalization as oracle
 from tests.gradcheck_factory import assert_gradients_match, assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, keras_grads, relative_diff
+
+
+both_tiers = pytest.mark.both_tiers  # run in the fast and in the reference tier (tests/conftest.py)
+
 
 shapes = st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple)
 
@@ -39,16 +47,16 @@ def _data(seed, shape, channels, dtype=np.float64):
     return x.astype(dtype), gamma.astype(dtype), beta.astype(dtype), rng
 
 
-
-
 def _param(a):
     return nn.Tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
 
 
-# -- the fast ops against the naive loops --------------------------------------------------------------
+# -- the ops (either tier) against the naive loops ---------------------------------------------------------
 
-@given(shape_and_axis(), st.integers(0, 2**16), st.sampled_from([1e-3, 1e-5]))
-def test_batch_norm_train_matches_loop_oracle_forward_and_backward(case, seed, epsilon):
+@both_tiers
+@pytest.mark.parametrize("epsilon", [1e-3, 1e-5])
+@given(shape_and_axis(), st.integers(0, 2**16))
+def test_batch_norm_train_matches_loop_oracle_forward_and_backward(epsilon, case, seed):
     shape, axis = case
     x, gamma, beta, rng = _data(seed, shape, (shape[axis],))
     y, mean, var = batch_norm_train(nn.Tensor(x), gamma, beta, axis=axis, epsilon=epsilon)
@@ -66,6 +74,7 @@ def test_batch_norm_train_matches_loop_oracle_forward_and_backward(case, seed, e
     np.testing.assert_allclose(dbeta.data, dbeta_ref, rtol=1e-10, atol=1e-10)
 
 
+@both_tiers
 @given(shape_and_axis(), st.integers(0, 2**16))
 def test_batch_norm_inference_matches_loop_oracle(case, seed):
     shape, axis = case
@@ -76,6 +85,7 @@ def test_batch_norm_inference_matches_loop_oracle(case, seed):
                                rtol=1e-10, atol=1e-10)
 
 
+@both_tiers
 @given(shape_and_axes(), st.integers(0, 2**16))
 def test_layer_norm_matches_loop_oracle(case, seed):
     shape, axes = case
@@ -87,6 +97,7 @@ def test_layer_norm_matches_loop_oracle(case, seed):
 
 # -- gradient checks of the ops (float64) -------------------------------------------------------------
 
+@both_tiers
 @given(shape_and_axis(min_batch=2), st.integers(0, 2**16))
 def test_batch_norm_train_op_gradients(case, seed):
     shape, axis = case
@@ -96,6 +107,7 @@ def test_batch_norm_train_op_gradients(case, seed):
                     names=["x", "gamma", "beta"])
 
 
+@both_tiers
 @given(shape_and_axis(), st.integers(0, 2**16))
 def test_batch_norm_inference_op_gradients(case, seed):
     shape, axis = case
@@ -106,8 +118,10 @@ def test_batch_norm_inference_op_gradients(case, seed):
                     [xt, gt, bt], names=["x", "gamma", "beta"])
 
 
-@given(shape_and_axes(), st.integers(0, 2**16), st.booleans())
-def test_layer_norm_op_gradients(case, seed, rms_scaling):
+@both_tiers
+@pytest.mark.parametrize("rms_scaling", [False, True])
+@given(shape_and_axes(), st.integers(0, 2**16))
+def test_layer_norm_op_gradients(rms_scaling, case, seed):
     shape, axes = case
     x, gamma, beta, _ = _data(seed, shape, tuple(shape[a] for a in sorted(axes)))
     xt, gt, bt = _param(x), _param(gamma), _param(beta)
@@ -116,6 +130,7 @@ def test_layer_norm_op_gradients(case, seed, rms_scaling):
                     params, names=names)
 
 
+@both_tiers
 def test_float32_stays_float32():
     x = np.random.default_rng(0).standard_normal((4, 3, 5)).astype(np.float32)
     for layer in (BatchNormalization(), LayerNormalization(axis=[1, 2])):
@@ -130,9 +145,10 @@ def test_float32_stays_float32():
 
 # -- layers: gradient checks -----------------------------------------------------------------------------
 
-@given(shape_and_axis(min_batch=2, batch_axis=False), st.booleans(), st.booleans(), st.booleans(),
-       st.integers(0, 2**16))
-def test_batch_normalization_layer_gradients(case, training, center, scale, seed):
+@pytest.mark.parametrize("center,scale", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("training", [False, True])
+@given(shape_and_axis(min_batch=2, batch_axis=False), st.integers(0, 2**16))
+def test_batch_normalization_layer_gradients(training, center, scale, case, seed):
     shape, axis = case
     x, _, _, rng = _data(seed, shape, 1)
     with floatx64():
@@ -144,8 +160,9 @@ def test_batch_normalization_layer_gradients(case, training, center, scale, seed
         assert_layer_gradients_match(layer, x, training=training)
 
 
-@given(shape_and_axes(), st.booleans(), st.booleans(), st.integers(0, 2**16))
-def test_layer_normalization_layer_gradients(case, center, scale, seed):
+@pytest.mark.parametrize("center,scale", [(True, True), (False, True), (True, False)])
+@given(shape_and_axes(), st.integers(0, 2**16))
+def test_layer_normalization_layer_gradients(center, scale, case, seed):
     shape, axes = case
     x, _, _, rng = _data(seed, shape, 1)
     with floatx64():
@@ -280,6 +297,7 @@ def _compare(ours, theirs, x, upstream, training, tol_fwd=1e-5, tol_grad=1e-4):
 
 
 @pytest.mark.keras
+@both_tiers
 @pytest.mark.parametrize("axis,center,scale", [(-1, True, True), (1, True, False), (2, False, True)])
 def test_batch_normalization_matches_keras(axis, center, scale):
     keras = import_keras()
@@ -303,6 +321,7 @@ def test_batch_normalization_matches_keras(axis, center, scale):
 
 
 @pytest.mark.keras
+@both_tiers
 def test_frozen_batch_normalization_matches_keras():
     keras = import_keras()
     rng = np.random.default_rng(4)
@@ -322,15 +341,17 @@ def test_frozen_batch_normalization_matches_keras():
 
 
 @pytest.mark.keras
-@pytest.mark.parametrize("axis,center,scale", [(-1, True, True), ([1, 3], False, True)])
-def test_layer_normalization_matches_keras(axis, center, scale):
+@both_tiers
+@pytest.mark.parametrize("axis,center,scale,rms_scaling", [(-1, True, True, False), ([1, 3], False, True, False),
+                                                        ([2, 3], True, True, True)])
+def test_layer_normalization_matches_keras(axis, center, scale, rms_scaling):
     keras = import_keras()
     rng = np.random.default_rng(5)
     x = (rng.standard_normal((3, 4, 5, 6)) * 2 + 1).astype(np.float32)
     upstream = rng.standard_normal(x.shape).astype(np.float32)
-    theirs = keras.layers.LayerNormalization(axis=axis, center=center, scale=scale)
+    theirs = keras.layers.LayerNormalization(axis=axis, center=center, scale=scale, rms_scaling=rms_scaling)
     theirs.build(x.shape)
-    ours = LayerNormalization(axis=axis, center=center, scale=scale)
+    ours = LayerNormalization(axis=axis, center=center, scale=scale, rms_scaling=rms_scaling)
     ours(x)
     weights = [rng.standard_normal(w.shape).astype(np.float32) for w in theirs.weights]
     theirs.set_weights(weights)

@@ -12,12 +12,43 @@ A subclass implements two methods and nothing else:
 ``Function.apply(*inputs, **params)`` runs ``forward`` and, when gradients are enabled and an
 input requires one, records the call on the tape: the output Tensor remembers the Function
 instance, which remembers its input Tensors. That chain *is* the tape.
+
+Two tiers. The Function subclasses in ``numpy_nn/ops/<family>.py`` are the *reference* tier:
+their ``forward``/``backward`` read like the docstring formula. A *fast* kernel for the same op
+lives in ``numpy_nn/ops/kernels/<family>.py``: a subclass of its reference, registered with
+``@fast_kernel_for(Reference)``, tested to give the same numbers. ``apply`` on the reference
+class runs the fast subclass when ``numpy_nn.config.kernels() == "fast"`` (the default) and
+the reference itself in the ``"reference"`` tier; every other line of the library is the same
+in both tiers.
 """
 import contextlib
 
 import numpy as np
 
+from .. import config
+
 _grad_enabled = True
+_FAST_KERNELS = {}  # reference Function class -> its fast-tier subclass
+
+
+def fast_kernel_for(reference):
+    """Class decorator for a fast kernel: ``@fast_kernel_for(ops.conv.Conv2D) class Conv2D(ops.conv.Conv2D)``.
+
+    Registers the decorated subclass as the implementation of ``reference`` in the fast tier and
+    records ``cls.reference``, the op it must equal (tests compare the two).
+    """
+    def register(cls):
+        if not (isinstance(cls, type) and issubclass(cls, reference)):
+            raise TypeError(f"fast_kernel_for({reference.__name__}): {cls!r} must subclass its reference")
+        cls.reference = reference
+        _FAST_KERNELS[reference] = cls
+        return cls
+    return register
+
+
+def fast_kernels():
+    """{reference class: fast class} for every registered fast kernel."""
+    return dict(_FAST_KERNELS)
 
 
 def is_grad_enabled():
@@ -68,11 +99,18 @@ class Function:
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     @classmethod
+    def implementation(cls):
+        """The class that runs for this op in the current tier (itself, or its fast kernel)."""
+        if config.kernels() == "fast":
+            return _FAST_KERNELS.get(cls, cls)
+        return cls
+
+    @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (or arrays, which become constants) and record it on the tape."""
         from .tensor import Tensor, as_tensor
 
-        fn = cls()
+        fn = cls.implementation()()
         tensors = tuple(as_tensor(x) for x in inputs)
         output = fn.forward(*(t.data for t in tensors), **params)
         requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)

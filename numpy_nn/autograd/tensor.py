@@ -5,11 +5,23 @@ A Tensor holds ``.data`` (a NumPy array), ``.requires_grad``, and after ``backwa
 that made it (``_creator``); following those links from a loss back to the leaves is the tape.
 
 Arithmetic operators and the reductions below are thin wrappers around the Functions in
-``numpy_nn.ops.math``, where each formula and its gradient are written out.
+``numpy_nn/ops/math.py``, where each formula and its gradient are written out. The tape does not
+import any op family: ``ops/math.py`` fills the ``OPERATORS`` table when the package is imported
+(``import numpy_nn`` does that), and the methods below look their Function up there by name.
 """
 import numpy as np
 
 from .. import config
+
+OPERATORS = {}  # Function classes by name ("Add", "Sum", ...), filled by numpy_nn/ops/math.py
+
+
+def _op(name):
+    try:
+        return OPERATORS[name]
+    except KeyError:
+        raise RuntimeError(f"Tensor operator {name!r} is not registered: import numpy_nn (which loads "
+                           "numpy_nn/ops/math.py) before using Tensor arithmetic") from None
 
 
 def _default_array(data, dtype):
@@ -71,8 +83,7 @@ class Tensor:
         return Tensor(self.data, _copy=False)
 
     def astype(self, dtype):
-        from ..ops import math as M
-        return M.Cast.apply(self, dtype=np.dtype(dtype))
+        return _op("Cast").apply(self, dtype=np.dtype(dtype))
 
     def __repr__(self):
         flag = ", requires_grad=True" if self.requires_grad else ""
@@ -99,11 +110,10 @@ class Tensor:
 
     # -- operators (formulas live in numpy_nn/ops/math.py) ----------------------------------------
     def _binary(self, other, op, reverse=False):
-        from ..ops import math as M
         other = other if isinstance(other, Tensor) else Tensor(_scalar_like(other, self.dtype), _copy=False)
         a, b = (other, self) if reverse else (self, other)
         _check_operands(op, a.shape, b.shape)
-        return getattr(M, op).apply(a, b)
+        return _op(op).apply(a, b)
 
     def __add__(self, o): return self._binary(o, "Add")
     def __radd__(self, o): return self._binary(o, "Add", reverse=True)
@@ -119,14 +129,12 @@ class Tensor:
     def __rmatmul__(self, o): return self._binary(o, "MatMul", reverse=True)
 
     def __neg__(self):
-        from ..ops import math as M
-        return M.Negative.apply(self)
+        return _op("Negative").apply(self)
 
     def __getitem__(self, index):
-        from ..ops import math as M
         if isinstance(index, Tensor):
             index = index.data
-        return M.GetItem.apply(self, index=index)
+        return _op("GetItem").apply(self, index=index)
 
     # comparisons give plain boolean arrays (they have no gradient)
     def __gt__(self, o): return self.data > np.asarray(o)
@@ -138,53 +146,43 @@ class Tensor:
 
     # -- reductions and shape ----------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False):
-        from ..ops import math as M
-        return M.Sum.apply(self, axis=axis, keepdims=keepdims)
+        return _op("Sum").apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        from ..ops import math as M
-        return M.Mean.apply(self, axis=axis, keepdims=keepdims)
+        return _op("Mean").apply(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis=None, keepdims=False):
-        from ..ops import math as M
-        return M.Max.apply(self, axis=axis, keepdims=keepdims)
+        return _op("Max").apply(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
         return -((-self).max(axis=axis, keepdims=keepdims))
 
     def reshape(self, *shape):
-        from ..ops import math as M
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return M.Reshape.apply(self, shape=tuple(shape))
+        return _op("Reshape").apply(self, shape=tuple(shape))
 
     def transpose(self, *axes):
-        from ..ops import math as M
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return M.Transpose.apply(self, axes=tuple(axes) if axes else None)
+        return _op("Transpose").apply(self, axes=tuple(axes) if axes else None)
 
     @property
     def T(self):
         return self.transpose()
 
     def exp(self):
-        from ..ops import math as M
-        return M.Exp.apply(self)
+        return _op("Exp").apply(self)
 
     def log(self):
-        from ..ops import math as M
-        return M.Log.apply(self)
+        return _op("Log").apply(self)
 
     def sqrt(self):
-        from ..ops import math as M
-        return M.Sqrt.apply(self)
+        return _op("Sqrt").apply(self)
 
     def abs(self):
-        from ..ops import math as M
-        return M.Abs.apply(self)
+        return _op("Abs").apply(self)
 
     def clip(self, low, high):
-        from ..ops import math as M
-        return M.Clip.apply(self, low=low, high=high)
+        return _op("Clip").apply(self, low=low, high=high)
 
     def maximum(self, other):
         return self._binary(other, "Maximum")

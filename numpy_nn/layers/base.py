@@ -14,47 +14,33 @@ non-trainable ones, each in creation order, then those of sublayers: exactly Ker
 The training flag: an explicit ``training=`` wins; otherwise the value of the enclosing
 layer/model call is used; otherwise ``None``, which every layer treats as inference.
 """
+import inspect
+
 import numpy as np
 
 from .. import config, constraints, initializers, regularizers
 from ..autograd.tensor import Tensor, Variable
 from ..naming import clear_session, to_snake_case, unique_name  # noqa: F401 (re-exported)
+from ..ops.geometry import normalize_tuple  # noqa: F401 (layers import it from here)
+from ..ops.node import flatten, map_structure
+from .inputs import to_tensor
 
 _training_stack = []
 
 
-def normalize_tuple(value, n, name, allow_zero=False):
-    """An int or an n-sequence of ints -> an n-tuple, validated (``kernel_size=3`` -> (3, 3))."""
-    if isinstance(value, (int, np.integer)):
-        values = (int(value),) * n
-    else:
-        try:
-            values = tuple(int(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValueError(f"The `{name}` argument must be an int or a tuple of {n} ints, got {value!r}") from None
-        if len(values) != n:
-            raise ValueError(f"The `{name}` argument must be a tuple of {n} ints, got {value!r}")
-    low = 0 if allow_zero else 1
-    if any(v < low for v in values):
-        raise ValueError(f"The `{name}` argument must be {'non-negative' if allow_zero else 'positive'}; "
-                         f"received {name}={value!r}")
-    return values
+_CALL_SIGNATURES = {}
 
 
-def _map_structure(fn, value):
-    if isinstance(value, (list, tuple)):
-        return type(value)(_map_structure(fn, v) for v in value)
-    if isinstance(value, dict):
-        return {k: _map_structure(fn, v) for k, v in value.items()}
-    return fn(value)
+def _call_signature(cls):
+    """Names of the parameters of ``cls.call`` ("**" when it takes **kwargs), cached per class."""
+    if cls not in _CALL_SIGNATURES:
+        parameters = inspect.signature(cls.call).parameters.values()
+        _CALL_SIGNATURES[cls] = {"**" if p.kind is p.VAR_KEYWORD else p.name for p in parameters}
+    return _CALL_SIGNATURES[cls]
 
 
-def _flatten(value):
-    if isinstance(value, (list, tuple)):
-        return [leaf for v in value for leaf in _flatten(v)]
-    if isinstance(value, dict):
-        return [leaf for v in value.values() for leaf in _flatten(v)]
-    return [value]
+def _call_signature_text(cls):
+    return str(inspect.signature(cls.call)).replace("(self, ", "(", 1)
 
 
 def current_training():
@@ -183,14 +169,14 @@ class Layer:
     def compute_output_shape(self, input_shape):
         """Default: run the layer on zeros (unknown axes set to 1) and read the shape."""
         from ..autograd.function import no_grad
-        dummy = _map_structure(lambda s: np.zeros([1 if d is None else d for d in s], dtype=self.dtype),
+        dummy = map_structure(lambda s: np.zeros([1 if d is None else d for d in s], dtype=self.dtype),
                                input_shape, ) if not _is_shape(input_shape) else \
             np.zeros([1 if d is None else d for d in input_shape], dtype=self.dtype)
         with no_grad():
             out = self(dummy)
         def shape_of(t):
             return tuple(t.shape)
-        shapes = _map_structure(shape_of, out)
+        shapes = map_structure(shape_of, out)
         if _is_shape(input_shape) and isinstance(shapes, tuple) and input_shape and input_shape[0] is None:
             shapes = (None,) + shapes[1:]
         return shapes
@@ -213,21 +199,21 @@ class Layer:
                              f"Full shape received: {tuple(shape)}")
 
     def __call__(self, inputs, training=None, **kwargs):
-        if any(getattr(x, "_is_symbolic", False) for x in _flatten(inputs)):
-            from ..models.functional import call_symbolic  # the layer graph (numpy_nn/models)
+        if any(getattr(x, "_is_symbolic", False) for x in flatten(inputs)):
+            from .symbolic import call_symbolic  # record a node of the layer graph, compute nothing
             return call_symbolic(self, inputs, training=training, **kwargs)
         if isinstance(inputs, (list, tuple)) and len(inputs) == 1 and self._takes_one_tensor():
             inputs = inputs[0]  # [x] is x for a single-input layer
         if isinstance(inputs, (list, tuple, dict)) and self._takes_one_tensor():
-            count = len(_flatten(inputs))
+            count = len(flatten(inputs))
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects 1 input tensor, but it received "
                              f"a {type(inputs).__name__} of {count} inputs (to pass a nested Python list as one "
                              f"array, wrap it in np.asarray)")
-        inputs = _map_structure(self._to_tensor, inputs)
-        for i, t in enumerate(_flatten(inputs)):
+        inputs = map_structure(self._to_tensor, inputs)
+        for i, t in enumerate(flatten(inputs)):
             self.check_input(t.shape, i)
         if not self.built:
-            shapes = _map_structure(lambda t: (None,) + tuple(t.shape[1:]) if t.ndim else (), inputs)
+            shapes = map_structure(lambda t: (None,) + tuple(t.shape[1:]) if t.ndim else (), inputs)
             self._build_input_shape = shapes
             self.build(shapes)
             self.built = True
@@ -235,9 +221,24 @@ class Layer:
             training = current_training()
         _training_stack.append(training)
         try:
-            return self.call(inputs, training=training, **kwargs)
+            return self.call(inputs, **self._call_arguments(training, kwargs))
         finally:
             _training_stack.pop()
+
+    def _call_arguments(self, training, kwargs):
+        """Keyword arguments for ``call``: as Keras does, ``training`` (and ``mask``) are passed only
+        to a ``call`` whose signature names them or takes ``**kwargs``, so ``def call(self, inputs)`` works."""
+        accepted = _call_signature(type(self))
+        arguments = dict(kwargs)
+        if "training" in accepted or "**" in accepted:
+            arguments["training"] = training
+        if arguments.get("mask", 0) is None and not ("mask" in accepted or "**" in accepted):
+            del arguments["mask"]
+        unexpected = [k for k in arguments if k not in accepted and "**" not in accepted]
+        if unexpected:
+            raise TypeError(f"Layer '{self.name}' ({type(self).__name__}): call() got unexpected keyword "
+                            f"argument(s) {unexpected}; its signature is call{_call_signature_text(type(self))}")
+        return arguments
 
     def _takes_one_tensor(self):
         return self.single_input or self.input_ndim is not None or self.input_min_ndim is not None
@@ -245,19 +246,7 @@ class Layer:
     def _to_tensor(self, value):
         """Arrays and Tensors in; Tensors of this layer's dtype out (floats and ints are cast,
         float16 included: a float32 layer computes in float32; strings and objects are refused)."""
-        if isinstance(value, Tensor):
-            if value.dtype != np.dtype(self.dtype) and value.dtype.kind in "fiub":
-                return value.astype(self.dtype)
-            return value
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError) as error:  # e.g. a ragged nested list
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) could not convert its input to an "
-                             f"array: {error}") from None
-        if array.dtype.kind not in "fiub":
-            raise TypeError(f"Layer '{self.name}' ({type(self).__name__}) expects numeric input; "
-                            f"received an array of dtype {array.dtype}")
-        return Tensor(array.astype(self.dtype, copy=False), _copy=False)
+        return to_tensor(value, self.dtype, f"Layer '{self.name}' ({type(self).__name__}) input")
 
     # -- the layer graph (filled by numpy_nn.models when the layer is called on symbolic tensors) --------
     def _first_node(self, what):
@@ -280,11 +269,11 @@ class Layer:
     @property
     def input_shape(self):
         self._first_node("input_shape")  # raises a clear error for a layer never called on a graph
-        return _map_structure(lambda t: tuple(t.shape), self.input)
+        return map_structure(lambda t: tuple(t.shape), self.input)
 
     @property
     def output_shape(self):
-        return _map_structure(lambda t: tuple(t.shape), self.output)
+        return map_structure(lambda t: tuple(t.shape), self.output)
 
     # -- config ----------------------------------------------------------------------------------------
     def get_config(self):

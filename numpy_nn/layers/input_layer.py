@@ -8,6 +8,7 @@ eager call it passes its input through unchanged). Keras 3 signature and config 
 import numpy as np
 
 from .. import config
+from ..ops.node import KerasHistory, Node, SymbolicTensor
 from .base import Layer
 
 
@@ -58,7 +59,6 @@ class InputLayer(Layer):
         self.optional = bool(optional)
         self.built = True
 
-        from ..models.node import Node, SymbolicTensor, KerasHistory
         tensor = input_tensor or SymbolicTensor(self.batch_shape, self.dtype, name=self.name)
         tensor._keras_history = KerasHistory(self, 0, 0)
         self._inbound_nodes.append(Node(self, call_args=None, outputs=[tensor]))

@@ -20,6 +20,9 @@ class BatchNormalization(Layer):
         moving_mean     <- moving_mean * momentum + mean_B * (1 - momentum)
         moving_variance <- moving_variance * momentum + var_B * (1 - momentum)   (biased var_B)
 
+    (momentum weighs the *old* value; PyTorch's momentum=0.1 weighs the new batch and equals 0.9
+    here; the conventions side by side: ``numpy_nn.ops.normalization.BatchNormTrain``).
+
     Inference mode (everything else, including any call of a ``trainable=False`` layer, which
     is how Keras freezes BN for fine-tuning): y uses the moving statistics.
     Weights, in Keras order: gamma, beta (trainable; absent if ``scale``/``center`` is False),

@@ -1,11 +1,13 @@
 """Pooling layers: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D.
 
-The formulas (and the "same" padding rule) are in ``numpy_nn/ops/pooling.py``. These layers
-have no weights. Inputs are (N, H, W, C) (``data_format="channels_last"``, the default);
-``"channels_first"`` inputs (N, C, H, W) are transposed to channels_last and back.
+The formulas are in ``numpy_nn/ops/pooling.py``, the output sizes and the "same" padding rule
+in ``numpy_nn/ops/geometry.py``. These layers have no weights. Inputs are (N, H, W, C)
+(``data_format="channels_last"``, the default); ``"channels_first"`` inputs (N, C, H, W) are
+transposed to channels_last and back.
 """
 from ..ops import math as M
 from ..ops import pooling as P
+from ..ops.geometry import output_length
 from .base import Layer, normalize_tuple
 
 _DATA_FORMATS = ("channels_last", "channels_first")
@@ -59,10 +61,9 @@ class _Pooling2D(Layer):
     def compute_output_shape(self, input_shape):
         output_shape = list(input_shape)
         for axis, k, s in zip(spatial_axes(self.data_format), self.pool_size, self.strides):
-            n = input_shape[axis]
-            if n is None:
+            out = output_length(input_shape[axis], k, s, self.padding)
+            if out is None:
                 continue
-            out = -(-n // s) if self.padding == "same" else (n - k) // s + 1
             if out <= 0:
                 raise ValueError(f"{type(self).__name__} '{self.name}': the output size would be zero or "
                                  f"negative. Received input shape {tuple(input_shape)}, pool_size="
@@ -86,7 +87,8 @@ class _Pooling2D(Layer):
 class MaxPooling2D(_Pooling2D):
     """Max over each (pool_size) window, moved by ``strides`` (default: pool_size).
 
-    Gradient: to the first maximum of each window (see ``numpy_nn.ops.pooling.MaxPool2D``).
+    Gradient: to the first maximum of each window (see ``numpy_nn.ops.pooling.MaxPool2D``, also
+    for windows holding a NaN, whose maximum is NaN).
     """
 
     _pool = staticmethod(P.max_pool2d)

@@ -1,10 +1,10 @@
-"""The functional API: ``call_symbolic`` (recording the layer graph), ``Model`` and ``function``.
+"""The functional API: ``Model`` (walking and running the layer graph) and ``function``.
 
 Building a graph::
 
     x = nn.Input((8,), name="features")          # SymbolicTensor (None, 8)
     h = Dense(16, activation="relu")(x)          # Layer.__call__ sees a symbolic input and calls
-    y = Dense(1)(h)                              #   call_symbolic(): build, infer shape, record Node
+    y = Dense(1)(h)                              #   call_symbolic() (numpy_nn/layers/symbolic.py)
     model = nn.Model(x, y)                       # walks the Nodes back from y to x
 
 ``Model`` orders the graph like Keras (``ops/function.py: map_graph``): a depth-first walk from
@@ -20,102 +20,10 @@ import numpy as np
 
 from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
-from ..layers.base import Layer, _map_structure, _training_stack, current_training, unique_name
-from .node import KerasHistory, Node, SymbolicTensor, flatten, pack_like
-
-
-def _is_symbolic(value):
-    return getattr(value, "_is_symbolic", False)
-
-
-def _is_shape(value):
-    return isinstance(value, tuple) and all(d is None or isinstance(d, (int, np.integer)) for d in value)
-
-
-def _describe(shapes):
-    return str(_map_structure(lambda s: s, shapes)).replace("'", "")
-
-
-# ---------------------------------------------------------------------------------------------
-# Recording the graph
-# ---------------------------------------------------------------------------------------------
-def call_symbolic(layer, inputs, training=None, **kwargs):
-    """Call ``layer`` on symbolic tensors: build it, infer output shapes, record a ``Node``.
-
-    Returns symbolic output tensor(s) whose ``_keras_history`` points at the new node.
-    """
-    shapes = _map_structure(lambda t: tuple(t.shape) if _is_symbolic(t) else tuple(np.shape(t)), inputs)
-    symbolic = [t for t in flatten(inputs) if _is_symbolic(t)]
-    single = not isinstance(layer, Model) and layer._takes_one_tensor()
-    if single and isinstance(inputs, (list, tuple)) and len(inputs) == 1:
-        inputs = inputs[0]  # [x] is x for a single-input layer
-        shapes = shapes[0]
-    if single and isinstance(inputs, (list, tuple, dict)):
-        raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) expects 1 input tensor, but it received "
-                         f"a {type(inputs).__name__} of {len(flatten(inputs))} inputs")
-    for i, tensor in enumerate(symbolic):
-        layer.check_input(tensor.shape, i)
-    try:
-        if not layer.built:
-            layer._build_input_shape = shapes
-            layer.build(shapes)
-            layer.built = True
-        else:
-            _check_built_shape(layer, shapes)
-        output_shapes = layer.compute_output_shape(shapes)
-    except (ValueError, TypeError, IndexError) as error:
-        if f"'{layer.name}'" in str(error):
-            raise
-        raise type(error)(f"Layer '{layer.name}' ({type(layer).__name__}) cannot be applied to input "
-                          f"shape {_describe(shapes)}: {error}") from error
-    batch_unknown = any(t.shape and t.shape[0] is None for t in symbolic)
-
-    if isinstance(layer, Model) and layer._is_graph_network:
-        dtypes = [t.dtype for t in layer.outputs]
-    else:
-        dtypes = None
-    node_index = len(layer._inbound_nodes)
-    counter = iter(range(10**9))
-
-    def make_tensor(shape):
-        index = next(counter)
-        shape = tuple(shape)
-        if batch_unknown and shape:
-            shape = (None,) + shape[1:]
-        dtype = dtypes[index] if dtypes and index < len(dtypes) else layer.dtype
-        return SymbolicTensor(shape, dtype, keras_history=KerasHistory(layer, node_index, index))
-
-    if _is_shape(output_shapes):
-        outputs = make_tensor(output_shapes)
-    else:
-        outputs = _map_shapes(make_tensor, output_shapes)
-    call_kwargs = dict(kwargs)
-    if training is not None:
-        call_kwargs["training"] = training
-    layer._inbound_nodes.append(Node(layer, call_args=inputs, call_kwargs=call_kwargs,
-                                     outputs=flatten(outputs), output_structure=outputs))
-    return outputs
-
-
-def _map_shapes(fn, shapes):
-    """Apply ``fn`` to every shape (a tuple of ints/None) inside a list/tuple/dict of shapes."""
-    if _is_shape(shapes):
-        return fn(shapes)
-    if isinstance(shapes, dict):
-        return {k: _map_shapes(fn, v) for k, v in shapes.items()}
-    return type(shapes)(_map_shapes(fn, s) for s in shapes)
-
-
-def _check_built_shape(layer, shapes):
-    """A built layer with weights cannot take a different feature size (last axis)."""
-    built_shape = layer._build_input_shape
-    if not layer.weights or not _is_shape(built_shape) or not _is_shape(shapes) or not shapes:
-        return
-    if len(built_shape) == len(shapes) and built_shape[-1] is not None and shapes[-1] is not None \
-            and built_shape[-1] != shapes[-1]:
-        raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) was built for input shape "
-                         f"{built_shape}, but it was called on input shape {shapes} "
-                         f"(last axis {shapes[-1]} != {built_shape[-1]})")
+from ..layers.base import Layer, _training_stack, current_training, unique_name
+from ..layers.inputs import split_inputs, to_tensor
+from ..layers.symbolic import _describe, _is_shape, _is_symbolic, call_symbolic
+from ..ops.node import flatten, map_structure, pack_like
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +131,7 @@ class Graph:
             for node in self.nodes_by_depth[depth]:
                 if node.is_input or any(id(t) not in computed for t in node.input_tensors):
                     continue
-                args = _map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, node.call_args)
+                args = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, node.call_args)
                 kwargs = dict(node.call_kwargs)
                 if training is not None:
                     kwargs["training"] = training
@@ -239,7 +147,7 @@ class Graph:
             for node in self.nodes_by_depth[depth]:
                 if node.is_input:
                     continue
-                shapes = _map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else tuple(np.shape(t)),
+                shapes = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else tuple(np.shape(t)),
                                         node.call_args)
                 result = node.layer.compute_output_shape(shapes)
                 flat = [result] if _is_shape(result) else flatten(_map_shapes(lambda s: [s], result))
@@ -371,6 +279,9 @@ class Model(Trainer, Layer):
         raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in layers]}.")
 
     # -- calling ----------------------------------------------------------------------------------
+    def _takes_one_tensor(self):
+        return False  # a model takes the structure its inputs were declared with
+
     def __call__(self, inputs, training=None, **kwargs):
         if any(_is_symbolic(x) for x in flatten(inputs)):
             return call_symbolic(self, inputs, training=training, **kwargs)
@@ -380,7 +291,7 @@ class Model(Trainer, Layer):
             self._build_from_data(inputs)
         _training_stack.append(training)
         try:
-            return self.call(inputs, training=training, **kwargs)
+            return self.call(inputs, **self._call_arguments(training, kwargs))
         finally:
             _training_stack.pop()
 
@@ -400,20 +311,8 @@ class Model(Trainer, Layer):
 
     def _standardize_inputs(self, inputs):
         """Inputs as a flat list aligned with ``self.inputs``: Tensors, checked against each Input."""
-        keys, expected = self._input_keys, self._graph.inputs
-        if isinstance(inputs, dict):
-            missing = [k for k in keys if k not in inputs]
-            unknown = [k for k in inputs if k not in keys]
-            if missing or unknown:
-                raise ValueError(f"Model '{self.name}': the input dict has keys {list(inputs)}, but the model's "
-                                 f"inputs are named {keys} (missing {missing}, unknown {unknown})")
-            flat = [inputs[k] for k in keys]
-        else:
-            flat = _split_inputs(inputs, len(expected))
-        if len(flat) != len(expected):
-            raise ValueError(f"Model '{self.name}' expects {len(expected)} input(s) {keys}, "
-                             f"but received {len(flat)}")
-        return [_conform(value, ref, self.name) for value, ref in zip(flat, expected)]
+        flat = split_inputs(inputs, self._input_keys, f"Model '{self.name}'")
+        return [_conform(value, ref, self.name) for value, ref in zip(flat, self._graph.inputs)]
 
     def compute_output_shape(self, input_shape):
         if not self._is_graph_network:
@@ -462,31 +361,10 @@ class Model(Trainer, Layer):
         return config
 
 
-def _split_inputs(values, count):
-    """Fed inputs -> a flat list: a list/tuple of arrays is split, one array (even as a list) is kept."""
-    if isinstance(values, dict):
-        return flatten(values)
-    if isinstance(values, (list, tuple)):
-        if all(isinstance(v, (np.ndarray, Tensor, dict, list, tuple)) for v in values) and (
-                count > 1 or (len(values) == 1 and isinstance(values[0], (np.ndarray, Tensor)))):
-            return flatten(values)
-        if count > 1:
-            return flatten(values)
-    return [values]
-
-
 def _conform(value, reference, model_name):
     """Turn one fed value into a Tensor matching the Input ``reference`` (rank and fixed axes)."""
     if not isinstance(value, Tensor):
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError) as error:  # e.g. a ragged nested list
-            raise ValueError(f"Model '{model_name}': input '{reference.name}' could not be converted to an "
-                             f"array: {error}") from None
-        if array.dtype.kind not in "fiub":
-            raise TypeError(f"Model '{model_name}': input '{reference.name}' must be numeric, "
-                            f"received dtype {array.dtype}")
-        value = Tensor(array.astype(reference.dtype, copy=False), _copy=False)
+        value = to_tensor(value, reference.dtype, f"Model '{model_name}': input '{reference.name}'")
     shape, ref = tuple(value.shape), reference.shape
     if len(shape) == len(ref) + 1 and shape[-1] == 1:  # Keras squeezes / expands a trailing 1
         value = value.reshape(shape[:-1])
@@ -519,10 +397,7 @@ class GraphFunction:
         self.graph = Graph(flatten(inputs), flatten(outputs))
 
     def __call__(self, values, training=False):
-        flat = _split_inputs(values, len(self.graph.inputs))
-        if len(flat) != len(self.graph.inputs):
-            raise ValueError(f"function expects {len(self.graph.inputs)} input(s) "
-                             f"{[t.name for t in self.graph.inputs]}, but received {len(flat)}")
+        flat = split_inputs(values, [t.name for t in self.graph.inputs], "function")
         tensors = [_conform(v, ref, "function") for v, ref in zip(flat, self.graph.inputs)]
         with no_grad():
             outputs = self.graph.run(tensors, training=training)

@@ -4,7 +4,7 @@ Each layer is a box ("name (Class)" and, with ``show_shapes``, its output shape)
 the graph's connections. Rows are depths: a layer sits one row below the deepest layer feeding
 it, so parallel branches end up side by side on the same row and merges below them.
 """
-from .node import flatten
+from ..ops.node import flatten
 
 
 def _graph_edges(model):

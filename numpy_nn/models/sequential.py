@@ -11,7 +11,7 @@ leaves the InputLayer out.
 from ..layers.base import Layer
 from ..layers.input_layer import InputLayer
 from .functional import Graph, Model
-from .node import flatten
+from ..ops.node import flatten
 
 
 class Sequential(Model):

@@ -53,7 +53,7 @@ def format_layer_shape(layer):
     outputs = layer._inbound_nodes[-1].output_structure
     if getattr(outputs, "_is_symbolic", False):
         return format_shape(outputs.shape)
-    from .node import flatten
+    from ..ops.node import flatten
     flat = flatten(outputs)
     if len(flat) == 1:
         return format_shape(flat[0].shape)
@@ -73,7 +73,7 @@ def class_name(layer):
 def _is_sequential_like(model):
     if not model._is_graph_network or type(model).__name__ == "Sequential" or hasattr(model, "_stack"):
         return True
-    from .node import flatten
+    from ..ops.node import flatten
     chain = []
     for nodes in model._graph.nodes_by_depth.values():
         if len(nodes) > 1 or (len(nodes) == 1 and len(flatten(nodes[0].input_tensors)) > 1):

@@ -27,20 +27,15 @@ from .. import config
 from ..autograd.engine import grad as tape_grad
 from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
-from .node import flatten
+from ..layers.inputs import split_inputs, to_array
+from ..ops.node import flatten
 
 
 def _to_array(value, what):
-    if isinstance(value, Tensor):
-        value = value.data
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as error:  # e.g. a ragged nested list
-        raise ValueError(f"{what} could not be converted to an array: {error}") from None
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"{what} must be numeric; received an array of dtype {array.dtype}")
+    """Fed data as an array with a batch axis; floats become floatx, as Keras feeds them."""
+    array = to_array(value, what)
     if array.dtype.kind == "f" and array.dtype != np.dtype(config.floatx()):
-        array = array.astype(config.floatx())  # Keras feeds floats as floatx
+        array = array.astype(config.floatx())
     if array.ndim == 0:
         raise ValueError(f"{what} must have a batch axis; received a scalar {array!r}")
     return array
@@ -279,23 +274,7 @@ class Trainer:
         if x is None:
             raise ValueError(f"Model '{self.name}': no input data `x` was given")
         if getattr(self, "_is_graph_network", False):
-            keys = self._input_keys
-            if isinstance(x, dict):
-                missing = [k for k in keys if k not in x]
-                unknown = [k for k in x if k not in keys]
-                if missing or unknown:
-                    raise ValueError(f"Model '{self.name}': the input dict has keys {list(x)}, but the model's "
-                                     f"inputs are named {keys} (missing {missing}, unknown {unknown})")
-                values = [x[k] for k in keys]
-            elif isinstance(x, (list, tuple)) and len(keys) > 1:
-                values = list(x)
-            elif isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], (np.ndarray, Tensor)):
-                values = [x[0]]
-            else:
-                values = [x]
-            if len(values) != len(keys):
-                raise ValueError(f"Model '{self.name}' expects {len(keys)} input(s) {keys}, but received "
-                                 f"{len(values)} input arrays")
+            values = split_inputs(x, self._input_keys, f"Model '{self.name}'")
         else:
             values = list(x) if isinstance(x, (list, tuple)) and all(
                 isinstance(v, (np.ndarray, Tensor)) for v in x) else [x]
@@ -557,7 +536,7 @@ class Trainer:
 
 
 def _pack_outputs(structure, flat):
-    from .node import pack_like
+    from ..ops.node import pack_like
     if isinstance(structure, Tensor):
         return flat[0]
     return pack_like(structure, flat)

@@ -24,53 +24,20 @@ reshaped to (kh*kw*C, F) in ONE matrix product (BLAS does the work). P is kept f
 gradient, dK = P^T @ dY. The input gradient scatters back through the same windows (see
 ``Conv2D.backward``). The batch goes through in chunks whose patch matrix stays under
 ``CHUNK_BYTES`` (16 MiB): glibc serves blocks above 32 MiB with a fresh ``mmap`` whose pages
-fault on first write (6 ms of 20 for a 37.7 MB P, measured; see ``numpy_nn.ops._buffers``), and
+fault on first write (6 ms of 20 for a 37.7 MB P, measured; see ``numpy_nn.ops.kernels.buffers``), and
 smaller products keep their output in cache. The chunks' P are kept for dK unless all of them
 together exceed ``PATCH_BUDGET_BYTES``; then they are rebuilt in the backward pass.
 """
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd.function import Function
+from .kernels.threads import in_parallel  # (moves to ops/kernels/conv.py with the fast kernels)
 
 PATCH_BUDGET_BYTES = 256 * 2**20  # largest patch matrix kept in memory for the backward pass
 CHUNK_BYTES = 16 * 2**20  # patch matrix of one chunk of the batch (see "Speed" above)
 SMALL_GRAM, GRAM_BLOCK = 8192, 4096  # kernel gradients with at most SMALL_GRAM entries: by row blocks
 DEPTHWISE_CHUNK_BYTES = 2**20  # padded input of one chunk of the batch in DepthwiseConv2D (fits in cache)
-
-
-# -- two threads for elementwise work -----------------------------------------------------------------
-# Threads for the elementwise kernels: NUMPY_NN_THREADS if set (1 turns threading off), else 2 when 2 CPUs are usable.
-_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-THREADS = max(1, int(os.environ.get("NUMPY_NN_THREADS", min(2, _CPUS))))
-_pool, _pool_pid = None, None
-
-
-def in_parallel(work, chunks):
-    """Split the list ``chunks`` into THREADS contiguous shares and run ``work(share)`` on each, in threads.
-
-    NumPy's ufuncs release the GIL and run on one core each, so elementwise kernels over
-    independent slices of the batch (DepthwiseConv2D, MaxPool2D) can use both cores.
-    Returns the results of ``work`` in share order; the first share runs in the calling thread.
-    Set ``THREADS = 1`` to run everything in the calling thread. ``work`` must not call
-    ``in_parallel`` itself; a call from a pool thread runs serially, and a forked child
-    process gets a pool of its own (the parent's threads do not exist there).
-    """
-    global _pool, _pool_pid
-    threads = min(THREADS, len(chunks))
-    if threads < 2 or threading.current_thread().name.startswith("numpy_nn_ops"):
-        return [work(chunks)]
-    cuts = [len(chunks) * i // threads for i in range(threads + 1)]
-    shares = [chunks[cuts[i]:cuts[i + 1]] for i in range(threads)]
-    if _pool is None or _pool_pid != os.getpid():
-        _pool, _pool_pid = ThreadPoolExecutor(max_workers=THREADS - 1, thread_name_prefix="numpy_nn_ops"), os.getpid()
-    futures = [_pool.submit(work, share) for share in shares[1:]]
-    first = work(shares[0])
-    return [first] + [future.result() for future in futures]
 
 
 # -- shapes and padding (shared with pooling) --------------------------------------------------------

@@ -12,6 +12,9 @@ so E[y] = x already, and inference is the exact identity (no rescaling, nothing 
 Reproducibility: the masks come from a NumPy ``Generator``; Keras draws them with JAX's PRNG
 (``jax.random.bernoulli``), so the two libraries can never produce the same mask, even with the
 same seed. Parity tests check the rule (values in {0, x/p}, keep rate near p), not the mask.
+
+This is the reference tier (see ``numpy_nn/config.py``). Dropout has no fast kernel: one
+comparison and one ``where`` over x leave nothing to gain, so this code runs in both tiers.
 """
 import numpy as np
 

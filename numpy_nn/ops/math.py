@@ -6,6 +6,7 @@ returned at the broadcast shape; the engine sums them back to each input's shape
 import numpy as np
 
 from ..autograd.function import Function
+from ..autograd.tensor import OPERATORS
 
 
 class Add(Function):
@@ -302,3 +303,10 @@ def maximum(x, y):
 
 def minimum(x, y):
     return Minimum.apply(x, y)
+
+
+# Tensor's operators and methods (x + y, x.sum(), x[i], ...) run these Functions: the tape
+# (numpy_nn/autograd) imports no op family, so this module registers them by name on import.
+OPERATORS.update({cls.__name__: cls for cls in (
+    Add, Subtract, Multiply, Divide, Power, Negative, MatMul, Sum, Mean, Max, Reshape, Transpose, GetItem,
+    Exp, Log, Sqrt, Abs, Clip, Maximum, Minimum, Cast)})

@@ -11,21 +11,26 @@ Both compute
     x_hat = (x - mean) / sqrt(var + eps)
     y = gamma * x_hat + beta
 
-Textbook vs Keras: the variance is the *biased* one (divide by m, ``jnp.var``), both for
-normalizing and for the moving variance that BatchNormalization keeps; there is no Bessel
-correction m/(m-1) anywhere (Ioffe & Szegedy use the unbiased variance for inference; Keras
-does not). Keras also evaluates ``y`` in a fixed float32 order, which we copy so that float32
-results agree to rounding:
+Textbook vs Keras vs PyTorch: the variance is the *biased* one (divide by m, ``jnp.var``), both
+for normalizing and for the moving variance that BatchNormalization keeps; there is no Bessel
+correction m/(m-1) anywhere (Ioffe & Szegedy use the unbiased variance for inference; PyTorch
+normalizes with the biased one but keeps an unbiased ``running_var``). Keras also evaluates
+``y`` in a fixed float32 order, which we copy so that float32 results agree to rounding:
 
     inv = rsqrt(var + eps) * gamma        y = x * inv + (beta - mean * inv)
 
 The statistics take two passes over the data (mean, then the mean of squared deviations) rather
-than one (E[x^2] - E[x]^2): the centered values are needed for ``x_hat`` anyway, and the one-pass
-formula loses every significant digit when |mean| >> std in float32.
+than one (E[x^2] - E[x]^2): the one-pass formula loses every significant digit when
+|mean| >> std in float32. Sums accumulate in float64 (``_sum``): NumPy adds float32 values
+along a leading axis (the batch, in channels_last) one row after another, which drifts by
+~1e-5 relative over 65,536 values where XLA's reductions stay near 1e-7.
 
 A missing ``gamma`` (``scale=False``) is the constant 1 and a missing ``beta`` (``center=False``)
 the constant 0: multiplying by 1 and adding 0 are exact in floating point, so this matches Keras
 skipping them bit for bit, and ``needs_input_grad`` skips their gradients.
+
+This is the reference tier (see ``numpy_nn/config.py``); the fast kernels (blocked BLAS column
+sums, a backward pass with one temporary) are in ``numpy_nn/ops/kernels/normalization.py``.
 """
 import numpy as np
 
@@ -42,56 +47,8 @@ def _rsqrt(value):
 
 
 def _sum(a, axes):
-    """sum(a) over ``axes`` (keepdims), accurate to about float32 rounding, as XLA's reductions are.
-
-    NumPy sums pairwise (accurately) only along trailing contiguous axes. Over leading axes
-    (batch, height, width: batch norm in channels_last) it adds one row after another, which in
-    float32 drifts by ~1e-5 relative over 65,536 values, where Keras stays near 1e-7 (measured).
-    Such sums go through ``_column_sums``; any other layout accumulates in float64.
-    """
-    ndim = a.ndim
-    if a.dtype == np.float64 or axes == tuple(range(ndim - len(axes), ndim)):
-        return np.sum(a, axis=axes, keepdims=True)
-    if axes == tuple(range(len(axes))) and a.flags.c_contiguous:  # fast path: a 2-D view (rows, kept)
-        kept = a.shape[len(axes):]
-        total = _column_sums(a.reshape(-1, int(np.prod(kept))))
-        return total.reshape((1,) * len(axes) + kept)
+    """sum(a) over ``axes`` (keepdims), accumulated in float64, returned in a's dtype."""
     return np.sum(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype)
-
-
-SUM_BLOCK = 256  # rows per partial sum in _column_sums
-
-
-def _column_sums(rows):
-    """Column sums of a C-contiguous (R, K) array, in its dtype, as accurate as a float64 sum.
-
-    Blocks of ``SUM_BLOCK`` rows are summed by BLAS, ``ones(1, SUM_BLOCK) @ block`` for all
-    blocks in one batched matmul (fast, and exact up to ~SUM_BLOCK roundings), and the R/SUM_BLOCK
-    partial sums are added in float64. Measured on 32768 x 64 float32 values: 4e-8 relative
-    error (float64 accumulation: 4e-8, NumPy's float32 sum: 9e-6) at 1/12 of the float64 time.
-    """
-    n_rows, width = rows.shape
-    blocks = n_rows // SUM_BLOCK
-    total = np.zeros(width, dtype=np.float64)
-    if blocks:
-        ones = np.ones((1, SUM_BLOCK), dtype=rows.dtype)
-        partial = np.matmul(ones, rows[:blocks * SUM_BLOCK].reshape(blocks, SUM_BLOCK, width))
-        total += partial.reshape(blocks, width).sum(axis=0, dtype=np.float64)
-    if n_rows > blocks * SUM_BLOCK:
-        total += np.ones(n_rows - blocks * SUM_BLOCK, dtype=rows.dtype) @ rows[blocks * SUM_BLOCK:]
-    return total.astype(rows.dtype)
-
-
-def _normalize_backward(d_x_hat, x_hat, inv_std, axes, m):
-    """dL/dx of x_hat = (x - mean(x)) * rsqrt(var(x) + eps), statistics over ``axes`` (m values each).
-
-    dx = inv_std / m * (m * d_x_hat - sum(d_x_hat) - x_hat * sum(d_x_hat * x_hat))
-
-    (the mean and variance depend on every x in their group; these two sums are their share).
-    """
-    sum_d = _sum(d_x_hat, axes)
-    sum_d_x_hat = _sum(d_x_hat * x_hat, axes)
-    return (inv_std / m) * (m * d_x_hat - sum_d - x_hat * sum_d_x_hat)
 
 
 class BatchNormTrain(Function):
@@ -104,14 +61,30 @@ class BatchNormTrain(Function):
         inv = rsqrt(var_B + eps) * gamma
         y = x * inv + (beta - mean_B * inv)         ( = gamma * x_hat + beta )
 
-    Gradients (x_hat = (x - mean_B) / sqrt(var_B + eps)), the compact closed form:
+    Gradients, the textbook chain through x_hat = (x - mean_B) * r, r = 1 / sqrt(var_B + eps)
+    (Ioffe & Szegedy 2015, section 3):
 
-        dx     = gamma / sqrt(var_B + eps) / m * (m * g - sum(g) - x_hat * sum(g * x_hat))
-        dgamma = sum(g * x_hat)
-        dbeta  = sum(g)
+        dgamma = sum(g * x_hat)            dbeta = sum(g)
+        d_x_hat = g * gamma
+        d_var   = sum(d_x_hat * (x - mean_B)) * (-1/2) * r**3
+        d_mean  = -sum(d_x_hat) * r + d_var * mean(-2 * (x - mean_B))      (the last term is 0)
+        dx      = d_x_hat * r + d_var * 2 * (x - mean_B) / m + d_mean / m
 
-    ``stats``: an optional dict that receives the batch ``"mean"`` and ``"variance"`` (shape (C,))
-    for the moving-average update; use ``batch_norm_train`` rather than passing it yourself.
+    which is the compact closed form dx = gamma * r / m * (m*g - sum(g) - x_hat * sum(g * x_hat)).
+
+    The moving averages (BatchNormalization, numpy_nn/layers/normalization.py), updated after
+    every call that used batch statistics, in place and not on the tape:
+
+        moving_mean     = moving_mean * momentum + mean_B * (1 - momentum)
+        moving_variance = moving_variance * momentum + var_B * (1 - momentum)
+
+    with the *biased* var_B, the one the batch was normalized with. Keras: momentum = 0.99 is the
+    weight of the *old* value, eps = 1e-3, and batch statistics only when ``training`` is true
+    *and* the layer is trainable (a frozen layer uses its moving averages even inside ``fit``).
+    PyTorch: ``momentum=0.1`` is the weight of the *new* batch (its 0.1 is Keras's 0.9),
+    eps = 1e-5, ``running_var`` takes the unbiased variance (times m / (m - 1)), and only
+    ``module.training`` decides. ``stats``: an optional dict that receives the batch ``"mean"``
+    and ``"variance"`` (shape (C,)) for the update; use ``batch_norm_train`` rather than passing it.
     """
 
     def forward(self, x, gamma, beta, axis=-1, epsilon=1e-3, stats=None):
@@ -122,35 +95,22 @@ class BatchNormTrain(Function):
         self.gamma = gamma.reshape(shape)
         mean = _sum(x, self.axes) / self.m
         self.centered = x - mean
-        y = np.square(self.centered)  # y's memory holds the squares first
-        variance = _sum(y, self.axes) / self.m
-        self.inv_std = _rsqrt(variance + epsilon)
-        inv = self.inv_std * self.gamma
+        variance = _sum(np.square(self.centered), self.axes) / self.m
+        self.r = _rsqrt(variance + epsilon)
         if stats is not None:
             stats["mean"], stats["variance"] = mean.reshape(-1), variance.reshape(-1)
-        np.multiply(x, inv, out=y)
-        y += beta.reshape(shape) - mean * inv  # y = x * inv + (beta - mean * inv)
-        return y
+        inv = self.r * self.gamma
+        return x * inv + (beta.reshape(shape) - mean * inv)
 
     def backward(self, g):
-        """dx written per channel as  scale * g + shift + coef * (x - mean_B)  (one output, one temporary):
-
-        scale = gamma * r,  shift = -scale * sum(g) / m,  coef = -scale * r * sum(g * x_hat) / m,
-        with r = 1 / sqrt(var_B + eps) and sum(g * x_hat) = r * sum(g * (x - mean_B)).
-        """
-        need_x, need_gamma, need_beta = self.needs_input_grad
-        r, m = self.inv_std, self.m
-        sum_g = _sum(g, self.axes)
-        work = g * self.centered
-        sum_g_x_hat = _sum(work, self.axes) * r
-        dx = None
-        if need_x:
-            scale = self.gamma * r
-            dx = np.multiply(self.centered, -scale * r * sum_g_x_hat / m)
-            dx += np.multiply(g, scale, out=work)
-            dx += -scale * sum_g / m
-        dgamma = sum_g_x_hat.reshape(-1) if need_gamma else None
-        dbeta = sum_g.reshape(-1) if need_beta else None
+        r, m, centered = self.r, self.m, self.centered
+        x_hat = centered * r
+        d_x_hat = g * self.gamma
+        d_var = _sum(d_x_hat * centered, self.axes) * -0.5 * r**3
+        d_mean = -_sum(d_x_hat, self.axes) * r + d_var * _sum(-2.0 * centered, self.axes) / m
+        dx = d_x_hat * r + d_var * 2.0 * centered / m + d_mean / m
+        dgamma = _sum(g * x_hat, self.axes).reshape(-1)
+        dbeta = _sum(g, self.axes).reshape(-1)
         return dx, dgamma, dbeta
 
 
@@ -174,20 +134,16 @@ class BatchNormInference(Function):
         axis = axis % x.ndim
         self.axes = tuple(d for d in range(x.ndim) if d != axis)
         shape = _broadcast_shape(x.ndim, (axis,), x.shape)
-        mean = np.asarray(mean, dtype=x.dtype).reshape(shape)
-        self.inv_std = _rsqrt(np.asarray(variance, dtype=x.dtype).reshape(shape) + epsilon)
-        self.inv = self.inv_std * gamma.reshape(shape)
-        self.x, self.mean = x, mean
-        return x * self.inv + (beta.reshape(shape) - mean * self.inv)
+        self.x, self.mean = x, np.asarray(mean, dtype=x.dtype).reshape(shape)
+        self.r = _rsqrt(np.asarray(variance, dtype=x.dtype).reshape(shape) + epsilon)
+        self.inv = self.r * gamma.reshape(shape)
+        return x * self.inv + (beta.reshape(shape) - self.mean * self.inv)
 
     def backward(self, g):
-        need_x, need_gamma, need_beta = self.needs_input_grad
-        dx = g * self.inv if need_x else None
-        dgamma = None
-        if need_gamma:
-            x_hat = (self.x - self.mean) * self.inv_std
-            dgamma = _sum(g * x_hat, self.axes).reshape(-1)
-        dbeta = _sum(g, self.axes).reshape(-1) if need_beta else None
+        x_hat = (self.x - self.mean) * self.r
+        dx = g * self.inv
+        dgamma = _sum(g * x_hat, self.axes).reshape(-1)
+        dbeta = _sum(g, self.axes).reshape(-1)
         return dx, dgamma, dbeta
 
 
@@ -201,20 +157,21 @@ class LayerNorm(Function):
         inv = rsqrt(var + eps) * gamma
         y = x * inv + (beta - mean * inv)
 
-    Gradients (x_hat = (x - mean) * r, r = rsqrt(var + eps); gamma varies inside the normalized
-    group, so it cannot be pulled out of the sums as in batch norm):
+    Gradients, through x_hat = (x - mean) * r, r = rsqrt(var + eps), as for batch norm but with
+    the sums over ``axes``; gamma varies inside the normalized group, so d_x_hat carries it:
 
         d_x_hat = g * gamma
-        dx      = r / m * (m * d_x_hat - sum(d_x_hat) - x_hat * sum(d_x_hat * x_hat))
+        d_var   = sum(d_x_hat * (x - mean)) * (-1/2) * r**3
+        d_mean  = -sum(d_x_hat) * r                      (+ d_var * mean(-2 (x - mean)) = 0)
+        dx      = d_x_hat * r + d_var * 2 * (x - mean) / m + d_mean / m
         dgamma  = sum over the *other* axes of g * x_hat
         dbeta   = sum over the other axes of g
 
-    ``rms_scaling=True`` (Keras's deprecated flag, kept for loading old models) skips centering:
-    y = (x * r) * gamma with the same (centered) variance, and then
+    ``rms_scaling=True`` (Keras's deprecated flag, kept for loading old models) skips centering
+    the output but not the variance: y = (x * r) * gamma, var the same centered variance, and
 
-        dx = r * d_x_hat - r**2 * x_hat / m * sum(d_x_hat * x)        dgamma = sum(g * x * r)
-
-    and beta is not used (its gradient is None).
+        dx = r * d_x_hat + d_var * 2 * (x - mean) / m     with d_var = sum(d_x_hat * x) * (-1/2) * r**3
+        dgamma = sum over the other axes of g * x * r;     beta is not used (its gradient is None).
     """
 
     def forward(self, x, gamma, beta, axes=(-1,), epsilon=1e-3, rms_scaling=False):
@@ -222,36 +179,30 @@ class LayerNorm(Function):
         self.other_axes = tuple(d for d in range(x.ndim) if d not in self.axes)
         self.m = int(np.prod([x.shape[d] for d in self.axes]))
         shape = _broadcast_shape(x.ndim, self.axes, x.shape)
-        self.gamma_shape = gamma.shape
-        self.gamma = gamma.reshape(shape)
-        self.rms_scaling = rms_scaling
+        self.gamma_shape, self.gamma, self.rms_scaling = gamma.shape, gamma.reshape(shape), rms_scaling
         mean = _sum(x, self.axes) / self.m
-        self.centered = x - mean
+        self.x, self.centered = x, x - mean
         variance = _sum(np.square(self.centered), self.axes) / self.m
-        self.inv_std = _rsqrt(variance + epsilon)
+        self.r = _rsqrt(variance + epsilon)
         if rms_scaling:
-            self.x = x
-            return (x * self.inv_std) * self.gamma
-        inv = self.inv_std * self.gamma
+            return (x * self.r) * self.gamma
+        inv = self.r * self.gamma
         return x * inv + (beta.reshape(shape) - mean * inv)
 
     def backward(self, g):
-        need_x, need_gamma, need_beta = self.needs_input_grad
-        r = self.inv_std
-        x_hat = self.centered * r
-        dx = dgamma = dbeta = None
-        if need_x:
-            d_x_hat = g * self.gamma
-            if self.rms_scaling:
-                sum_d_x = _sum(d_x_hat * self.x, self.axes)
-                dx = r * d_x_hat - np.square(r) * x_hat / self.m * sum_d_x
-            else:
-                dx = _normalize_backward(d_x_hat, x_hat, r, self.axes, self.m)
-        if need_gamma:
-            scaled = self.x * r if self.rms_scaling else x_hat
-            dgamma = _sum(g * scaled, self.other_axes).reshape(self.gamma_shape)
-        if need_beta and not self.rms_scaling:
-            dbeta = _sum(g, self.other_axes).reshape(self.gamma_shape)
+        r, m, centered, axes = self.r, self.m, self.centered, self.axes
+        x_hat = centered * r
+        d_x_hat = g * self.gamma
+        if self.rms_scaling:  # y = gamma * x * r: x appears where x_hat was, the mean only through var
+            d_var = _sum(d_x_hat * self.x, axes) * -0.5 * r**3
+            dx = d_x_hat * r + d_var * 2.0 * centered / m
+            dgamma = _sum(g * self.x * r, self.other_axes).reshape(self.gamma_shape)
+            return dx, dgamma, None
+        d_var = _sum(d_x_hat * centered, axes) * -0.5 * r**3
+        d_mean = -_sum(d_x_hat, axes) * r
+        dx = d_x_hat * r + d_var * 2.0 * centered / m + d_mean / m
+        dgamma = _sum(g * x_hat, self.other_axes).reshape(self.gamma_shape)
+        dbeta = _sum(g, self.other_axes).reshape(self.gamma_shape)
         return dx, dgamma, dbeta
 
 

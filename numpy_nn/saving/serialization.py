@@ -456,7 +456,7 @@ def _sequential_from_config(config, guard):
 def _functional_from_config(config, guard):
     from ..layers.input_layer import InputLayer
     from ..models.functional import Model
-    from ..models.node import flatten
+    from ..ops.node import flatten
     created, calls, pending, order = {}, {}, {}, []
     for layer_entry in config["layers"]:
         layer = deserialize_layer(layer_entry, guard)

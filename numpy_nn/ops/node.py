@@ -4,13 +4,18 @@ A ``SymbolicTensor`` stands for a value that does not exist yet: it has a shape 
 ``None``), a dtype and a name, and remembers where it comes from in ``_keras_history``:
 ``(layer, node_index, tensor_index)`` = "output ``tensor_index`` of the ``node_index``-th call
 of ``layer``". Calling a layer on symbolic tensors (``Layer.__call__`` hands that case to
-``numpy_nn.models.functional.call_symbolic``) computes nothing; it records a ``Node``:
+``numpy_nn.layers.symbolic.call_symbolic``) computes nothing; it records a ``Node``:
 
     Node(layer, call_args, call_kwargs, outputs)   appended to layer._inbound_nodes
 
 so every symbolic tensor can be traced back, node by node, to the ``Input``s. That static graph
 (Keras's "layer graph") drives ``Model``, ``summary()`` and ``get_layer()``; the numbers are
 computed later, eagerly, on the autograd tape.
+
+These classes sit below the layers (as Keras keeps its ``Node`` and ``KerasTensor`` beside its
+ops), so ``layers/`` records graph nodes without importing ``models/``, which only walks them.
+The structure helpers ``flatten``, ``pack_like`` and ``map_structure`` are shared by layers and
+models for nested lists / tuples / dicts of inputs.
 """
 from collections import namedtuple
 
@@ -58,6 +63,15 @@ def flatten(structure):
     if isinstance(structure, dict):
         return [leaf for key in sorted(structure) for leaf in flatten(structure[key])]
     return [structure]
+
+
+def map_structure(fn, structure):
+    """``fn`` applied to every leaf of a nested list/tuple/dict, the nesting kept."""
+    if isinstance(structure, (list, tuple)):
+        return type(structure)(map_structure(fn, item) for item in structure)
+    if isinstance(structure, dict):
+        return {key: map_structure(fn, value) for key, value in structure.items()}
+    return fn(structure)
 
 
 def pack_like(structure, flat):
