@@ -11,8 +11,8 @@ identity; the final (pre-softmax) outputs must match Keras's predict to 1e-4 rel
 3. ``weights="imagenet"`` through the download code, against a local HTTP server (never the
    network): the same model Keras builds for "imagenet" (EfficientNet adds a Rescaling layer).
 
-MobileNetV2, VGG16 (Keras 1 names) and EfficientNetB0 run by default at their smallest input
-sizes; the other families are marked slow. Run ``pytest -s -m slow tests/test_applications.py -k
+MobileNetV2 and ResNet50V2 (Keras 1 weight names) run by default at their smallest input sizes;
+the other families are marked slow (VGG16 with Keras 1 names, as in Keras's VGG16 file). Run ``pytest -s -m slow tests/test_applications.py -k
 legacy`` to print each family's relative difference and build+load time.
 """
 import functools
@@ -56,7 +56,7 @@ NATIVE = {
     "MobileNet": (dict(alpha=0.25), 32), "MobileNetV2": (dict(alpha=0.35), 32), "Xception": ({}, 71),
     "InceptionV3": ({}, 75), "DenseNet121": ({}, 32), "EfficientNetB0": ({}, 32),
 }
-FAST_NATIVE = ("MobileNetV2", "VGG16", "EfficientNetB0")
+FAST_NATIVE = {"MobileNetV2": "keras2", "ResNet50V2": "keras1"}  # family -> weight-name style in the file
 REPORT = {}  # family -> (relative difference, build+load seconds), printed at the end (pytest -s)
 
 
@@ -144,19 +144,20 @@ def assert_native_matches_keras(name, tmp_path, style="keras2"):
     assert ours.name == theirs_model.name
 
 
-@pytest.mark.parametrize("name", FAST_NATIVE)
+@pytest.mark.parametrize("name", sorted(FAST_NATIVE))
 def test_native_family_loads_legacy_weights(name, tmp_path):
-    assert_native_matches_keras(name, tmp_path, style="keras1" if name == "VGG16" else "keras2")
+    assert_native_matches_keras(name, tmp_path, style=FAST_NATIVE[name])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in NATIVE if n not in FAST_NATIVE])
 def test_native_family_loads_legacy_weights_slow(name, tmp_path):
-    assert_native_matches_keras(name, tmp_path)
+    """VGG16 with Keras 1 weight names, as in Keras's own VGG16 file; the others with Keras 2 names."""
+    assert_native_matches_keras(name, tmp_path, style="keras1" if name == "VGG16" else "keras2")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ResNet50", "InceptionV3"])
+@pytest.mark.parametrize("name", ["ResNet50", "InceptionV3", "EfficientNetB0"])
 def test_keras1_weight_names_load_by_order(name, tmp_path):
     """Weight names never matter inside a layer group (Keras 1 names, e.g. ``conv1_conv_W_1:0``)."""
     assert_native_matches_keras(name, tmp_path, style="keras1")
