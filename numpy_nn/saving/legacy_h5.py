@@ -30,6 +30,10 @@ virtual/external storage or plugin filters, numeric, the right shape) and read i
 plan is applied only when complete, so a failed load leaves the model unchanged. The optimizer
 state is restored when it matches the optimizer variable for variable (files from Keras 3);
 Keras 2 optimizer state (another variable layout) is skipped with a warning, as Keras 3 does.
+
+Writing (``save_model`` / ``save_weights`` for ``.h5`` names) produces the layout Keras 3's legacy
+writer produces (the weights-only file is Keras 2's layout), atomically: a temporary file in the
+same folder, moved into place when complete. docs/pretrained.md describes both directions.
 """
 import json
 import os
@@ -412,8 +416,13 @@ def _compile(model, training, optimizer_values, where):
 def _restore_optimizer(model, values, where):
     """Set the optimizer variables when the saved ones match them one for one (else warn, as Keras 3)."""
     optimizer = model.optimizer
-    probe = type(optimizer).from_config(optimizer.get_config())
-    probe.build(model.trainable_weights)
+    try:  # learn the variable shapes on a copy, so a mismatch leaves the optimizer unbuilt
+        probe = type(optimizer).from_config(optimizer.get_config())
+        probe.build(model.trainable_weights)
+    except (TypeError, ValueError, AttributeError, NotImplementedError) as error:
+        warnings.warn(f"{where}: the optimizer state was not restored ({error}); the model starts with a freshly "
+                      "initialized optimizer.", stacklevel=4)
+        return
     variables = probe.variables
     shapes_match = len(values) == len(variables) and all(
         array is not None and tuple(array.shape) == tuple(variable.shape)
