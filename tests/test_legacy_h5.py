@@ -83,6 +83,10 @@ def test_keras3_functional_h5_with_training_state(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     history = ours.fit(IMAGES, TARGETS, epochs=1, batch_size=4, verbose=0)  # training resumes
     assert np.isfinite(history.history["loss"][0])
+    # Keras 3 itself does not restore it (docs/pretrained.md): only iteration and learning_rate exist
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(keras.saving.load_model(path).optimizer.variables) == 2
 
 
 @pytest.mark.keras
@@ -148,6 +152,21 @@ def test_keras22_sequential_with_implicit_input(tmp_path):
     assert ours.get_layer("leaky_re_lu_1").get_config()["negative_slope"] == pytest.approx(0.1)
     assert ours._compile_config["metrics"] == ["acc"]
     ours.fit(x, np.eye(2, dtype="float32")[[0, 1, 1]], epochs=1, verbose=0)
+
+
+@pytest.mark.keras
+def test_keras3_cannot_read_the_keras22_sequential(tmp_path):
+    """What docs/pretrained.md says of Keras 3 on this file: it refuses "lr" and misbuilds the input."""
+    keras = import_keras()
+    path = files.write_model_file(tmp_path / "seq22.h5", files.keras22_sequential_config(),
+                                  files.keras22_sequential_weights(), files.KERAS22_TRAINING_CONFIG,
+                                  keras_version="2.2.4")
+    with pytest.raises(ValueError, match="lr"):
+        keras.saving.load_model(path)
+    theirs = keras.saving.load_model(path, compile=False)
+    assert theirs.input_shape == (None, None, 5)
+    with pytest.raises(ValueError):
+        theirs.predict(RNG.normal(size=(3, 5)).astype("float32"), verbose=0)
 
 
 def test_keras2_nested_model_and_shared_layer(tmp_path):
