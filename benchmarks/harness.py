@@ -10,6 +10,12 @@ per workload and mode, computes numpy_nn / reference time ratios and each conv's
 NumPy's own float32 GEMM speed, and writes ``results.json`` and ``results.md`` under ``--out``
 (default ``benchmarks/results/``) and prints the Markdown table.
 
+The harness also measures how busy the machine is (``benchmarks/load.py``: CPU time other
+processes used, from ``/proc/stat``, in a one-second sample before the start, during each
+framework's run and over the whole run). When other work competed for the cores it warns loudly
+on stderr and marks the table "BUSY MACHINE". Rows that cannot be right are flagged as well:
+forward+backward faster than forward alone, or a layer above 100 % of NumPy's own GEMM rate.
+
 ``--update-doc docs/performance.md`` also replaces the part of that file between
 ``<!-- results:begin -->`` and ``<!-- results:end -->`` with the new tables; ``--from-json FILE``
 re-renders (and updates the doc) from an earlier run without measuring anything.
@@ -26,7 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .workloads import all_workloads, select
+from . import load
+from .workloads import FORWARD, FORWARD_BACKWARD, all_workloads, select
 
 FRAMEWORKS = ("numpy_nn", "torch", "keras_jax")
 LABELS = {"numpy_nn": "numpy_nn", "torch": "PyTorch", "keras_jax": "Keras/JAX"}
@@ -113,21 +120,56 @@ def run(quick=False, only=None, frameworks=FRAMEWORKS, timeout=None):
               "quick": bool(quick), "only": only, "machine": machine_info(), "frameworks": {}, "results": [],
               "workloads": [{"name": w.name, "family": w.family, "title": w.title, "modes": list(w.modes),
                              "forward_flops": w.forward_flops} for w in selected]}
+    idle = load.sample_others(1.0)
+    if idle is not None and idle > load.BUSY_CORES:
+        warn_busy(f"before the start, other processes are using {idle:.2f} of {len(load.usable_cpus())} usable "
+                  "cores: the timings will be inflated")
+    run_start = load.snapshot()
     for framework in frameworks:
         missing = framework_missing(framework)
         if missing:
             report["frameworks"][framework] = {"status": "not installed",
                                                "note": f"{missing} is not installed ({INSTALL_HINTS.get(framework, '')})"}
             continue
+        before = load.snapshot()
         document = run_worker(framework, quick, only, timeout)
         report["frameworks"][framework] = {k: document.get(k) for k in ("status", "note", "info", "wall_s")
                                            if document.get(k) is not None}
+        report["frameworks"][framework]["load"] = load.summary(before, load.snapshot())
         if "gemm_ceiling" in document:
             report["gemm_ceiling"] = document["gemm_ceiling"]
         report["results"] += [dict(r, framework=framework) for r in document.get("results", [])]
     report["machine"]["load_average_at_end"] = _load_average()
+    report["load"] = load.summary(run_start, load.snapshot(), idle)
     report["rows"] = join_rows(report)
     return report
+
+
+def warn_busy(message):
+    """A warning nobody can miss, on stderr."""
+    bar = "!" * 100
+    print(f"{bar}\n!!! BUSY MACHINE: {message}.\n{bar}", file=sys.stderr, flush=True)
+
+
+def busy_frameworks(report):
+    """Frameworks whose own run shared the cores with other work."""
+    return [f for f, entry in report.get("frameworks", {}).items() if (entry.get("load") or {}).get("busy")]
+
+
+def impossible(rows, row):
+    """Reasons why a joined row cannot be a clean measurement (empty when it looks sane)."""
+    reasons = []
+    if row["mode"] == FORWARD_BACKWARD:
+        forward = next((r for r in rows if r["workload"] == row["workload"] and r["mode"] == FORWARD), {})
+        for framework in FRAMEWORKS:
+            both_ways, one_way = row.get(framework), forward.get(framework)
+            if _ok(both_ways) and _ok(one_way) and both_ways["median_s"] < one_way["median_s"]:
+                reasons.append(f"{LABELS[framework]} forward+backward ({_ms(both_ways['median_s'])} ms) is faster "
+                               f"than forward alone ({_ms(one_way['median_s'])} ms)")
+    if row.get("fraction_of_gemm_ceiling", 0) > 1.0:
+        reasons.append(f"numpy_nn runs at {100 * row['fraction_of_gemm_ceiling']:.0f}% of NumPy's own GEMM rate, "
+                       "above the ceiling its kernels are built on")
+    return reasons
 
 
 def join_rows(report):
@@ -153,6 +195,10 @@ def join_rows(report):
             if _ok(ours) and "max_abs_diff_vs_naive" in ours:
                 row["max_abs_diff_vs_naive"] = ours["max_abs_diff_vs_naive"]
             rows.append(row)
+    for row in rows:
+        suspect = impossible(rows, row)
+        if suspect:
+            row["impossible"] = suspect
     return rows
 
 
@@ -189,6 +235,10 @@ def render_markdown(report):
     lines.append(f"- Machine: {machine['cpu']}, {machine['usable_cpus']} usable of {machine['logical_cpus']} "
                  f"logical CPUs; {machine['platform']}; Python {machine['python']}; load average "
                  f"{machine.get('load_average_at_start')} at start, {machine.get('load_average_at_end')} at end.")
+    run_load = report.get("load") or _load_from_averages(machine)
+    if run_load:
+        lines.append(f"- Load ({run_load.get('method')}): {load.describe(run_load)}"
+                     + (" — **busy**." if run_load.get("busy") else " — quiet enough."))
     env = machine["environment"]
     lines.append("- Environment: " + ", ".join(f"{k}={env[k] if env.get(k) is not None else 'unset'}"
                                                for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
@@ -208,6 +258,10 @@ def render_markdown(report):
         text += _blas_text(info.get("threadpools"))
         if entry.get("note"):
             text += f" — {entry['note']}"
+        framework_load = entry.get("load") or {}
+        if framework_load.get("others_cores") is not None:
+            text += (f"; during its run other processes used {framework_load['others_cores']:.2f} cores"
+                     + (" (**busy**)" if framework_load.get("busy") else ""))
         lines.append(text + ".")
     ceiling = report.get("gemm_ceiling")
     if ceiling:
@@ -218,6 +272,16 @@ def render_markdown(report):
               "Ratio = numpy_nn time / reference time (above 1: numpy_nn is slower). GFLOP/s counts 2·MACs "
               "(forward+backward = 3x forward). Peak memory in MB: numpy_nn as tracemalloc / RSS high-water "
               "increase; references as RSS high-water increase.", ""]
+    busy = bool(run_load and run_load.get("busy")) or bool(busy_frameworks(report))
+    if busy:
+        lines += [f"**BUSY MACHINE: these timings are not reliable.** During this run {load.describe(run_load or {})}"
+                  + (f"; busy during: {', '.join(LABELS[f] for f in busy_frameworks(report))}" if busy_frameworks(report)
+                     else "") + ". Every time is inflated by the competition for the cores, and unevenly across "
+                  "frameworks (each ran at a different moment), so the ratios are unreliable too. Rerun on an idle "
+                  "machine before quoting any number.", ""]
+    flagged = [row for row in report["rows"] if row.get("impossible")]
+    if busy:
+        lines += ["Measured on a BUSY MACHINE (see above):", ""]
     lines.append("| Workload | Mode | numpy_nn ms | GFLOP/s | % of GEMM | GEMM same shape | Peak MB | "
                  "PyTorch ms | ratio | Keras/JAX ms | ratio |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -230,7 +294,8 @@ def render_markdown(report):
         gflops = f"{ours['gflops']:.1f}" if _ok(ours) and ours.get("gflops") else "—"
         fraction = f"{100 * row['fraction_of_gemm_ceiling']:.0f}%" if "fraction_of_gemm_ceiling" in row else "—"
         same = f"{row['gemm_same_shape_gflops']:.1f}" if "gemm_same_shape_gflops" in row else "—"
-        cells = [row["title"], row["mode"], _cell(ours), gflops, fraction, same, _memory(ours)]
+        mode = f"{row['mode']} (impossible, see notes)" if row.get("impossible") else row["mode"]
+        cells = [row["title"], mode, _cell(ours), gflops, fraction, same, _memory(ours)]
         for framework in ("torch", "keras_jax"):
             ratio = row.get(f"ratio_vs_{framework}")
             cells += [_cell(row.get(framework)) + _reference_memory(row.get(framework)),
@@ -249,10 +314,22 @@ def render_markdown(report):
             title = next(iter(modes.values()))["title"]
             lines.append(f"| {title} | {_cell(loop)} | {_cell(fast)} | {speedup} | "
                          f"{'—' if diff is None else f'{diff:.1e}'} |")
-    notes = _notes(report)
+    notes = [f"Impossible row, {row['title']} {row['mode']}: " + "; ".join(row["impossible"])
+             + " — a timing artefact (the load changed between the two measurements, or a broken measurement); "
+             "do not quote it." for row in flagged] + _notes(report)
     if notes:
         lines += ["", "Notes:", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _load_from_averages(machine):
+    """A load record for an older results.json, which kept only the load averages."""
+    start, end = machine.get("load_average_at_start"), machine.get("load_average_at_end")
+    if not start:
+        return None
+    usable = machine.get("usable_cpus") or 1
+    return {"usable_cpus": usable, "others_cores": None, "load_average_before": start, "load_average_after": end,
+            "busy": start[0] > load.BUSY_LOAD_PER_CORE * usable, "method": "load average"}
 
 
 def _reference_memory(entry):
@@ -345,6 +422,13 @@ def main(argv=None):
             print(f"error: {error}", file=sys.stderr)
             return 2
         markdown = write_outputs(report, args.out)
+        if report["load"].get("busy") or busy_frameworks(report):
+            warn_busy(f"{load.describe(report['load'])}; the table is marked BUSY MACHINE and its times "
+                      "are not reliable")
+        for row in report["rows"]:
+            if row.get("impossible"):
+                print(f"warning: impossible row {row['workload']} {row['mode']}: {'; '.join(row['impossible'])}",
+                      file=sys.stderr)
     if args.update_doc:
         update_doc(args.update_doc, markdown)
     print(markdown)

@@ -8,12 +8,17 @@
     ...
     model = nn.Model(x, outputs)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=5); model.save("model.keras")
+    again = nn.models.load_model("model.keras")                 # as keras.models.load_model
+    fn = nn.function(model.inputs, model.get_layer("conv2d").output)   # arrays in, arrays out
 
-Rooms (see docs/ and DESIGN.md): ``autograd`` (Tensor, the tape, grad), ``ops`` (each op's
-forward and backward formulas), ``layers``, ``models`` (graph and training loop),
-``optimizers``, ``losses``, ``metrics``, ``callbacks``, ``saving`` and ``interop`` (Keras files
-and live models), ``viz`` (activations, filters, Grad-CAM), ``ensemble``, ``tuning``, ``datasets``,
-``applications`` (Keras's ImageNet models with their published weights).
+Rooms: ``autograd`` (Tensor, the tape, grad), ``ops`` (each op's forward and backward formulas),
+``layers``, ``models`` (graph and training loop), ``optimizers``, ``losses``, ``metrics``,
+``callbacks``, ``saving`` and ``interop`` (Keras files and live models), ``viz`` (activations,
+filters, Grad-CAM), ``ensemble``, ``tuning``, ``datasets``, ``applications`` (Keras's ImageNet
+models with their published weights). Start with README.md and
+docs/getting-started.md; docs/formulas.md lists every op's formulas, docs/errors.md what bad
+input raises.
 """
 from . import (activations, callbacks, config, constraints, datasets, initializers, layers, losses, metrics,
                optimizers, regularizers, utils)

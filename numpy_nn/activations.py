@@ -156,7 +156,9 @@ _NAME_OF = {fn: fn.__name__ for fn in _FUNCTIONS}
 
 def _lookup(name):
     if name not in _BY_NAME:
-        raise ValueError(f"Unknown activation function {name!r}. Valid names: {sorted(_BY_NAME)}")
+        from .naming import did_you_mean
+        raise ValueError(f"Unknown activation function {name!r}. Valid names: {sorted(_BY_NAME)}."
+                         f"{did_you_mean(name, _BY_NAME)}")
     return _BY_NAME[name]
 
 

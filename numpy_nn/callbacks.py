@@ -105,9 +105,9 @@ class CallbackList(Callback):
     ``ProgbarLogger``, unless the list already has one; ``params`` (``verbose``, ``epochs``,
     ``steps``) go to every callback's ``set_params``.
 
-    A list built by ``fit`` (``add_history``) without a ``TerminateOnNaN`` also warns once
-    (RuntimeWarning) at the first batch whose loss is NaN or inf, naming the epoch and batch;
-    Keras trains on silently.
+    A NaN or infinite loss is reported as it is (``loss: nan`` in the progress bar and in
+    ``History``) and training goes on, as in Keras; add ``TerminateOnNaN`` to stop at the first
+    such batch.
     """
 
     def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
@@ -120,8 +120,6 @@ class CallbackList(Callback):
         if self._progbar is None and add_progbar:
             self._progbar = ProgbarLogger()
             self.callbacks.append(self._progbar)
-        watch = add_history and not any(isinstance(c, TerminateOnNaN) for c in self.callbacks)
-        self._loss_watch = _NonFiniteLossWarning() if watch else None  # not in self.callbacks
         self._model = None
         self.params = None
         self.set_model(model)
@@ -153,7 +151,7 @@ class CallbackList(Callback):
         return iter(self.callbacks)
 
     def _receivers(self):
-        return self.callbacks if self._loss_watch is None else self.callbacks + [self._loss_watch]
+        return self.callbacks
 
     def __len__(self):
         return len(self.callbacks)
@@ -727,29 +725,6 @@ class TerminateOnNaN(Callback):
                                    "Terminating training immediately.")
             _print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
-
-
-class _NonFiniteLossWarning(Callback):
-    """Warns once per ``fit`` at the first batch whose (running) loss is NaN or inf."""
-
-    def __init__(self):
-        super().__init__()
-        self._epoch, self._warned = 0, False
-
-    def on_train_begin(self, logs=None):
-        self._epoch, self._warned = 0, False
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if self._warned or loss is None or np.isfinite(loss):
-            return
-        self._warned = True
-        warnings.warn(f"fit: the loss became {loss} at epoch {self._epoch}, batch {batch} (the first batch with a "
-                      f"non-finite loss); training goes on. Pass callbacks=[TerminateOnNaN()] to stop there.",
-                      RuntimeWarning, stacklevel=2)
 
 
 class LambdaCallback(Callback):

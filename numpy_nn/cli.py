@@ -1,7 +1,8 @@
 """The ``numpy-nn`` command.
 
     numpy-nn tour [--out DIR] [--quick]           train, evaluate, draw, report (the main job)
-    numpy-nn compare model.keras [--input x.npy]  per-layer differences vs Keras (needs keras)
+    numpy-nn compare model.keras [--input FILE]   per-layer differences vs Keras (needs keras); FILE is
+                                                  x.npy, or x.npz with one array per input name
     numpy-nn summary model.keras                  the model summary (no Keras needed)
     numpy-nn bench [--quick] [...]                the benchmarks/ suite, ratios side by side
 """
@@ -24,10 +25,23 @@ def _summary(args):
     return 0
 
 
-def _compare(args):
+def load_inputs(path):
+    """``--input``: a ``.npy`` file (one array) or an ``.npz`` file (a dict keyed by input name)."""
+    import os
     import numpy as np
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such input file: {path!r}")
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    if path.endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    raise ValueError(f"--input must be a .npy file (one input) or a .npz file keyed by input name; received {path!r}")
+
+
+def _compare(args):
     from .interop import compare_file
-    x = np.load(args.input) if args.input else None
+    x = load_inputs(args.input) if args.input else None
     compare_file(args.path, x, seed=args.seed, training=False)
     return 0
 
@@ -43,12 +57,14 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     tour = sub.add_parser("tour", help="train a small CNN and write figures and a report")
     tour.add_argument("--out", default="tour_output", help="output folder (default: tour_output)")
-    tour.add_argument("--quick", action="store_true", help="a ~30 s version (used by the tests)")
+    tour.add_argument("--quick", action="store_true",
+                      help="a smoke run: every step, a tiny model, chance-level accuracy (used by the tests)")
     tour.add_argument("--seed", type=int, default=0)
     compare = sub.add_parser("compare", help="per-layer differences between Keras and numpy_nn")
     compare.add_argument("path", help="a .keras file")
-    compare.add_argument("--input", help="a .npy file with a batch of inputs (random if omitted)")
-    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--input", help="a .npy file with a batch of inputs, or a .npz file with one array per "
+                                         "input name (models with several inputs); random inputs if omitted")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the random inputs used without --input")
     summary = sub.add_parser("summary", help="print the summary of a .keras file (no Keras needed)")
     summary.add_argument("path")
     bench = sub.add_parser("bench", help="run the benchmarks side by side with PyTorch and JAX")

@@ -187,7 +187,9 @@ def get(identifier):
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier) or _BY_CLASS.get(identifier)
         if cls is None:
-            raise ValueError(f"Unknown initializer {identifier!r}; valid names: {sorted(_BY_NAME)}")
+            from .naming import did_you_mean
+            raise ValueError(f"Unknown initializer {identifier!r}; valid names: {sorted(_BY_NAME)}."
+                             f"{did_you_mean(identifier, _BY_NAME)}")
         return cls()
     raise TypeError(f"Could not interpret initializer {identifier!r}")
 

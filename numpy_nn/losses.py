@@ -361,7 +361,9 @@ def get(identifier):
             return _FUNCTIONS[identifier]
         if identifier in _CLASSES:
             return _CLASSES[identifier]()
-        raise ValueError(f"Unknown loss {identifier!r}. Valid names: {_valid_names()}")
+        from .naming import did_you_mean
+        raise ValueError(f"Unknown loss {identifier!r}. Valid names: {_valid_names()}."
+                         f"{did_you_mean(identifier, _valid_names())}")
     if isinstance(identifier, dict):
         class_name, config = identifier.get("class_name"), identifier.get("config")
         if class_name == "function" and isinstance(config, str):

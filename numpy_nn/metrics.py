@@ -604,7 +604,9 @@ def get(identifier):
     obj = _BY_NAME.get(identifier) if isinstance(identifier, str) else identifier
     if obj is None or not callable(obj):
         valid = sorted(name for name in _BY_NAME if name.islower())
-        raise ValueError(f"Could not interpret metric identifier: {identifier!r}. Known names: {valid}")
+        from .naming import did_you_mean
+        raise ValueError(f"Could not interpret metric identifier: {identifier!r}. Known names: {valid}."
+                         f"{did_you_mean(identifier, valid)}")
     return obj() if inspect.isclass(obj) else obj
 
 

@@ -898,7 +898,9 @@ def deserialize(config_dict):
     """An optimizer from ``{"class_name": "Adam", "config": {...}}`` (class name case-insensitive)."""
     name = str(config_dict.get("class_name", ""))
     if name.lower() not in _OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {name!r}; valid names are {sorted(_OPTIMIZERS)}")
+        from .naming import did_you_mean
+        raise ValueError(f"Unknown optimizer {name!r}; valid names are {sorted(_OPTIMIZERS)}."
+                         f"{did_you_mean(name, _OPTIMIZERS)}")
     return _OPTIMIZERS[name.lower()].from_config(dict(config_dict.get("config") or {}))
 
 

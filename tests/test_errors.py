@@ -139,14 +139,24 @@ ROWS = [
     # -- unknown names: the message lists the valid ones ------------------------------------------
     Row(NAMES, "Activation('rellu')", ValueError, ("'rellu'", "'relu'", "'sigmoid'")),
     Row(NAMES, "Dense(3, activation='rellu')", ValueError, ("'rellu'", "'relu'")),
-    Row(NAMES, "optimizers.get('adamm')", ValueError, ("'adamm'", "'adam'", "'sgd'")),
-    Row(NAMES, "losses.get('mean_squared_eror')", ValueError, ("'mean_squared_eror'", "'mean_squared_error'")),
-    Row(NAMES, "metrics.get('acuracy')", ValueError, ("'acuracy'", "'accuracy'")),
+    Row(NAMES, "optimizers.get('adamm')", ValueError, ("'adamm'", "'sgd'", "Did you mean 'adam'?")),
+    Row(NAMES, "losses.get('mean_squared_eror')", ValueError,
+        ("'mean_squared_eror'", "Did you mean 'mean_squared_error'?")),
+    Row(NAMES, "metrics.get('acuracy')", ValueError, ("'acuracy'", "Did you mean 'accuracy'?")),
     Row(NAMES, "initializers.get('glorot')", ValueError, ("'glorot'", "'glorot_uniform'")),
     Row(NAMES, "regularizers.get('l3')", ValueError, ("'l3'", "l1", "l2")),
     Row(NAMES, "constraints.get('nonneg')", ValueError, ("'nonneg'", "'non_neg'")),
     Row(NAMES, "Dense(3, kernel_constraint='nonneg')", ValueError, ("'nonneg'", "'non_neg'")),
     Row(NAMES, "small_model(compiled=False).compile(optimizer='adamm', loss='mse')", ValueError, ("'adamm'", "'adam'")),
+    Row(NAMES, "small_model(compiled=False).compile(optimizer='sgd', loss='mean_squared_eror')", ValueError,
+        ("'mean_squared_eror'", "Did you mean 'mean_squared_error'?"), note="at compile(), not when fit() runs"),
+    Row(NAMES, "small_model(compiled=False).compile(optimizer='sgd', loss='mse', metrics=['acuracy'])", ValueError,
+        ("'acuracy'", "Did you mean 'accuracy'?"), note="at compile(), not when fit() runs"),
+    Row(NAMES, "x = Input((4,)); Model(inputs=x, outpus=Dense(2)(x))", TypeError,
+        ("Model", "['outpus']", "Did you mean 'outputs'?")),
+    Row(NAMES, "Sequential(layer=[Dense(2)])", TypeError, ("Sequential", "['layer']", "Did you mean 'layers'?")),
+    Row(NAMES, "Dense(3, activaton='relu')", TypeError, ("Dense", "['activaton']", "Did you mean 'activation'?")),
+    Row(NAMES, "Conv2D(8, 3, stride=2)", TypeError, ("Conv2D", "['stride']", "Did you mean 'strides'?")),
     # -- targets, losses and metrics ----------------------------------------------------------------
     Row(TARGETS, "losses.sparse_categorical_crossentropy(np.array([0, 3]), np.full((2, 3), 1 / 3))", ValueError,
         ("label 3", "[0, 3)")),
@@ -213,11 +223,18 @@ ROWS = [
         ValueError, ("['outt']", "named ['out']")),
     Row(MODELS, "model = small_model(compiled=False); model.compile('sgd', loss={'outt': 'mse'}); "
                 "model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0)", ValueError, ("['outt']", "['out']")),
-    Row(MODELS, "x = np.ones((8, 4)); x[5] = np.nan; small_model().fit(x, np.ones((8, 2)), batch_size=2, verbose=0, "
-                "shuffle=False)", RuntimeWarning, ("epoch 0, batch 2", "TerminateOnNaN"),
-        note="Keras trains on silently"),
-    Row(MODELS, "y = np.ones((8, 2)); y[0, 0] = np.inf; small_model().fit(np.ones((8, 4)), y, batch_size=4, verbose=0, "
-                "shuffle=False)", RuntimeWarning, ("became inf", "epoch 0, batch 0")),
+    Row(MODELS, "small_model().fit(np.ones((100, 4)), np.ones((100, 3)), verbose=0)", ValueError,
+        ("mean_squared_error", "(100, 3)", "(100, 2)", "`y`"), note="the whole arrays passed, not a batch of 32"),
+    Row(MODELS, "small_model().fit(np.ones((100, 5)), np.ones((100, 2)), verbose=0)", ValueError,
+        ("'features'", "(None, 4)", "`x`", "(100, 5)")),
+    Row(MODELS, "small_model().fit(np.ones((8, 4)), np.ones((8, 2)), validation_data=(np.ones((40, 5)), "
+                "np.ones((40, 2))), verbose=0)", ValueError, ("'features'", "`validation_data`", "(40, 5)")),
+    Row(MODELS, "x = np.ones((8, 4)); x[5] = np.nan; history = small_model().fit(x, np.ones((8, 2)), batch_size=2, "
+                "verbose=0, shuffle=False)", None,
+        then="assert np.isnan(history.history['loss'][0])",
+        note="the loss is reported as nan and training goes on, as in Keras (no warning)"),
+    Row(MODELS, "y = np.ones((8, 2)); y[0, 0] = np.inf; history = small_model().fit(np.ones((8, 4)), y, batch_size=4, "
+                "verbose=0, shuffle=False)", None, then="assert not np.isfinite(history.history['loss'][0])"),
     Row(MODELS, "history = small_model().fit(np.full((8, 4), np.nan), np.ones((8, 2)), batch_size=2, epochs=3, "
                 "verbose=0, callbacks=[TerminateOnNaN()])", None,
         then="assert history.epoch == [0] and len(history.history['loss']) == 1",

@@ -1,14 +1,16 @@
-"""The main job, `numpy-nn tour --quick`, end to end (about 30 s)."""
+"""The main job, `numpy-nn tour --quick` (a smoke run), end to end."""
 import json
+import re
 
 import numpy as np
 
 from numpy_nn.tour import run_tour
 
 
-def test_tour_quick_writes_every_figure_and_report(tmp_path):
+def test_tour_quick_writes_every_figure_and_report(tmp_path, capsys):
     out = tmp_path / "tour"
     run_tour(out_dir=str(out), quick=True)  # in-process; the CLI wrapper only adds tune_allocator()
+    console = capsys.readouterr().out
     for name in ("learning_curves.png", "activations.png", "filters.png", "gradcam.png", "model.png"):
         path = out / name
         assert path.exists() and path.stat().st_size > 5000, name
@@ -16,6 +18,20 @@ def test_tour_quick_writes_every_figure_and_report(tmp_path):
     report = (out / "report.md").read_text()
     summary = (out / "model_summary.txt").read_text()
     assert "Total params" in summary and "SeparableConv2D" in summary and "Add" in summary
+    # not wrapped: every "name (Class)" cell stays on one line, long class names included
+    for cell in ("bn1 (BatchNormalization)", "gmp (GlobalMaxPooling2D)", "sepconv (SeparableConv2D)",
+                 "residual (Add)", "bn4[0][0], relu3[0][0]"):
+        assert cell in summary, cell
+    # title, 3 header lines, 19 one-line rows with 18 rules between them, bottom rule, 3 totals
+    assert len(summary.splitlines()) == 1 + 3 + 19 + 18 + 1 + 3, summary
+    # a smoke run says so, in the console and in the report
+    assert "smoke run" in console and "chance" in console
+    assert "Smoke run" in report and "chance" in report.lower()
+    assert numbers["chance_accuracy"] == 1 / 3
+    # stdout is not a terminal here: one line per epoch (Keras's verbose=2), no per-step bar
+    assert not re.search(r"^\s*\d+/\d+ ━", console, re.MULTILINE), console   # no step-by-step bar
+    epoch_lines = [line for line in console.splitlines() if " - loss: " in line and "val_loss" in line]
+    assert len(epoch_lines) == numbers["epochs_run"], console
     assert 0.0 <= numbers["test_accuracy"] <= 1.0 and np.isfinite(numbers["test_loss"])
     assert 0.0 < numbers["pointing_baseline"] < 1.0
     assert f"{numbers['test_accuracy']:.4f}" in report

@@ -13,6 +13,8 @@ dropout masks come from different random generators and will differ.
 """
 import numpy as np
 
+from .keras_import import import_keras
+
 JUMP_FACTOR = 10.0       # a row is a jump if its relative diff exceeds 10x the previous row's ...
 JUMP_THRESHOLD = 1e-5    # ... and is above this
 
@@ -67,7 +69,7 @@ def _named_inputs(keras_model, inputs):
 
 def layer_outputs(keras_model, inputs, training=False, model=None):
     """``[(name, class, keras_array, numpy_nn_array)]`` for every layer output (see the module doc)."""
-    import keras
+    keras = import_keras("nn.interop.compare")
     from ..models.functional import function
     from .from_keras import from_keras
     model = model if model is not None else from_keras(keras_model)
@@ -147,31 +149,48 @@ def random_inputs(keras_model, seed=0, batch_size=2):
     return arrays
 
 
-def import_keras():
-    """Import Keras, on the JAX backend unless KERAS_BACKEND says otherwise (the `keras` extra installs JAX)."""
-    import os
-    import sys
-    if "keras" not in sys.modules:
-        os.environ.setdefault("KERAS_BACKEND", "jax")
-    try:
-        import keras
-    except ImportError as error:
-        raise ImportError(f"comparing with Keras needs keras and jax ({error}); "
-                          "install them with: pip install 'numpy_nn[keras]'") from error
-    return keras
+def input_names(keras_model):
+    """The names a dict of inputs may use for ``keras_model``: its Input layers' names, in input order."""
+    return [t._keras_history[0].name for t in keras_model.inputs]
 
 
-def compare_file(path, x=None, seed=0, training=False, print_table=True):
+def _check_input_dict(keras_model, inputs, source):
+    """A dict of inputs must name every model input once (by Input layer name or tensor name)."""
+    layer_names = input_names(keras_model)
+    aliases = dict(zip([t.name for t in keras_model.inputs], layer_names))
+    given = {aliases.get(key, key) for key in inputs}
+    unknown = sorted(key for key in inputs if aliases.get(key, key) not in layer_names)
+    missing = [name for name in layer_names if name not in given]
+    if unknown or missing:
+        raise ValueError(f"{source} has arrays {sorted(inputs)}, but the model's inputs are named {layer_names} "
+                         f"(missing {missing}, unknown {unknown}); save one array per input name, e.g. "
+                         f"np.savez('x.npz', **{{{', '.join(repr(n) + ': ...' for n in layer_names)}}})")
+
+
+def compare_file(path, x=None, seed=0, training=False, print_table=True, print_fn=print):
     """``numpy-nn compare model.keras``: load ``path`` with Keras and with numpy_nn, then ``compare``.
 
-    ``x``: an array (or list/dict of arrays); random inputs of the right shape when None.
+    ``x``: an array (one input), a list in input order, or a dict keyed by input name (what an
+    ``.npz`` file holds, for a model with several inputs). When ``x`` is None the comparison runs
+    on random inputs (``random_inputs(keras_model, seed)``: a batch of 2, standard normal floats,
+    0/1 for integer inputs), and says so, with the seed, before the table.
     """
     import os
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path!r}")
-    keras = import_keras()
+    keras = import_keras("numpy-nn compare")
     from ..saving import load_model
     keras_model = keras.saving.load_model(path, compile=False)
     model = load_model(path, compile=False)
-    inputs = random_inputs(keras_model, seed) if x is None else x
-    return compare(keras_model, inputs, training=training, print_table=print_table, model=model)
+    if x is None:
+        inputs = random_inputs(keras_model, seed)
+        if print_table:
+            shapes = ", ".join(f"{name} {a.shape} {a.dtype}" for name, a in zip(input_names(keras_model), inputs))
+            print_fn(f"No input given: comparing on RANDOM inputs (seed {seed}; standard normal floats, 0/1 for "
+                     f"integer inputs): {shapes}. Pass --input x.npy (or x.npz keyed by input name) to compare "
+                     "on your own data.")
+    else:
+        if isinstance(x, dict):
+            _check_input_dict(keras_model, x, "the input dict")
+        inputs = x
+    return compare(keras_model, inputs, training=training, print_table=print_table, model=model, print_fn=print_fn)

@@ -10,12 +10,13 @@ import json
 import numpy as np
 
 from ..saving.errors import LoadError
+from .keras_import import import_keras
 from ..saving.serialization import deserialize_model
 
 
 def keras_config(keras_model):
     """The JSON config Keras would write in ``config.json`` for ``keras_model``."""
-    import keras
+    keras = import_keras("nn.interop.from_keras")
     config = keras.saving.serialize_keras_object(keras_model)
     return json.loads(json.dumps(config, default=_json_default))
 

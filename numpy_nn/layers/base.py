@@ -65,7 +65,9 @@ class Layer:
         batch_size = kwargs.pop("batch_size", None)
         kwargs.pop("autocast", None)
         if kwargs:
-            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+            from ..naming import keyword_names, unexpected_keywords_message
+            raise TypeError(unexpected_keywords_message(type(self).__name__, kwargs, keyword_names(
+                type(self), extra=("input_shape", "input_dim", "batch_size", "autocast"))))
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         self._input_shape_arg = None if input_shape is None else (batch_size,) + tuple(input_shape)

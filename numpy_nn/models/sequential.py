@@ -17,7 +17,10 @@ from ..ops.node import flatten
 class Sequential(Model):
     """``Sequential(layers=None, trainable=True, name=None)`` with ``add()`` and ``pop()``."""
 
-    def __init__(self, layers=None, trainable=True, name=None):
+    def __init__(self, layers=None, trainable=True, name=None, **kwargs):
+        if kwargs:  # Keras's Sequential takes only these three; suggest the closest for a misspelling
+            from ..naming import unexpected_keywords_message
+            raise TypeError(unexpected_keywords_message(type(self).__name__, kwargs, ["layers", "trainable", "name"]))
         super().__init__(name=name, trainable=trainable)
         self._stack = []  # may start with an InputLayer
         for layer in layers or []:

@@ -64,6 +64,15 @@ class _Data:
         if self.size == 0:
             raise ValueError("Expected non-empty arrays: received arrays with 0 samples")
 
+    def shapes(self):
+        """``{"x": (100, 5), "y": (100, 3)}`` (a list of shapes for several arrays) for error messages."""
+        result = {}
+        for role, arrays in (("x", self.x), ("y", self.y), ("sample_weight", self.sample_weight)):
+            shapes = [None if a is None else tuple(a.shape) for a in arrays or []]
+            if shapes:
+                result[role] = shapes[0] if len(shapes) == 1 else shapes
+        return result
+
     def take(self, index):
         pick = (lambda a: None if a is None else a[index])
         return ([pick(a) for a in self.x], None if self.y is None else [pick(a) for a in self.y],
@@ -130,6 +139,7 @@ class Trainer:
             if value is not None and not isinstance(value, (list, tuple, dict)):
                 raise ValueError(f"Expected `{name}` argument to be a list, tuple, or dict. Received instead: "
                                  f"{name}={value!r} of type {type(value).__name__}")
+        _check_names_now(loss, metrics, weighted_metrics)
         self._compile_config = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
                                 "metrics": metrics, "weighted_metrics": weighted_metrics,
                                 "run_eagerly": run_eagerly, "steps_per_execution": steps_per_execution,
@@ -270,7 +280,7 @@ class Trainer:
         return results[0] if len(results) == 1 else results
 
     # -- data ----------------------------------------------------------------------------------------
-    def _flat_x(self, x):
+    def _flat_x(self, x, argument="x"):
         if x is None:
             raise ValueError(f"Model '{self.name}': no input data `x` was given")
         if getattr(self, "_is_graph_network", False):
@@ -278,7 +288,64 @@ class Trainer:
         else:
             values = list(x) if isinstance(x, (list, tuple)) and all(
                 isinstance(v, (np.ndarray, Tensor)) for v in x) else [x]
-        return [_to_array(v, "Input data") for v in values]
+        arrays = [_to_array(v, "Input data") for v in values]
+        self._check_input_shapes(arrays, argument)
+        return arrays
+
+    def _check_input_shapes(self, arrays, argument):
+        """Check the whole arrays against the model's Inputs before batching, so that a mismatch names
+        the array the user passed (``x``, ``validation_data``) and its full shape, not a batch's."""
+        if not getattr(self, "_is_graph_network", False):
+            return
+        for array, reference in zip(arrays, self._graph.inputs):
+            shape, expected = tuple(array.shape), tuple(reference.shape)
+            if len(shape) == len(expected) + 1 and shape[-1] == 1:  # Keras squeezes / expands a trailing 1
+                shape = shape[:-1]
+            elif len(shape) == len(expected) - 1 and expected[-1] == 1:
+                shape = shape + (1,)
+            if len(shape) != len(expected) or any(e is not None and e != n for e, n in zip(expected, shape)):
+                raise ValueError(f"Model '{self.name}': input '{reference.name}' expects shape {expected}, but "
+                                 f"the array passed for it in `{argument}` has shape {tuple(array.shape)}")
+
+    def _batch_error(self, error, method, data, batch_rows):
+        """``error`` was raised on one batch of ``batch_rows`` samples: the same error, speaking of the
+        arrays the user passed. Losses and metrics are re-checked on the whole targets (against a stand-in
+        prediction of the right shape), so their message shows the full shapes; otherwise the shapes of
+        the arrays passed are added to the message."""
+        if data.y is not None and getattr(self, "_compile_built", False):
+            better = self._recheck_targets(data, method)
+            if better is not None:
+                return better
+        if batch_rows != data.size and f"({batch_rows}," in str(error):
+            passed = ", ".join(f"{role} {shapes}" for role, shapes in data.shapes().items())
+            error.args = (f"{error.args[0] if error.args else ''} [{method}: the shapes above are those of one "
+                          f"batch of {batch_rows} samples; the arrays passed have shapes: {passed}]",) + error.args[1:]
+        return error
+
+    def _recheck_targets(self, data, method):
+        """The first loss or metric error on the whole target arrays (see ``_batch_error``), or None."""
+        try:
+            with no_grad():
+                y_pred = self._forward([a[:1] for a in data.x], training=False)
+        except Exception:  # noqa: BLE001 - the original error is reported instead
+            return None
+        checks = [(i, entry[0], Tensor) for i, entry in enumerate(self._flat_losses) if entry is not None] + \
+            [(i, metric.update_state, np.asarray) for _, _, i, metric in self._metric_log_names]
+        try:
+            for i, check, wrap in checks:
+                if i >= len(data.y) or data.y[i] is None:
+                    continue
+                stand_in = np.zeros((data.size,) + tuple(y_pred[i].shape[1:]), y_pred[i].dtype)
+                try:
+                    check(data.y[i], wrap(stand_in))
+                except (ValueError, TypeError) as error:
+                    where = "`y`" if len(data.y) == 1 else f"`y` (output '{self._output_names_used[i]}')"
+                    error.args = (f"{error.args[0] if error.args else ''} [{method}: checked on the whole array "
+                                  f"passed as {where}]",) + error.args[1:]
+                    return error
+        finally:
+            self.reset_metrics()
+        return None
 
     def _pack_x(self, flat):
         return flat[0] if len(flat) == 1 else list(flat)
@@ -300,8 +367,8 @@ class Trainer:
             return [_to_array(y[0], what)]
         return [_to_array(y, what)]
 
-    def _make_data(self, x, y=None, sample_weight=None, class_weight=None):
-        flat_x = self._flat_x(x)
+    def _make_data(self, x, y=None, sample_weight=None, class_weight=None, argument="x"):
+        flat_x = self._flat_x(x, argument)
         flat_y = self._flat_targets(y, "y")
         flat_sw = None
         if sample_weight is not None:
@@ -411,7 +478,7 @@ class Trainer:
             if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
                 raise ValueError("`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
                                  f"val_sample_weight); received {type(validation_data).__name__}")
-            val_data = self._make_data(*validation_data)
+            val_data = self._make_data(*validation_data, argument="validation_data")
         steps = int(math.ceil(data.size / batch_size))
         if steps_per_epoch is not None:
             steps = int(steps_per_epoch)
@@ -433,14 +500,17 @@ class Trainer:
                     batches = _batches(data.size, batch_size, shuffle)
                     index = next(batches)
                 callbacks.on_train_batch_begin(step)
-                logs = self._train_step(*data.take(index))
+                try:
+                    logs = self._train_step(*data.take(index))
+                except (ValueError, TypeError) as error:
+                    raise self._batch_error(error, "fit()", data, len(data.take(index)[0][0])) from None
                 callbacks.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
             epoch_logs = self._logs()
             if val_data is not None and _should_eval(epoch, validation_freq):
                 val_logs = self._evaluate_data(val_data, validation_batch_size or batch_size, callbacks,
-                                               validation_steps)
+                                               validation_steps, method="fit() on validation_data")
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callbacks.on_epoch_end(epoch, epoch_logs)
             training_logs = epoch_logs
@@ -463,7 +533,7 @@ class Trainer:
         logs = self._evaluate_data(data, batch_size, callbacks, steps)
         return logs if return_dict else self._ordered_results(logs)
 
-    def _evaluate_data(self, data, batch_size, callbacks, steps=None):
+    def _evaluate_data(self, data, batch_size, callbacks, steps=None, method="evaluate()"):
         self._ensure_built(data.x, data.y)
         callbacks.on_test_begin()
         self.reset_metrics()
@@ -473,7 +543,10 @@ class Trainer:
             if steps is not None and step >= steps:
                 break
             callbacks.on_test_batch_begin(step)
-            logs = self._test_step(*data.take(index))
+            try:
+                logs = self._test_step(*data.take(index))
+            except (ValueError, TypeError) as error:
+                raise self._batch_error(error, method, data, len(data.take(index)[0][0])) from None
             callbacks.on_test_batch_end(step, logs)
             if self.stop_evaluating:
                 break
@@ -496,8 +569,11 @@ class Trainer:
                 break
             callbacks.on_predict_batch_begin(step)
             batch_x, _, _ = data.take(index)
-            with no_grad():
-                out = self(self._pack_x(batch_x), training=False)
+            try:
+                with no_grad():
+                    out = self(self._pack_x(batch_x), training=False)
+            except (ValueError, TypeError) as error:
+                raise self._batch_error(error, "predict()", data, len(batch_x[0])) from None
             structure = out
             flat = [np.asarray(t.data) for t in flatten(out)]
             pieces.append(flat)
@@ -533,6 +609,24 @@ class Trainer:
         with no_grad():
             out = self(self._pack_x(flat_x), training=False)
         return _pack_outputs(out, [np.asarray(t.data) for t in flatten(out)])
+
+
+def _check_names_now(loss, metrics, weighted_metrics):
+    """Resolve every loss and metric *name* at compile(), so a misspelling fails there, with a
+    suggestion, rather than when fit() first runs. Shapes are not known yet: (2, 2) stands in for
+    y_true and y_pred (a shape only picks the variant of "crossentropy" or "accuracy")."""
+    from .. import losses, metrics as metrics_module
+
+    def names(value):
+        if isinstance(value, str):
+            return [value]
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else []
+        return [name for item in items for name in names(item)]
+
+    for name in names(loss):
+        losses.resolve(name, (2, 2), (2, 2))
+    for name in names(metrics) + names(weighted_metrics):
+        metrics_module.resolve(name, (2, 2), (2, 2))
 
 
 def _pack_outputs(structure, flat):
