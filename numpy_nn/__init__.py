@@ -15,7 +15,8 @@
 Rooms: ``autograd`` (Tensor, the tape, grad), ``ops`` (each op's forward and backward formulas),
 ``layers``, ``models`` (graph and training loop), ``optimizers``, ``losses``, ``metrics``,
 ``callbacks``, ``saving`` and ``interop`` (Keras files and live models), ``viz`` (activations,
-filters, Grad-CAM), ``ensemble``, ``tuning``, ``datasets``. Start with README.md and
+filters, Grad-CAM), ``ensemble``, ``tuning``, ``datasets``, ``applications`` (Keras's ImageNet
+models with their published weights). Start with README.md and
 docs/getting-started.md; docs/formulas.md lists every op's formulas, docs/errors.md what bad
 input raises.
 """
@@ -32,7 +33,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Rooms with heavier imports (matplotlib, scipy, h5py) load on first use.
     import importlib
-    if name in ("viz", "saving", "interop", "ensemble", "tuning", "bench", "tour"):
+    if name in ("viz", "saving", "interop", "ensemble", "tuning", "bench", "tour", "applications"):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
@@ -42,4 +43,4 @@ def __getattr__(name):
 __all__ = ["Tensor", "Variable", "Function", "grad", "gradcheck", "no_grad", "floatx", "set_floatx",
            "Input", "Model", "Sequential", "function", "set_random_seed", "layers", "activations",
            "callbacks", "constraints", "datasets", "initializers", "losses", "metrics", "optimizers",
-           "regularizers", "utils", "config", "viz", "saving", "interop", "ensemble", "tuning"]
+           "regularizers", "utils", "config", "viz", "saving", "interop", "ensemble", "tuning", "applications"]

@@ -184,14 +184,14 @@ def _sample_inputs(model):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def assert_loads_or_refuses(strategy, data, fuzz_root, max_member_bytes=None, expect_error=False):
-    """Load ``data`` as a .keras file; return the model or None (LoadError). Fails on anything else."""
+def assert_loads_or_refuses(strategy, data, fuzz_root, max_member_bytes=None, expect_error=False, suffix=".keras"):
+    """Load ``data`` as a .keras (or ``suffix``) file; return the model or None (LoadError). Fails on anything else."""
     COUNTS[strategy] += 1
     case = fuzz_root / f"case_{sum(COUNTS.values())}"
     sandbox_cwd, sandbox_tmp = case / "cwd", case / "tmp"
     sandbox_cwd.mkdir(parents=True)
     sandbox_tmp.mkdir()
-    path = case / "mutated.keras"
+    path = case / f"mutated{suffix}"
     path.write_bytes(data)
     before_root, before_case = _listing(fuzz_root), _listing(case)
     had_canary_module = CANARY_MODULE in sys.modules
@@ -339,14 +339,14 @@ def config_text(config):
     return json.dumps(config).replace(json.dumps(DEEP_MARKER), "[" * 3000 + "1" + "]" * 3000)
 
 
-def mutate_config(config, kind, choice, value):
+def mutate_config(config, kind, choice, value, find_histories=None):
     """Apply one JSON-level mutation in place (``choice`` is a float in [0, 1) picking the target)."""
     paths = list(json_paths(config))
     target = paths[int(choice * len(paths))]
     parent, key = _parent(config, target), target[-1]
     layers = _layers_of(config)
     layer_index = int(choice * len(layers))
-    histories = list(_histories(config["config"]))
+    histories = list((find_histories or _histories)(config["config"]))
     if kind == "delete":
         del parent[key]
     elif kind == "replace":
@@ -808,3 +808,214 @@ def _write(folder, data):
     path = folder / "edited.keras"
     path.write_bytes(data)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# (e) legacy .h5 model files (Keras 2 layout and numpy_nn's / Keras 3's legacy writer)
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def h5_seeds(tmp_path_factory):
+    """``[(name, bytes of a legacy .h5 file)]``: a TF 2.4-layout convnet with training config and Keras 2
+    optimizer slots, and the functional and Sequential seeds written by ``model.save("x.h5")``."""
+    from tests import legacy_h5_files as legacy
+    folder = tmp_path_factory.mktemp("h5_seeds")
+    files = SeedFiles()
+    path = legacy.write_model_file(folder / "keras24.h5", legacy.keras24_convnet_config(),
+                                   legacy.keras24_convnet_weights(), legacy.KERAS24_TRAINING_CONFIG,
+                                   legacy.KERAS24_OPTIMIZER_WEIGHTS)
+    files.append(("keras24", path.read_bytes()))
+    for build in (_functional, _sequential):
+        path = folder / f"{build.__name__.strip('_')}.h5"
+        build().save(path)
+        files.append((path.stem, path.read_bytes()))
+    return files
+
+
+def assert_h5_loads_or_refuses(strategy, data, root, expect_error=False):
+    return assert_loads_or_refuses(strategy, data, root, expect_error=expect_error, suffix=".h5")
+
+
+def _edit_h5(data, edit):
+    """``data`` (an h5 file's bytes) after ``edit(h5file)`` ran on it."""
+    buffer = io.BytesIO(data)
+    with h5py.File(buffer, "r+") as h5file:
+        edit(h5file)
+    return buffer.getvalue()
+
+
+def _legacy_histories(value):
+    """Keras 2 inbound-node entries ``[name, node_index, tensor_index, kwargs]`` (and Keras 3 histories)."""
+    yield from _histories(value)
+    layers = value.get("layers") if isinstance(value, dict) else None
+    for layer in layers if isinstance(layers, list) else []:
+        nodes = layer.get("inbound_nodes") if isinstance(layer, dict) else None
+        for node in nodes if isinstance(nodes, list) else []:
+            for entry in node if isinstance(node, list) else []:
+                if isinstance(entry, list) and len(entry) >= 3:
+                    yield entry
+
+
+@settings(max_examples=300, **FUZZ_SETTINGS)
+@given(seed_index=st.integers(0, 2), edits=byte_edits)
+def test_h5_file_byte_mutations(h5_seeds, tmp_path_factory, seed_index, edits):
+    assert_h5_loads_or_refuses("legacy", apply_byte_edits(h5_seeds[seed_index][1], edits),
+                               tmp_path_factory.mktemp("legacy_bytes"))
+
+
+@settings(max_examples=300, **FUZZ_SETTINGS)
+@given(seed_index=st.integers(0, 2), which=st.sampled_from(["model_config", "training_config"]),
+       mutations=st.lists(st.tuples(json_kinds, st.floats(0, 1, exclude_max=True), json_values), min_size=1,
+                          max_size=3))
+def test_h5_config_mutations(h5_seeds, tmp_path_factory, seed_index, which, mutations):
+    data = h5_seeds[seed_index][1]
+    with h5py.File(io.BytesIO(data), "r") as h5file:
+        config = json.loads(h5file.attrs["model_config"])
+        training = json.loads(h5file.attrs["training_config"]) if "training_config" in h5file.attrs else None
+    if which == "training_config" and training is not None:
+        for kind, choice, value in mutations:
+            paths = json_paths(training)
+            if paths:
+                with contextlib.suppress(KeyError, IndexError, TypeError):
+                    target = paths[int(choice * len(paths))]
+                    _parent(training, target)[target[-1]] = value if kind != "delete" else None
+        text, name = json.dumps(training), "training_config"
+    else:
+        for kind, choice, value in mutations:
+            with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):
+                mutate_config(config, kind, choice, value, find_histories=_legacy_histories)
+        text, name = config_text(config), "model_config"
+    mutated = _edit_h5(data, lambda h5file: h5file.attrs.__setitem__(name, text.encode()))
+    assert_h5_loads_or_refuses("legacy", mutated, tmp_path_factory.mktemp("legacy_json"))
+
+
+@settings(max_examples=200, **FUZZ_SETTINGS)
+@given(seed_index=st.integers(0, 2), kind=st.sampled_from(H5_KINDS), choice=st.floats(0, 1, exclude_max=True))
+def test_h5_dataset_mutations(h5_seeds, tmp_path_factory, seed_index, kind, choice):
+    data = h5_seeds[seed_index][1]
+    scratch = tmp_path_factory.mktemp("legacy_scratch")
+    mutated, target, shape = mutate_h5(data, kind, choice, scratch)
+    refused = {"other_shape", "other_rank", "complex", "strings", "compound", "vlen", "object_ref", "empty",
+               "delete", "soft_link", "dangling_soft_link", "external_link", "virtual", "external_storage",
+               "group_instead", "huge_chunked"}
+    # optimizer slots of another shape are skipped with a warning (Keras 3 does the same); "scalar" is
+    # benign for a scalar; an extra dataset is never listed in weight_names, so it is never read
+    benign = target.startswith("optimizer_weights/") or (kind == "scalar" and shape == ())
+    assert_h5_loads_or_refuses("legacy", mutated, tmp_path_factory.mktemp("legacy_h5"),
+                               expect_error=kind in refused and not benign)
+
+
+def _names_attribute(group_path, attribute, value):
+    def edit(h5file):
+        group = h5file[group_path] if group_path else h5file
+        if value is None:
+            del group.attrs[attribute]
+        else:
+            group.attrs[attribute] = value
+    return edit
+
+
+HOSTILE_NAME_ATTRIBUTES = {  # (group, attribute, new value, must be refused)
+    "layer_names_missing": ("model_weights", "layer_names", None, True),
+    "layer_names_integers": ("model_weights", "layer_names", np.arange(5), True),
+    "layer_names_2d": ("model_weights", "layer_names", np.array([[b"conv1", b"bn1"]]), True),
+    "layer_names_unknown_group": ("model_weights", "layer_names", np.array([b"nowhere"]), True),
+    "layer_names_dot_dot": ("model_weights", "layer_names", np.array([b".."]), True),
+    "layer_names_absolute": ("model_weights", "layer_names", np.array([b"/model_weights/conv1"]), True),
+    "layer_names_empty_string": ("model_weights", "layer_names", np.array([b""]), True),
+    "layer_names_not_utf8": ("model_weights", "layer_names", np.array([b"\xff\xfe"]), True),
+    "layer_names_duplicated": ("model_weights", "layer_names", np.array([b"conv1", b"conv1"]), True),
+    "weight_names_absolute": ("model_weights/conv1", "weight_names",
+                              np.array([b"/model_weights/skip/skip/kernel:0", b"conv1/bias:0"]), True),
+    "weight_names_empty_component": ("model_weights/conv1", "weight_names",
+                                     np.array([b"conv1//kernel:0", b"conv1/bias:0"]), True),
+    "weight_names_dot": ("model_weights/conv1", "weight_names", np.array([b"./kernel:0", b"conv1/bias:0"]), True),
+    "weight_names_missing_dataset": ("model_weights/conv1", "weight_names", np.array([b"x:0", b"y:0"]), True),
+    "weight_names_group": ("model_weights/conv1", "weight_names", np.array([b"conv1", b"conv1/bias:0"]), True),
+    "weight_names_one_only": ("model_weights/conv1", "weight_names", np.array([b"conv1/kernel:0"]), True),
+    "weight_names_swapped": ("model_weights/conv1", "weight_names",
+                             np.array([b"conv1/bias:0", b"conv1/kernel:0"]), True),
+    "weight_names_floats": ("model_weights/conv1", "weight_names", np.ones(2), True),
+    "model_config_array": ("", "model_config", np.arange(3), True),
+    "model_config_empty": ("", "model_config", b"", True),
+    "model_config_list": ("", "model_config", b"[1, 2]", True),
+    "model_config_huge_number": ("", "model_config", b"9" * 5000, True),
+    "model_config_duplicate_keys": ("", "model_config", b'{"class_name": "Functional", "class_name": "Sequential"}',
+                                    True),
+    "training_config_list": ("", "training_config", b"[1]", False),
+    "training_config_not_json": ("", "training_config", b"{oops", True),
+    "training_config_unknown_optimizer": ("", "training_config",
+                                          b'{"optimizer_config": {"class_name": "os.system", "config": {}}}', False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_NAME_ATTRIBUTES))
+def test_h5_hostile_attributes(h5_seeds, tmp_path, case):
+    group, attribute, value, refused = HOSTILE_NAME_ATTRIBUTES[case]
+    if isinstance(value, bytes) and not value:
+        value = np.bytes_(b"")
+    data = _edit_h5(h5_seeds[0][1], _names_attribute(group, attribute, value))
+    assert_h5_loads_or_refuses("legacy", data, tmp_path, expect_error=refused)
+
+
+def test_h5_chunked_names_are_bounded(h5_seeds, tmp_path, monkeypatch):
+    """weight_names split in more chunks than MAX_NAME_CHUNKS: refused without reading them all."""
+    from numpy_nn.saving import legacy_h5
+    monkeypatch.setattr(legacy_h5, "MAX_NAME_CHUNKS", 3)
+
+    def edit(h5file):
+        group = h5file["model_weights/conv1"]
+        del group.attrs["weight_names"]
+        for index in range(5):
+            group.attrs[f"weight_names{index}"] = np.array([b"conv1/kernel:0"])
+    assert_h5_loads_or_refuses("legacy", _edit_h5(h5_seeds[0][1], edit), tmp_path, expect_error=True)
+
+
+def test_h5_config_size_limit(h5_seeds, tmp_path, monkeypatch):
+    from numpy_nn.saving import legacy_h5
+    monkeypatch.setattr(legacy_h5, "MAX_CONFIG_BYTES", 1000)
+    assert_h5_loads_or_refuses("legacy", h5_seeds[0][1], tmp_path, expect_error=True)
+
+
+@pytest.mark.parametrize("where", ["functional", "nested_in_config", "training_config"])
+def test_h5_code_carrying_payloads_never_run(h5_seeds, tmp_path, where):
+    """The Keras-format Lambda canary, inside a legacy file: refused, and it never runs."""
+    payload = _lambda_payload(str(tmp_path / "canary"))
+    with h5py.File(io.BytesIO(h5_seeds[0][1]), "r") as h5file:
+        config = json.loads(h5file.attrs["model_config"])
+        training = json.loads(h5file.attrs["training_config"])
+    if where == "functional":  # Keras 2's Lambda form: "function": [base64 bytecode, defaults, closure]
+        payload["config"]["function"] = [payload["config"]["function"]["config"]["code"], None, None]
+        payload["inbound_nodes"] = [[["image", 0, 0, {}]]]
+        config["config"]["layers"].insert(1, payload)
+        config["config"]["layers"][2]["inbound_nodes"] = [[[payload["name"], 0, 0, {}]]]
+    elif where == "nested_in_config":
+        config["config"]["layers"][1]["config"]["activation"] = payload["config"]["function"]
+    else:
+        training["loss"] = payload["config"]["function"]
+
+    def edit(h5file):
+        h5file.attrs["model_config"] = json.dumps(config).encode()
+        h5file.attrs["training_config"] = json.dumps(training).encode()
+    assert_h5_loads_or_refuses("legacy", _edit_h5(h5_seeds[0][1], edit), tmp_path, expect_error=True)
+
+
+def test_h5_seeds_load(h5_seeds, tmp_path):
+    for _, data in h5_seeds:
+        assert assert_h5_loads_or_refuses("seed", data, tmp_path) is not None
+
+
+@pytest.mark.parametrize("kind", ["external_link", "virtual", "external_storage", "strings", "other_shape"])
+def test_legacy_load_weights_is_all_or_nothing(h5_seeds, tmp_path, kind):
+    """``load_weights`` on a hostile legacy weights file: LoadError and the model's weights are untouched."""
+    model = _sequential()
+    path = tmp_path / "weights.h5"
+    model.save_weights(path)
+    mutated = mutate_h5(path.read_bytes(), kind, 0.6, tmp_path)[0]
+    path.write_bytes(mutated)
+    before = model.get_weights()
+    COUNTS["legacy"] += 1
+    with pytest.raises(LoadError):
+        model.load_weights(str(path))
+    OUTCOMES["legacy", "LoadError"] += 1
+    for now, then in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(now, then)

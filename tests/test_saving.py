@@ -424,11 +424,15 @@ def test_atomic_write_keeps_the_previous_file(tmp_path, monkeypatch):
 def test_save_errors(tmp_path):
     model = Sequential([Input((3,)), Dense(2)])
     with pytest.raises(SaveError, match=".keras"):
-        save_model(model, tmp_path / "model.h5")
+        save_model(model, tmp_path / "model.json")
     with pytest.raises(SaveError, match=".weights.h5"):
-        save_weights(model, tmp_path / "model.h5")
-    with pytest.raises(LoadError, match="legacy"):
-        load_model(tmp_path / "model.h5")
+        save_weights(model, tmp_path / "model.json")
+    with pytest.raises(LoadError, match="weights-only"):  # (.h5 / .hdf5 names are the legacy format)
+        (tmp_path / "model.weights.h5").write_bytes(b"")
+        try:
+            load_model(tmp_path / "model.weights.h5")
+        finally:
+            (tmp_path / "model.weights.h5").unlink()
     assert _listing(tmp_path) == []
 
 

@@ -338,10 +338,15 @@ class Model(Trainer, Layer):
         from ..saving import save_weights
         return save_weights(self, filepath, overwrite=overwrite)
 
-    def load_weights(self, filepath):
-        """Load a ``.weights.h5`` file; on any error the model is left unchanged."""
+    def load_weights(self, filepath, skip_mismatch=False, by_name=None):
+        """Load a ``.weights.h5`` / ``.keras`` file, or a legacy ``.h5`` file (Keras 2 layout).
+
+        Legacy files load in topological order, or by layer name with ``by_name=True``;
+        ``skip_mismatch=True`` skips weights of another shape with a warning. On any error the
+        model is left unchanged.
+        """
         from ..saving import load_weights
-        return load_weights(self, filepath)
+        return load_weights(self, filepath, skip_mismatch=skip_mismatch, by_name=by_name)
 
     # -- description --------------------------------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,

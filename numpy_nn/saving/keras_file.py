@@ -28,7 +28,7 @@ import tempfile
 import zipfile
 import zlib
 
-from . import serialization, weights_h5
+from . import legacy_h5, serialization, weights_h5
 from .errors import LoadError, SaveError, require_h5py
 
 MAX_MEMBER_BYTES = 2 * 1024 ** 3   # the largest zip member (the weights) load_model will read
@@ -76,8 +76,11 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     """Write ``model`` as a Keras 3 ``.keras`` zip (config + weights + optimizer state if built).
 
     The config and the weights are computed entirely in memory before the file is opened, so
-    an unsupported layer raises ``SaveError`` without touching ``filepath``.
+    an unsupported layer raises ``SaveError`` without touching ``filepath``. A ``*.h5`` /
+    ``*.hdf5`` path writes the legacy HDF5 layout instead (``legacy_h5.save_model``).
     """
+    if legacy_h5.is_legacy_path(filepath):
+        return legacy_h5.save_model(model, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
     _check_suffix(filepath, ".keras", "model.save()")
     if not overwrite and os.path.exists(filepath):
         raise SaveError(f"{filepath} exists and overwrite=False")
@@ -94,7 +97,13 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
 
 
 def save_weights(model, filepath, overwrite=True):
-    """Write ``*.weights.h5`` (Keras's layout, the optimizer state included when it is built)."""
+    """Write ``*.weights.h5`` (Keras's layout, the optimizer state included when it is built).
+
+    A ``*.h5`` / ``*.hdf5`` name (not ``.weights.h5``) writes Keras 2's weights-only legacy layout,
+    which Keras 3 and Keras 2 ``load_weights`` read (``legacy_h5.save_weights``).
+    """
+    if legacy_h5.is_legacy_path(filepath):
+        return legacy_h5.save_weights(model, filepath, overwrite=overwrite)
     _check_suffix(filepath, ".weights.h5", "model.save_weights()")
     if not overwrite and os.path.exists(filepath):
         raise SaveError(f"{filepath} exists and overwrite=False")
@@ -208,26 +217,40 @@ def load_model(filepath, compile=True, max_member_bytes=MAX_MEMBER_BYTES):
     config (optimizer, losses, metrics) and the optimizer state, so training resumes where it
     stopped. Raises ``LoadError`` (nothing is returned, nothing written) for unsupported or
     code-carrying classes (``Lambda``), a damaged zip, or missing/mis-shaped weights.
+
+    A ``*.h5`` / ``*.hdf5`` path is read as a legacy Keras 2 (or Keras 3 legacy) HDF5 model file
+    (``numpy_nn/saving/legacy_h5.py``), with the same safety rules.
     """
     require_h5py()
     path = os.fspath(filepath) if not hasattr(filepath, "read") else filepath
-    if isinstance(path, str) and path.endswith(".h5") and not path.endswith(".keras"):
-        raise LoadError(f"{path} is an HDF5 file: the legacy Keras 2 .h5 model format is not supported; for a "
-                        "*.weights.h5 file build the model and call model.load_weights()")
+    if isinstance(path, str) and path.endswith(".weights.h5"):
+        raise LoadError(f"{path} is a weights-only file: build the model, then call model.load_weights()")
+    if isinstance(path, str) and legacy_h5.is_legacy_path(path):
+        return legacy_h5.load_model(path, compile=compile)
     config, weights = read_keras_file(path, max_member_bytes)
     model = serialization.deserialize_model(config, compile=compile)
     weights_h5.read_h5_bytes(weights, model, include_optimizer=compile, where=f"{path} ({WEIGHTS_FILENAME})")
     return model
 
 
-def load_weights(model, filepath, max_member_bytes=MAX_MEMBER_BYTES):
+def load_weights(model, filepath, max_member_bytes=MAX_MEMBER_BYTES, skip_mismatch=False, by_name=None):
     """Load ``*.weights.h5`` (or the weights inside a ``.keras`` zip) into ``model``, all or nothing.
 
     The optimizer state is restored too when the file has it and the model is compiled (the
-    optimizer is built on ``model.trainable_weights`` first if needed).
+    optimizer is built on ``model.trainable_weights`` first if needed). A legacy ``*.h5`` /
+    ``*.hdf5`` file (Keras 2 ``save_weights`` or a whole legacy model) loads in topological order,
+    or with ``by_name=True`` by layer name; ``skip_mismatch=True`` skips weights whose shapes
+    differ, with a warning (``numpy_nn/saving/legacy_h5.py``).
     """
     require_h5py()
     name = os.fspath(filepath)
+    if legacy_h5.is_legacy_path(name):
+        return legacy_h5.load_weights(model, name, by_name=bool(by_name), skip_mismatch=skip_mismatch)
+    if by_name is not None:
+        raise ValueError(f"`by_name` only supports loading legacy '.h5' or '.hdf5' files. Received: {name}")
+    if skip_mismatch:
+        raise ValueError(f"`skip_mismatch=True` is supported for legacy '.h5' / '.hdf5' files only in numpy_nn. "
+                         f"Received: {name}")
     if name.endswith(".keras"):
         _, data = read_keras_file(name, max_member_bytes)
     elif name.endswith(".weights.h5"):
@@ -237,8 +260,8 @@ def load_weights(model, filepath, max_member_bytes=MAX_MEMBER_BYTES):
         with open(name, "rb") as stream:
             data = stream.read()
     else:
-        raise LoadError(f"Invalid filename for load_weights(): expected a name ending in `.weights.h5` or "
-                        f"`.keras`, received {name}")
+        raise LoadError(f"Invalid filename for load_weights(): expected a name ending in `.weights.h5`, "
+                        f"`.keras`, `.h5` or `.hdf5`, received {name}")
     weights_h5.read_h5_bytes(data, model, include_optimizer=True, where=name)
 
 
