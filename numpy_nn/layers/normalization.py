@@ -30,6 +30,7 @@ class BatchNormalization(Layer):
     """
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
@@ -129,6 +130,7 @@ class LayerNormalization(Layer):
     """
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
