@@ -15,9 +15,10 @@ Notation: sigma = ``recurrent_activation`` (default sigmoid), phi = ``activation
 tanh); both are any elementwise activation of numpy_nn/ops/activations.py, whose derivative
 ``backward`` supplies (written phi'(.) below). ``g`` is the gradient arriving at the output.
 
-Each op returns the state trajectory: h_1 ... h_T (N, T, units) for SimpleRNN and GRU, and
-[h_t, c_t] concatenated on the last axis (N, T, 2*units) for LSTM. The layers read their
-outputs from it (numpy_nn/layers/recurrent.py); the final states are the last step.
+Each op returns the state trajectory h_1 ... h_T (N, T, units); an LSTM asked for its carry
+(``return_carry=True``) returns [h_t, c_t] concatenated on the last axis (N, T, 2*units). The
+layers read their outputs from it (numpy_nn/layers/recurrent.py); the final states are the last
+step, taken with ``SliceSteps`` (a slice whose gradient is written back into zeros).
 
 Masking (``mask`` (N, T), True = use the step): a masked step leaves every state as it was,
 
@@ -208,13 +209,14 @@ class LSTM(Function):
     """
 
     def forward(self, x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
-                recurrent_activation="sigmoid", input_dropout=None, recurrent_dropout=None):
+                recurrent_activation="sigmoid", input_dropout=None, recurrent_dropout=None, return_carry=False):
         self.x, self.mask, self.kernel, self.recurrent_kernel = x, mask, kernel, recurrent_kernel
+        self.return_carry = return_carry
         self.input_dropout, self.recurrent_dropout, self.has_bias = input_dropout, recurrent_dropout, bias is not None
         u = h0.shape[-1]
         xw = project(x, kernel, input_dropout, 4) + (0.0 if bias is None else bias)
         h, c, self.h_prev, self.steps = h0, c0, [], []
-        trajectory = np.empty(x.shape[:2] + (2 * u,), dtype=x.dtype)
+        trajectory = np.empty(x.shape[:2] + ((2 if return_carry else 1) * u,), dtype=x.dtype)
         for t in range(x.shape[1]):
             z = xw[:, t] + project(h, recurrent_kernel, recurrent_dropout, 4)
             sigma_i, sigma_f, phi_c, sigma_o, phi_h = (_Elementwise(recurrent_activation), _Elementwise(recurrent_activation),
@@ -228,18 +230,20 @@ class LSTM(Function):
             self.steps.append((c, i, f, c_bar, o, phi_of_c, (sigma_i, sigma_f, phi_c, sigma_o, phi_h)))
             keep = _keep(mask, t)
             h = trajectory[:, t, :u] = _carry(keep, h_new, h)
-            c = trajectory[:, t, u:] = _carry(keep, c_new, c)
+            c = _carry(keep, c_new, c)
+            if return_carry:
+                trajectory[:, t, u:] = c
         return trajectory
 
     def backward(self, g):
-        u = g.shape[-1] // 2
+        u = self.h_prev[0].shape[-1]
         dh, dc = np.zeros_like(self.h_prev[0]), np.zeros_like(self.h_prev[0])
         dz = np.zeros(g.shape[:2] + (4 * u,), dtype=g.dtype)
         for t in reversed(range(g.shape[1])):
             c_prev, i, f, c_bar, o, phi_of_c, (sigma_i, sigma_f, phi_c, sigma_o, phi_h) = self.steps[t]
             keep = _keep(self.mask, t)
             dh_new, dh_old = _split_by_mask(dh + g[:, t, :u], keep)
-            dc_new, dc_old = _split_by_mask(dc + g[:, t, u:], keep)
+            dc_new, dc_old = _split_by_mask(dc + g[:, t, u:] if self.return_carry else dc, keep)
             do = dh_new * phi_of_c
             dc_new = dc_new + phi_h.grad(dh_new * o)
             dz[:, t] = np.concatenate([sigma_i.grad(dc_new * c_bar), sigma_f.grad(dc_new * c_prev),
@@ -338,6 +342,21 @@ class GRU(Function):
         if self.has_bias and self.reset_after:  # bias (2, 3u): [db_x; db_h]
             grads = grads[:-1] + (np.stack([grads[-1], _sum_over_batch_and_time(dh_gates)]),)
         return grads
+
+
+class SliceSteps(Function):
+    """y = x[index] for a basic index (integers and slices: a time step ``(slice(None), -1)``, the
+    reversed sequence ``(slice(None), slice(None, None, -1))``, a block of units);
+    dx = zeros like x with dx[index] = g (a basic index never repeats an element)."""
+
+    def forward(self, x, index):
+        self.shape, self.index = x.shape, index
+        return np.array(x[index])
+
+    def backward(self, g):
+        dx = np.zeros(self.shape, dtype=g.dtype)
+        dx[self.index] = g
+        return (dx,)
 
 
 def _first(masks, count):
