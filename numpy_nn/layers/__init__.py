@@ -18,6 +18,7 @@ from .preprocessing import Normalization, Rescaling
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
 from .reshaping import Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from .wrappers import Bidirectional, TimeDistributed
 
 Convolution2D = Conv2D
 SeparableConvolution2D = SeparableConv2D
@@ -34,4 +35,5 @@ __all__ = [
     "Flatten", "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "Masking", "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+    "Bidirectional", "TimeDistributed",
 ]

@@ -109,8 +109,9 @@ class RNN(Layer):
         output = (batch, steps, self._output_size()) if self.return_sequences else (batch, self._output_size())
         if not self.return_state:
             return output
-        states = [(batch, s) if not isinstance(s, (list, tuple)) else [(batch, d) for d in s] for s in self.state_size]
-        return [output] + states
+        if isinstance(self.cell, StackedRNNCells):
+            return [output] + [[(batch, d) for d in flatten([s])] for s in self.state_size]
+        return [output] + [(batch, s) for s in flatten(self.state_size)]
 
     def compute_mask(self, inputs, mask=None):
         mask = flatten(mask)[0] if isinstance(mask, (list, tuple)) else mask
@@ -184,10 +185,8 @@ class RNN(Layer):
             self.states = [np.array(s.data) for s in finals]
         output = sequence if self.return_sequences else R.SliceSteps.apply(sequence, index=(slice(None), -1))
         if self.return_state:
-            stacked = isinstance(self.cell, StackedRNNCells)
-            states = [g[0] if len(g) == 1 and not isinstance(c.state_size, (list, tuple)) else g
-                      for g, c in zip(final_groups, self.cell.cells)] if stacked else finals
-            output = [output] + list(states)
+            stacked = isinstance(self.cell, StackedRNNCells)  # Keras: one list of states per cell
+            output = [output] + (list(final_groups) if stacked else finals)
         regularizer = getattr(self, "activity_regularizer", None)
         if regularizer is not None:  # Keras: one penalty per output tensor, divided by the batch size
             self._activity_losses = [regularizer(o) / float(max(batch, 1)) for o in flatten(output)]
