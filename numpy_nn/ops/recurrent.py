@@ -361,4 +361,4 @@ class SliceSteps(Function):
 
 def _first(masks, count):
     """The masks of the first ``count`` gates (a shared single mask stays shared)."""
-    return None if masks is None or len(masks) == 1 else masks[:count]
+    return masks if masks is None or len(masks) == 1 else masks[:count]
