@@ -296,6 +296,8 @@ class _CellLayer(RNN):
         for key in ("name", "trainable", "dtype"):
             cell_config.pop(key)
         del config["cell"]
+        if isinstance(self.cell, SimpleRNNCell):
+            del cell_config["seed"]  # Keras's SimpleRNN does not write its seed
         from .. import regularizers
         return {**config, **cell_config, "activity_regularizer": regularizers.serialize(self.activity_regularizer)}
 
