@@ -25,7 +25,7 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..ops import recurrent as R
 from ..ops.node import flatten
-from .base import Layer
+from .base import Layer, to_snake_case, unique_name
 from .masking import as_bool_mask
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells, _Cell
 
@@ -277,9 +277,15 @@ class _CellLayer(RNN):
         rnn = {k: kwargs.pop(k) for k in self._rnn_arguments if k in kwargs}
         base = {k: kwargs.pop(k) for k in self._base_arguments if k in kwargs}
         self.activity_regularizer = kwargs.pop("activity_regularizer", None)
-        cell_name = type(self).__name__.lower().replace("simplernn", "simple_rnn") + "_cell"
-        cell = self.cell_class(units, *args, name=cell_name, dtype=base.get("dtype"),
-                               trainable=base.get("trainable", True), **kwargs)
+        base["name"] = base.get("name") or unique_name(to_snake_case(type(self).__name__))
+        cell_name = to_snake_case(self.cell_class.__name__)
+        try:
+            cell = self.cell_class(units, *args, name=cell_name, dtype=base.get("dtype"),
+                                   trainable=base.get("trainable", True), **kwargs)
+        except (TypeError, ValueError) as error:  # name the layer the user created, not its cell
+            message = str(error).replace(f"Layer '{cell_name}' ({self.cell_class.__name__})",
+                                         f"Layer '{base['name']}' ({type(self).__name__})")
+            raise type(error)(message.replace(self.cell_class.__name__, type(self).__name__)) from None
         super().__init__(cell, **rnn, **base)
         from .. import regularizers
         self.activity_regularizer = regularizers.get(self.activity_regularizer)
