@@ -162,6 +162,11 @@ class RNN(Layer):
     # -- the call ---------------------------------------------------------------------------------------------
     def call(self, sequences, initial_state=None, mask=None, training=None):
         batch, steps = sequences.shape[0], sequences.shape[1]
+        built = self._build_input_shape
+        if isinstance(built, tuple) and len(built) == sequences.ndim and built[2:] != (None,) * (len(built) - 2) \
+                and any(b is not None and b != s for b, s in zip(built[2:], sequences.shape[2:])):
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) was built for sequences of shape {built}; "
+                             f"received an input of shape {tuple(sequences.shape)}")
         if mask is not None:
             mask = as_bool_mask(flatten(mask)[0] if isinstance(mask, (list, tuple)) else mask,
                                 f"Layer '{self.name}' ({type(self).__name__}) mask")

@@ -36,6 +36,7 @@ def _activation_name(layer, argument, fn):
 class _Cell(Layer):
     """What the three cells share: arguments, weights, dropout masks, the one-step call."""
 
+    input_ndim = 2            # one time step: (batch, features)
     gates = 1                 # gate blocks side by side in the weights
     op = None                 # the whole-sequence Function of ops/recurrent.py
     _has_recurrent_activation = True
@@ -123,6 +124,9 @@ class _Cell(Layer):
 
     def run_sequence(self, inputs, states, mask=None, training=None, return_carry=False):
         """Every step at once: ``(h_1..h_T (N, T, units), final states)`` on the autograd tape."""
+        if inputs.shape[-1] != self.kernel.shape[0]:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) was built for {self.kernel.shape[0]} input "
+                             f"features; received inputs of shape {tuple(inputs.shape)}")
         in_masks, rec_masks = self.dropout_masks(inputs.shape[0], inputs.shape[2], training)
         weights = [self.kernel, self.recurrent_kernel] + ([self.bias] if self.use_bias else [])
         extra = {"return_carry": True} if return_carry else {}
@@ -136,20 +140,22 @@ class _Cell(Layer):
         return trajectory, [R.SliceSteps.apply(trajectory, index=(slice(None), -1))]
 
     def __call__(self, inputs, states=None, training=None, **kwargs):
-        if states is None:
-            raise TypeError(f"Layer '{self.name}' ({type(self).__name__}): call it as cell(inputs, states) with "
-                            f"one time step inputs (batch, features) and the previous states")
         return super().__call__(inputs, states=states, training=training, **kwargs)
 
-    def call(self, inputs, states, training=None):
-        """One step: inputs (N, F), states [h] (LSTM [h, c]) -> (h, new states), Keras's cell API."""
-        nested = isinstance(states, (list, tuple))
-        states = [s if isinstance(s, Tensor) else Tensor(np.asarray(s, dtype=self.dtype)) for s in flatten(states)]
+    def call(self, inputs, states=None, training=None):
+        """One step: inputs (N, F), states [h] (LSTM [h, c]; zeros if omitted) -> (h, new states),
+        Keras's cell API."""
         count = len(self.state_size) if isinstance(self.state_size, list) else 1
-        if inputs.ndim != 2 or len(states) != count:
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) takes one step of inputs (batch, "
-                             f"features) and {count} state(s); received inputs of shape {tuple(inputs.shape)} and "
-                             f"{len(states)} state(s)")
+        if inputs.ndim != 2:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) takes one time step of inputs, shape "
+                             f"(batch, features); received inputs of shape {tuple(inputs.shape)}")
+        nested = states is None or isinstance(states, (list, tuple))
+        states = self.get_initial_state(inputs.shape[0]) if states is None else \
+            [s if isinstance(s, Tensor) else Tensor(np.asarray(s, dtype=self.dtype)) for s in flatten(states)]
+        expected = [(inputs.shape[0], self.units)] * count
+        if [tuple(s.shape) for s in states] != expected:
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects {count} state(s) of shapes "
+                             f"{expected}; received {[tuple(s.shape) for s in states]}")
         sequence = inputs.reshape((inputs.shape[0], 1, inputs.shape[1]))
         _, new_states = self.run_sequence(sequence, states, None, training, return_carry=count == 2)
         return new_states[0], (new_states if nested or count > 1 else new_states[0])
@@ -261,6 +267,8 @@ class StackedRNNCells(Layer):
     Running cell by cell over the whole sequence equals Keras's step-by-step interleaving, also with
     a mask: a masked step keeps every cell's state, whatever the lower cell emitted there."""
 
+    input_ndim = 2
+
     def __init__(self, cells, **kwargs):
         super().__init__(**kwargs)
         for cell in cells:
@@ -289,6 +297,24 @@ class StackedRNNCells(Layer):
 
     def get_initial_state(self, batch_size=None):
         return [c.get_initial_state(batch_size) for c in self.cells]
+
+    def __call__(self, inputs, states=None, training=None, **kwargs):
+        return super().__call__(inputs, states=states, training=training, **kwargs)
+
+    def call(self, inputs, states=None, training=None):
+        """One step of every cell in turn: (output of the top cell, [states of each cell])."""
+        states = self.get_initial_state(inputs.shape[0]) if states is None else list(states)
+        if len(states) != len(self.cells):
+            raise ValueError(f"Layer '{self.name}' (StackedRNNCells) expects one list of states per cell "
+                             f"({len(self.cells)}); received {len(states)}")
+        new_states = []
+        for cell, cell_states in zip(self.cells, states):
+            try:
+                inputs, cell_states = cell(inputs, cell_states, training=training)
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"Layer '{self.name}' (StackedRNNCells): {error}") from error
+            new_states.append(cell_states)
+        return inputs, new_states
 
     def get_config(self):
         from .recurrent import serialize_nested

@@ -33,6 +33,13 @@ def _copy_of(layer, name, **changes):
     return deserialize_nested(entry)
 
 
+def _naming(layer, error):
+    """``error`` again, naming the wrapper (its inner layers name only themselves)."""
+    if f"'{layer.name}'" in str(error):
+        return error
+    return type(error)(f"Layer '{layer.name}' ({type(layer).__name__}): {error}")
+
+
 def _remove_prefix(name, prefix):
     return name[len(prefix):] if name.startswith(prefix) else name
 
@@ -120,8 +127,11 @@ class Bidirectional(Layer):
             initial_state = list(initial_state)
             half = len(initial_state) // 2
             forward_state, backward_state = initial_state[:half], initial_state[half:]
-        y = self.forward_layer(sequences, initial_state=forward_state, mask=mask, training=training)
-        y_rev = self.backward_layer(sequences, initial_state=backward_state, mask=mask, training=training)
+        try:
+            y = self.forward_layer(sequences, initial_state=forward_state, mask=mask, training=training)
+            y_rev = self.backward_layer(sequences, initial_state=backward_state, mask=mask, training=training)
+        except (ValueError, TypeError) as error:
+            raise _naming(self, error) from error
         states = []
         if self.return_state:
             states = list(y[1:]) + list(y_rev[1:])
@@ -207,7 +217,10 @@ class TimeDistributed(Layer):
                 kwargs["mask"] = mask[:, t]
             if "training" in accepted:
                 kwargs["training"] = training
-            y = self.layer.call(R.SliceSteps.apply(inputs, index=(slice(None), t)), **kwargs)
+            try:
+                y = self.layer.call(R.SliceSteps.apply(inputs, index=(slice(None), t)), **kwargs)
+            except (ValueError, TypeError) as error:
+                raise _naming(self, error) from error
             outputs.append(y.reshape((y.shape[0], 1) + tuple(y.shape[1:])))
         return reshaping.concatenate(outputs, axis=1)
 
