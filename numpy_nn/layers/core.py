@@ -16,7 +16,6 @@ import numpy as np
 from .. import activations, constraints, initializers, regularizers
 from ..autograd.tensor import Tensor
 from ..ops.math import MatMul
-from ..ops.node import SymbolicTensor
 from .base import Layer
 
 
@@ -252,8 +251,9 @@ class Embedding(Layer):
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
-        if getattr(inputs, "_is_symbolic", False):
-            return SymbolicTensor(inputs.shape, "bool", name="keras_mask")
+        if getattr(inputs, "_is_symbolic", False):  # Keras records ops.not_equal(inputs, 0) in the graph
+            from .masking import symbolic_mask
+            return symbolic_mask(inputs.shape, [inputs], "NotEqual")
         return np.asarray(inputs.data if hasattr(inputs, "data") else inputs) != 0
 
     def compute_output_shape(self, input_shape):

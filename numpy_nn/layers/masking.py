@@ -19,8 +19,11 @@ Activation, Dropout, normalization, the merge layers (Add ... : the OR of the ma
 ANY over the last axis of the concatenated masks), RNN layers with ``return_sequences``, Bidirectional,
 TimeDistributed. See docs/sequences.md.
 
-In a symbolic graph (``nn.Input``) the masks are symbolic too: ``SymbolicTensor``s of dtype bool
-without a value, so that ``x._keras_mask`` says whether a mask will be there.
+In a symbolic graph (``nn.Input``) the masks are symbolic too: bool ``SymbolicTensor``s made by
+the same operations Keras records (``NotEqual`` for Embedding, ``NotEqual`` + ``Any`` for Masking,
+``LogicalOr`` for the merges, ...). They are nodes of the layer graph, so ``model.layers`` comes
+out in Keras's order (masks add depth) and ``summary()`` lists them as Keras does; they are not
+layers and hold nothing: running the model computes the masks from the values.
 """
 import numpy as np
 
@@ -32,9 +35,35 @@ def is_symbolic(value):
     return getattr(value, "_is_symbolic", False)
 
 
-def symbolic_mask(shape):
-    """A placeholder mask of ``shape`` in the layer graph (no value, dtype bool)."""
-    return SymbolicTensor(shape, "bool", name="keras_mask")  # named: the tensor-name counter is left alone
+class _MaskOp(Layer):
+    """A mask operation in the layer graph (Keras's ``NotEqual``, ``Any``, ``LogicalOr`` ... nodes)."""
+
+    is_mask_op = True
+
+    def __init__(self, kind, shape):
+        from ..naming import to_snake_case, unique_name
+        super().__init__(name=unique_name(to_snake_case(kind)), dtype="bool")
+        self.kind, self.shape, self.built = kind, tuple(shape), True
+
+    def compute_output_shape(self, input_shape):
+        return self.shape
+
+
+def mask_op(kind, shape, parents):
+    """A symbolic mask computed by the operation ``kind`` from the symbolic tensors ``parents``."""
+    from ..ops.node import KerasHistory, Node
+    op = _MaskOp(kind, shape)
+    output = SymbolicTensor(shape, "bool", name="keras_mask", keras_history=KerasHistory(op, 0, 0))
+    op._inbound_nodes.append(Node(op, call_args=list(parents), outputs=[output], output_structure=output))
+    return output
+
+
+def symbolic_mask(shape, parents=(), kind="NotEqual"):
+    """A mask of ``shape`` in the layer graph, made by ``kind`` from ``parents`` (no value, dtype bool)."""
+    parents = [p for p in parents if is_symbolic(p) and getattr(p, "_keras_history", None) is not None]
+    if not parents:
+        return SymbolicTensor(shape, "bool", name="keras_mask")  # named: the tensor-name counter is left alone
+    return mask_op(kind, shape, parents)
 
 
 def as_bool_mask(mask, what):
@@ -50,7 +79,10 @@ def logical_or(masks):
     if any(m is None for m in masks):
         return None
     if any(is_symbolic(m) for m in masks):
-        return symbolic_mask(masks[0].shape)
+        result = masks[0]
+        for m in masks[1:]:
+            result = symbolic_mask(result.shape, [result, m], "LogicalOr")
+        return result
     result = masks[0]
     for m in masks[1:]:
         result = np.logical_or(result, m)
@@ -63,10 +95,20 @@ def concatenate_masks(inputs, masks, axis):
     over the last axis."""
     if masks is None or all(m is None for m in masks):
         return None
-    if any(is_symbolic(x) for x in inputs):
+    if any(is_symbolic(x) for x in inputs):  # Keras's ops: OnesLike / ExpandDims, ZerosLike, LogicalOr
+        full = []
+        for x, m in zip(inputs, masks):
+            if m is None:
+                full.append(symbolic_mask(x.shape, [x], "OnesLike"))
+            elif len(m.shape) < len(x.shape):
+                expanded = symbolic_mask(tuple(m.shape) + (1,), [m], "ExpandDims")
+                full.append(symbolic_mask(x.shape, [expanded, symbolic_mask(x.shape, [x], "ZerosLike")],
+                                          "LogicalOr"))
+            else:
+                full.append(m)
         shape, sizes = list(inputs[0].shape), [x.shape[axis] for x in inputs]
         shape[axis] = None if None in sizes else sum(sizes)
-        return symbolic_mask(shape[:-1])
+        return symbolic_mask(tuple(shape[:-1]), [symbolic_mask(tuple(shape), full, "Concatenate")], "Any")
     full = []
     for x, m in zip(inputs, masks):
         shape = tuple(x.shape)
@@ -104,7 +146,7 @@ class Masking(Layer):
 
     def compute_mask(self, inputs, mask=None):
         if is_symbolic(inputs):
-            return symbolic_mask(inputs.shape[:-1])
+            return symbolic_mask(inputs.shape[:-1], [symbolic_mask(inputs.shape, [inputs], "NotEqual")], "Any")
         return np.any(np.asarray(inputs.data) != self.mask_value, axis=-1)
 
     def call(self, inputs, training=None):

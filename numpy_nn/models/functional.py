@@ -66,7 +66,9 @@ class Graph:
         self.nodes_by_depth = {}
         for node, depth in node_depth.items():
             self.nodes_by_depth.setdefault(depth, []).append(node)
-        self.layers = sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_visit[layer]))
+        # Keras's operations: the layers and the mask ops (NotEqual, ...); model.layers leaves the ops out
+        self.operations = sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_visit[layer]))
+        self.layers = [op for op in self.operations if not getattr(op, "is_mask_op", False)]
         self._check_connected()
         names = [layer.name for layer in self.layers]
         for name in names:
@@ -131,6 +133,9 @@ class Graph:
         for depth in sorted(self.nodes_by_depth, reverse=True):
             for node in self.nodes_by_depth[depth]:
                 if node.is_input or any(id(t) not in computed for t in node.input_tensors):
+                    continue
+                if getattr(node.layer, "is_mask_op", False):  # masks travel with the values
+                    computed.update((id(t), None) for t in node.outputs)
                     continue
                 args = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, node.call_args)
                 kwargs = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, dict(node.call_kwargs))

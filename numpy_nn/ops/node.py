@@ -109,16 +109,19 @@ class Node:
     ``call_args``: the inputs structure as passed (symbolic tensors, possibly in a list/dict);
     ``call_kwargs``: extra keyword arguments recorded with the call (``training`` if given, or
     symbolic tensors such as a recurrent layer's ``initial_state``, which are inputs of the node too);
+    ``mask_tensors``: the symbolic masks Keras would pass as ``mask=`` (they make the mask ops
+    parents of the node, so layers are ordered as Keras orders them; values are recomputed);
     ``outputs``: the flat list of symbolic tensors the call produced, ``output_structure``
     their nesting. An ``InputLayer``'s node has no inputs (``is_input``).
     """
 
-    def __init__(self, layer, call_args=None, call_kwargs=None, outputs=(), output_structure=None):
+    def __init__(self, layer, call_args=None, call_kwargs=None, outputs=(), output_structure=None, mask_tensors=()):
         self.layer = layer
         self.call_args = call_args
         self.call_kwargs = dict(call_kwargs or {})
-        self.input_tensors = [t for t in flatten([call_args, self.call_kwargs]) if getattr(t, "_is_symbolic", False)] \
-            if call_args is not None else []
+        self.mask_tensors = list(mask_tensors)  # masks the call receives implicitly (ordering only)
+        self.input_tensors = [t for t in flatten([call_args, self.call_kwargs]) + self.mask_tensors
+                              if getattr(t, "_is_symbolic", False)] if call_args is not None else []
         self.outputs = list(outputs)
         self.output_structure = output_structure if output_structure is not None else (
             self.outputs[0] if len(self.outputs) == 1 else list(self.outputs))

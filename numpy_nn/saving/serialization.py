@@ -579,7 +579,12 @@ def _mask_only_ops(config):
     numpy_nn recomputes masks while running, so these nodes and those ``mask=`` arguments are dropped."""
     entries = [e for e in config["layers"] if isinstance(e, dict)]
     candidates = {e.get("name") for e in entries if str(e.get("module") or "").startswith("keras.src.ops")}
-    outputs = set(_histories(config.get("output_layers")))
+    def io_names(spec):  # output_layers: a [name, node, tensor] triple, a list or a dict of them
+        if _is_history(spec):
+            return [spec[0]]
+        items = spec.values() if isinstance(spec, dict) else spec if isinstance(spec, list) else []
+        return [name for item in items for name in io_names(item)]
+    outputs = set(io_names(config.get("output_layers")))
     changed = True
     while changed:
         changed = False
