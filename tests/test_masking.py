@@ -203,3 +203,37 @@ def test_all_masked_batch_gives_zero_loss_and_per_sample_weights_need_a_mask_sha
     assert model.evaluate(padded, np.zeros((2, 5)), verbose=0) == 0.0  # 0 valid positions: Keras's divide_no_nan
     with pytest.raises(ValueError, match=r"sample_weight of shape \(4,\).*mask.*\(4, 5\)"):
         model.evaluate(TOKENS, np.zeros((4, 5)), sample_weight=np.ones(4), verbose=0)
+
+
+@pytest.mark.keras
+def test_batch_normalization_uses_the_mask_in_training_like_keras():
+    """Keras's BatchNormalization computes masked batch statistics; forward, gradients and moving averages."""
+    keras = import_keras()
+    import jax
+    import jax.numpy as jnp
+    x = np.random.default_rng(7).standard_normal((4, 5, 3)).astype("float32") * 2 + 1
+    mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [0, 1, 1, 0, 1], [1, 0, 0, 0, 0]], dtype=bool)
+    theirs, ours = keras.layers.BatchNormalization(momentum=0.9), L.BatchNormalization(momentum=0.9)
+    theirs(x)
+    ours(x)
+    weights = [np.array([1.5, 0.5, 2.0], "float32"), np.array([0.1, -0.2, 0.3], "float32")] + \
+        [w for w in theirs.get_weights()[2:]]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    upstream = np.random.default_rng(8).standard_normal(x.shape).astype("float32")
+    trainable = [v.value for v in theirs.trainable_variables]
+    non_trainable = [v.value for v in theirs.non_trainable_variables]
+
+    def loss(x_, tv):
+        out, updated = theirs.stateless_call(tv, non_trainable, x_, training=True, mask=mask)
+        return jnp.sum(out * upstream), (out, updated)
+    (_, (k_out, k_stats)), (k_dx, k_dw) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(jnp.asarray(x),
+                                                                                                trainable)
+    t = nn.Tensor(x, requires_grad=True)
+    out = ours(t, training=True, mask=mask)
+    grads = nn.grad((out * nn.Tensor(upstream)).sum(), [t] + ours.trainable_weights)
+    assert relative_diff(out.data, np.asarray(k_out)) < 1e-5
+    for g, k in zip(grads, [k_dx] + list(k_dw)):
+        assert relative_diff(g.data, np.asarray(k)) < 1e-5
+    for ours_stat, keras_stat in zip(ours.get_weights()[2:], k_stats):
+        assert relative_diff(ours_stat, np.asarray(keras_stat)) < 1e-6
