@@ -155,5 +155,7 @@ def test_bad_arguments_are_refused_with_the_layer_name():
         L.Bidirectional(L.LSTM(2), merge_mode="max")
     with pytest.raises(ValueError, match="go_backwards"):
         L.Bidirectional(L.LSTM(2), backward_layer=L.LSTM(2))
+    with pytest.raises(ValueError, match="go_backwards"):  # Keras's backward copy always has go_backwards=True
+        L.Bidirectional(L.LSTM(2, go_backwards=True))
     with pytest.raises(ValueError, match=r"'td'.*min_ndim=3.*\(4, 3\)"):
         L.TimeDistributed(L.Dense(2), name="td")(np.zeros((4, 3)))

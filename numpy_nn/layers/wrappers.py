@@ -64,7 +64,7 @@ class Bidirectional(Layer):
         super().__init__(**kwargs)
         self.forward_layer = _copy_of(layer, f"forward_{_remove_prefix(layer.name, 'forward_')}")
         self.backward_layer = backward_layer if backward_layer is not None else _copy_of(
-            layer, f"backward_{_remove_prefix(layer.name, 'backward_')}", go_backwards=not layer.go_backwards)
+            layer, f"backward_{_remove_prefix(layer.name, 'backward_')}", go_backwards=True)  # Keras: always True
         self._verify(self.forward_layer, self.backward_layer)
         for sub in (self.forward_layer, self.backward_layer):
             if hasattr(sub, "zero_output_for_mask"):

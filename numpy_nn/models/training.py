@@ -444,7 +444,7 @@ class Trainer:
             raise ValueError(f"Model '{self.name}': no loss to compute. Provide a `loss` argument in compile().")
         return total
 
-    def _update_metrics(self, y_true, y_pred, sample_weight, total, n):
+    def _update_metrics(self, y_true, y_pred, sample_weight, total, n, use_masks=True):
         from .. import metrics as metrics_module
         self._loss_tracker.update_state(float(total.data), sample_weight=n)
         if y_true is None:
@@ -454,7 +454,7 @@ class Trainer:
             if y_true[i] is None:
                 continue
             sw = sample_weight[i] if (weighted and sample_weight is not None) else None
-            if get_mask(y_pred[i]) is not None and isinstance(metric, metrics_module.MeanMetricWrapper):
+            if use_masks and get_mask(y_pred[i]) is not None and isinstance(metric, metrics_module.MeanMetricWrapper):
                 sw = mask_to_sample_weight(sw, get_mask(y_pred[i]), "sum", arrays[i].dtype)
             metric.update_state(y_true[i], arrays[i], sample_weight=sw)
 
@@ -476,7 +476,9 @@ class Trainer:
         if variables:
             grads = tape_grad(total, variables)
             self.optimizer.apply([g.data for g in grads], variables)
-        self._update_metrics(y, y_pred, sample_weight, total, n)
+        # Keras on JAX: the training metrics see y_pred after jax.value_and_grad, without its mask
+        # (the loss above is masked); evaluate's metrics are masked (docs/sequences.md)
+        self._update_metrics(y, y_pred, sample_weight, total, n, use_masks=False)
         return self._logs()
 
     def _test_step(self, x, y, sample_weight):
