@@ -27,37 +27,8 @@ from ..ops import recurrent as R
 from ..ops.node import flatten
 from .base import Layer, to_snake_case, unique_name
 from .masking import as_bool_mask
+from .nesting import deserialize_nested, serialize_nested
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells, _Cell
-
-
-def serialize_nested(layer):
-    """Keras's object config of a layer held by another one (a cell, a wrapped layer)."""
-    config = dict(layer.get_config())
-    if isinstance(config.get("dtype"), str):
-        config["dtype"] = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": config["dtype"]},
-                           "registered_name": None}
-    entry = {"module": "keras.layers", "class_name": type(layer).__name__, "config": config, "registered_name": None}
-    if layer.built and layer._build_input_shape is not None:
-        entry["build_config"] = {"input_shape": layer._build_input_shape}
-    return entry
-
-
-def deserialize_nested(entry):
-    """Inverse of ``serialize_nested`` for numpy_nn's own layer classes (a Layer passes through).
-
-    Files go through numpy_nn/saving, which checks nested entries before they get here."""
-    if isinstance(entry, Layer):
-        return entry
-    from .. import layers as package
-    cls = getattr(package, str(entry.get("class_name")), None)
-    if not (isinstance(cls, type) and issubclass(cls, Layer)):
-        raise ValueError(f"Unknown nested layer class {entry.get('class_name')!r}")
-    layer = cls.from_config(dict(entry.get("config") or {}))
-    shape = (entry.get("build_config") or {}).get("input_shape")
-    if shape is not None and not layer.built:
-        layer.build(tuple(shape))
-        layer._build_input_shape, layer.built = tuple(shape), True
-    return layer
 
 
 def _is_builtin(cell):

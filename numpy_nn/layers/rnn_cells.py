@@ -22,6 +22,7 @@ from ..ops import recurrent as R
 from ..ops.node import flatten
 from .base import Layer
 from .core import serialize_constraint
+from .nesting import deserialize_nested, serialize_nested
 
 
 def _activation_name(layer, argument, fn):
@@ -317,11 +318,9 @@ class StackedRNNCells(Layer):
         return inputs, new_states
 
     def get_config(self):
-        from .recurrent import serialize_nested
         return dict(super().get_config(), cells=[serialize_nested(c) for c in self.cells])
 
     @classmethod
     def from_config(cls, config_dict):
-        from .recurrent import deserialize_nested
         config_dict = dict(config_dict)
         return cls([deserialize_nested(c) for c in config_dict.pop("cells")], **config_dict)

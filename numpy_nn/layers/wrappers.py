@@ -21,7 +21,7 @@ from ..ops import reshaping
 from ..ops.node import flatten
 from .base import Layer, _call_signature
 from .masking import as_bool_mask
-from .recurrent import deserialize_nested, serialize_nested
+from .nesting import deserialize_nested, serialize_nested
 
 _MERGE_MODES = ("sum", "mul", "ave", "concat", None)
 
