@@ -208,6 +208,8 @@ class Layer:
 
     def _input_masks(self, inputs, kwargs):
         """(mask for ``call``'s ``mask=`` argument or None, the mask ``compute_mask`` receives)."""
+        if kwargs.get("mask") is None and not isinstance(inputs, (list, tuple, dict)) and get_mask(inputs) is None:
+            return None, None  # the common case, kept cheap
         masks = map_structure(get_mask, inputs)
         flat = flatten(masks)
         carried = None if all(m is None for m in flat) else masks
@@ -219,6 +221,8 @@ class Layer:
         return to_call, previous
 
     def _attach_output_masks(self, inputs, outputs, previous_mask):
+        if previous_mask is None and type(self).compute_mask is Layer.compute_mask:
+            return  # no mask in, the default rule: no mask out
         flat_outputs = flatten(outputs)
         if not self.supports_masking:
             if previous_mask is not None and any(m is not None for m in flatten(previous_mask)):
