@@ -6,8 +6,9 @@ compares the output and every gradient. Tolerances, as max |fast - reference| / 
 (the inputs and weights are of order 1, so a gradient that nearly cancels to 1e-5 is compared at
 the scale of the terms it came from): float64 within 1e-12, float32 within 1e-5 (sigmoid as
 0.5 tanh(z/2) + 1/2, float32 matrix products and BLAS column sums against the reference's float64
-sums: float32 rounding of different operation orders). Configurations the kernels do not specialise (dropout masks, other activations,
-GRU reset_after=False) must run the reference path and give its numbers exactly.
+sums: float32 rounding of different operation orders). Configurations the kernels do not
+specialise (dropout masks, other activations, GRU reset_after=False) must run the reference path
+and give its numbers exactly.
 """
 import numpy as np
 import pytest

@@ -29,7 +29,8 @@ def sequences(draw, cell, dropout="none", masked=True):
     bias_shape = (2, 3 * u) if cell == "gru" else (gates * u,)
     arrays = dict(x=rng.standard_normal((n, t, f)), h0=rng.standard_normal((n, u)) * 0.5,
                   c0=rng.standard_normal((n, u)) * 0.5, kernel=rng.standard_normal((f, gates * u)) * 0.6,
-                  recurrent_kernel=rng.standard_normal((u, gates * u)) * 0.6, bias=rng.standard_normal(bias_shape) * 0.3)
+                  recurrent_kernel=rng.standard_normal((u, gates * u)) * 0.6,
+                  bias=rng.standard_normal(bias_shape) * 0.3)
     mask = rng.random((n, t)) < 0.7 if masked else None
     input_masks = recurrent_masks = None
     if dropout != "none":

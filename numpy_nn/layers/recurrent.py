@@ -32,7 +32,8 @@ from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells, _Cell
 
 
 def _is_builtin(cell):
-    return isinstance(cell, _Cell) or isinstance(cell, StackedRNNCells) and all(isinstance(c, _Cell) for c in cell.cells)
+    cells = cell.cells if isinstance(cell, StackedRNNCells) else [cell]
+    return all(isinstance(c, _Cell) for c in cells)
 
 
 class RNN(Layer):

@@ -219,9 +219,8 @@ class LSTM(Function):
         trajectory = np.empty(x.shape[:2] + ((2 if return_carry else 1) * u,), dtype=x.dtype)
         for t in range(x.shape[1]):
             z = xw[:, t] + project(h, recurrent_kernel, recurrent_dropout, 4)
-            sigma_i, sigma_f, phi_c, sigma_o, phi_h = (_Elementwise(recurrent_activation), _Elementwise(recurrent_activation),
-                                                      _Elementwise(activation), _Elementwise(recurrent_activation),
-                                                      _Elementwise(activation))
+            sigma_i, sigma_f, sigma_o = (_Elementwise(recurrent_activation) for _ in range(3))
+            phi_c, phi_h = _Elementwise(activation), _Elementwise(activation)
             i, f, c_bar, o = sigma_i(z[:, :u]), sigma_f(z[:, u:2 * u]), phi_c(z[:, 2 * u:3 * u]), sigma_o(z[:, 3 * u:])
             c_new = f * c + i * c_bar
             phi_of_c = phi_h(c_new)
@@ -293,11 +292,13 @@ class GRU(Function):
                 _Elementwise(activation)
             x_z, x_r, x_h = np.split(xw[:, t], 3, axis=-1)
             if reset_after:
-                h_z, h_r, h_h = np.split(project(h, recurrent_kernel, recurrent_dropout, 3) + recurrent_bias, 3, axis=-1)
+                hu = project(h, recurrent_kernel, recurrent_dropout, 3) + recurrent_bias
+                h_z, h_r, h_h = np.split(hu, 3, axis=-1)
                 z, r = sigma_z(x_z + h_z), sigma_r(x_r + h_r)
                 h_bar = phi(x_h + r * h_h)
             else:
-                h_z, h_r = np.split(project(h, recurrent_kernel[:, :2 * u], _first(recurrent_dropout, 2), 2), 2, axis=-1)
+                hu = project(h, recurrent_kernel[:, :2 * u], _first(recurrent_dropout, 2), 2)
+                h_z, h_r = np.split(hu, 2, axis=-1)
                 z, r = sigma_z(x_z + h_z), sigma_r(x_r + h_r)
                 h_h = h if recurrent_dropout is None else _dropped(h, recurrent_dropout, 2)  # the h the h-gate sees
                 h_bar = phi(x_h + (r * h_h) @ recurrent_kernel[:, 2 * u:])
