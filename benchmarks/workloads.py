@@ -26,7 +26,8 @@ class NotAvailable(Exception):
 @dataclass(frozen=True)
 class Workload:
     name: str                 # unique id, used by --only
-    family: str               # conv2d, depthwise, separable, batchnorm, maxpool, dense, small_cnn, application, naive_*
+    family: str               # conv2d, depthwise, separable, batchnorm, maxpool, dense, lstm, gru, small_cnn,
+    #                           application, naive_*
     title: str                # what a reader sees in the table
     params: dict = field(default_factory=dict, hash=False)
     modes: tuple = (FORWARD, FORWARD_BACKWARD)
@@ -73,6 +74,14 @@ def _dense(name, batch, units_in, units_out):
                     forward_flops=2.0 * batch * units_in * units_out)
 
 
+def _recurrent(name, kind, batch, steps, features, units):
+    """LSTM (4 gates) or GRU (3 gates) over a whole sequence, returning every step's output."""
+    gates = {"lstm": 4, "gru": 3}[kind]
+    macs = batch * steps * (features + units) * gates * units  # x_t W + h_{t-1} U at every step
+    return Workload(name, kind, f"{kind.upper()} {units} units, {steps} steps x {features} features, batch {batch}",
+                    dict(input_shape=(batch, steps, features), units=units), forward_flops=2.0 * macs)
+
+
 def all_workloads(quick=False):
     """The suite, in table order. ``quick`` keeps every family but on smaller shapes."""
     n = 4 if quick else 32
@@ -88,6 +97,8 @@ def all_workloads(quick=False):
         Workload("maxpool2x2", "maxpool", f"MaxPooling2D 2x2 {hw}x{hw}x64, N={n}",
                  dict(input_shape=(n, hw, hw, 64), pool_size=2)),
         _dense("dense", 32 if quick else 128, 1024 if quick else 4096, 256 if quick else 1024),
+        *[_recurrent(kind, kind, 16 if quick else 64, 10 if quick else 50, 32 if quick else 128, 32 if quick else 128)
+          for kind in ("lstm", "gru")],
         Workload("small_cnn_train", "small_cnn",
                  f"Small CNN train step (Conv-BN-ReLU-Pool-SepConv-BN-ReLU-GAP-Dense), 32x32x3, "
                  f"batch {8 if quick else 64}",

@@ -54,6 +54,8 @@ def _make_layer(workload):
         return keras.layers.MaxPooling2D(pool_size=p["pool_size"])
     if family == "dense":
         return keras.layers.Dense(p["units"])
+    if family in ("lstm", "gru"):
+        return getattr(keras.layers, family.upper())(p["units"], return_sequences=True)
     raise NotAvailable(f"no Keras layer for family {family!r}")
 
 

@@ -79,6 +79,8 @@ def _make_layer(workload):
         return layer_class("MaxPooling2D")(pool_size=p["pool_size"])
     if family == "dense":
         return layer_class("Dense")(p["units"])
+    if family in ("lstm", "gru"):  # every step's output, like torch.nn.LSTM/GRU
+        return layer_class(family.upper())(p["units"], return_sequences=True)
     raise NotAvailable(f"no numpy_nn layer for family {family!r}")
 
 

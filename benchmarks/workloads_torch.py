@@ -64,7 +64,23 @@ def _make_layer(workload):
         return nn.MaxPool2d(p["pool_size"])
     if family == "dense":
         return nn.Linear(p["input_shape"][-1], p["units"])
+    if family in ("lstm", "gru"):
+        return _Sequence(getattr(nn, family.upper())(p["input_shape"][-1], p["units"], batch_first=True))
     raise NotAvailable(f"no PyTorch layer for family {family!r}")
+
+
+def _Sequence(rnn):
+    """``nn.LSTM``/``nn.GRU`` returning the output sequence only (they return (output, states))."""
+    from torch import nn
+
+    class Sequence(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+    return Sequence()
 
 
 def _layer_workload(workload, mode):

@@ -5,6 +5,11 @@ background, and returns the object's pixel mask with it, so that saliency and Gr
 scored against the truth. ``load_digits`` wraps scikit-learn's bundled 8x8 digits as images.
 ``split`` divides arrays into stratified, shuffled parts (train / validation / test).
 
+Sequence tasks that need memory (docs/sequences.md): ``make_padded_sequences`` (variable-length
+token sequences padded with 0, labelled by their first tokens: masking and long-range memory),
+``make_adding_problem`` (sum the two marked numbers of a long sequence) and ``make_noisy_series``
+(forecast the next value of noisy periodic signals).
+
 Everything is deterministic for a given seed and uses its own ``numpy.random.Generator``; nothing
 touches the library's global RNG.
 """
@@ -250,3 +255,75 @@ def split(x, y, fractions=(0.8, 0.2), seed=0, stratify=True):
         x_part = tuple(a[index] for a in arrays)
         result.append((x_part if isinstance(x, (tuple, list)) else x_part[0], y[index]))
     return result
+
+
+def make_padded_sequences(n, max_length=20, vocab_size=20, classes=2, min_length=5, padding="post",
+                          label="first", seed=0):
+    """Variable-length token sequences, padded with 0, whose label depends on their first tokens.
+
+    Each sequence has a length drawn in [min_length, max_length] and tokens drawn uniformly from
+    1..vocab_size-1; the rest is the padding token 0 (after the tokens for ``padding="post"``, before
+    them for ``"pre"``). ``label="first"``: y = first token mod ``classes`` (the model must remember
+    the first step until the end); ``label="first_last"``: y = (first + last real token) mod
+    ``classes`` (one end is far for a forward RNN, the other for a backward one). Chance accuracy
+    is 1 / classes.
+
+    Returns:
+        x: int64 (n, max_length) tokens, 0 = padding (``Embedding(mask_zero=True)`` masks it).
+        y: int64 (n,) labels in 0..classes-1.
+        lengths: int64 (n,) number of real tokens.
+    """
+    if not 1 <= min_length <= max_length or vocab_size < 2 or classes < 2 or padding not in ("pre", "post") \
+            or label not in ("first", "first_last"):
+        raise ValueError(f"make_padded_sequences: invalid arguments min_length={min_length}, max_length={max_length}, "
+                         f"vocab_size={vocab_size}, classes={classes}, padding={padding!r}, label={label!r}")
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(min_length, max_length + 1, size=n)
+    tokens = rng.integers(1, vocab_size, size=(n, max_length))
+    steps = np.arange(max_length)
+    real = steps < lengths[:, None] if padding == "post" else steps >= (max_length - lengths)[:, None]
+    x = np.where(real, tokens, 0)
+    first = x[np.arange(n), np.argmax(real, axis=1)]
+    last = x[np.arange(n), max_length - 1 - np.argmax(real[:, ::-1], axis=1)]
+    y = first % classes if label == "first" else (first + last) % classes
+    return x.astype(np.int64), y.astype(np.int64), lengths.astype(np.int64)
+
+
+def make_adding_problem(n, length=30, seed=0):
+    """Hochreiter and Schmidhuber's adding problem: add the two marked numbers of a sequence.
+
+    x (n, length, 2) float32: channel 0 holds uniform [0, 1) numbers, channel 1 marks two steps
+    with 1 (one in each half of the sequence); y (n, 1) = the sum of the two marked numbers.
+    Predicting the mean, 1.0, gives a mean squared error of 1/6 (the variance of the sum of two
+    uniforms): a model that beats it clearly has carried the first number across the sequence.
+    """
+    if length < 2:
+        raise ValueError(f"make_adding_problem: length must be at least 2, got {length}")
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.0, 1.0, size=(n, length))
+    half = length // 2
+    first, second = rng.integers(0, half, size=n), rng.integers(half, length, size=n)
+    markers = np.zeros((n, length))
+    markers[np.arange(n), first] = markers[np.arange(n), second] = 1.0
+    x = np.stack([values, markers], axis=-1).astype(np.float32)
+    y = (values[np.arange(n), first] + values[np.arange(n), second])[:, None].astype(np.float32)
+    return x, y
+
+
+def make_noisy_series(n, length=40, noise=0.1, seed=0):
+    """Noisy periodic signals; the task is to forecast the next clean value.
+
+    Each series is s(t) = a1 sin(w1 t + p1) + a2 sin(w2 t + p2) with random amplitudes, periods of
+    6 to 20 steps and phases; x (n, length, 1) float32 is s(0..length-1) plus Gaussian noise of
+    standard deviation ``noise``; y (n, 1) is the clean s(length). The persistence baseline
+    (predict the last observed value) is the number to beat.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(length + 1)[None, :]
+    signal = np.zeros((n, length + 1))
+    for _ in range(2):
+        amplitude = rng.uniform(0.3, 1.0, size=(n, 1))
+        omega = 2 * np.pi / rng.uniform(6.0, 20.0, size=(n, 1))
+        signal += amplitude * np.sin(omega * t + rng.uniform(0, 2 * np.pi, size=(n, 1)))
+    x = signal[:, :length] + rng.normal(0.0, noise, size=(n, length))
+    return x[..., None].astype(np.float32), signal[:, length:].astype(np.float32)

@@ -103,6 +103,34 @@ class RandomUniform(Initializer):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
+class Orthogonal(Initializer):
+    """Keras's Orthogonal(gain=1.0): a random orthogonal matrix (the default recurrent_initializer).
+
+    The shape is flattened to (rows, cols) = (prod(shape[:-1]), shape[-1]); a normal matrix of shape
+    (max, min) is QR-factorized, Q's columns get the signs of diag(R) (so Q is uniformly
+    distributed), Q is transposed when rows < cols, and gain * Q is reshaped back: the rows (or the
+    columns, whichever are fewer) are orthonormal.
+    """
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain, self.seed = gain, seed
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(int(s) for s in shape)
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: the tensor to initialize must be at least two-dimensional; "
+                             f"received shape={shape} of rank {len(shape)}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        q, r = np.linalg.qr(self._generator().standard_normal((max(rows, cols), min(rows, cols))))
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(dtype or config.floatx())
+
+    def get_config(self):
+        return {"seed": self.seed, "gain": self.gain}
+
+
 def _truncated_standard_normal(generator, shape):
     values = generator.standard_normal(shape)
     bad = np.abs(values) > 2
@@ -168,8 +196,10 @@ _BY_NAME = {
     "uniform": RandomUniform, "normal": RandomNormal,
     "variance_scaling": VarianceScaling, "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_normal": HeNormal, "he_uniform": HeUniform, "lecun_normal": LecunNormal, "lecun_uniform": LecunUniform,
+    "orthogonal": Orthogonal,
 }
 _BY_CLASS = {cls.__name__: cls for cls in _BY_NAME.values()}
+_BY_CLASS["OrthogonalInitializer"] = Orthogonal  # Keras 3's class name; its configs say "Orthogonal"
 
 
 def get(identifier):

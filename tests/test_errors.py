@@ -32,6 +32,8 @@ from numpy_nn.layers.normalization import BatchNormalization, LayerNormalization
 from numpy_nn.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from numpy_nn.layers.preprocessing import Normalization, Rescaling
 from numpy_nn.layers.reshaping import Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
+from numpy_nn.layers import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, Masking, SimpleRNN, SimpleRNNCell,
+                             StackedRNNCells, TimeDistributed)
 from numpy_nn.models import Input, Model, Sequential
 
 DOC_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "errors.md")
@@ -379,6 +381,17 @@ LAYERS = {  # name: (factory, a good input that builds it)
     "Maximum": (Maximum, [IMAGE, IMAGE]),
     "Minimum": (Minimum, [IMAGE, IMAGE]),
     "Concatenate": (Concatenate, [IMAGE, IMAGE]),
+    "Masking": (Masking, (2, 3, 4)),
+    "SimpleRNN": (lambda: SimpleRNN(2), (2, 3, 4)),
+    "LSTM": (lambda: LSTM(2, return_state=True), (2, 3, 4)),
+    "GRU": (lambda: GRU(2, return_sequences=True), (2, 3, 4)),
+    "RNN": (lambda: RNN([LSTMCell(2), GRUCell(3)]), (2, 3, 4)),
+    "SimpleRNNCell": (lambda: SimpleRNNCell(2), (2, 4)),
+    "LSTMCell": (lambda: LSTMCell(2), (2, 4)),
+    "GRUCell": (lambda: GRUCell(2), (2, 4)),
+    "StackedRNNCells": (lambda: StackedRNNCells([LSTMCell(2), GRUCell(3)]), (2, 4)),
+    "Bidirectional": (lambda: Bidirectional(LSTM(2)), (2, 3, 4)),
+    "TimeDistributed": (lambda: TimeDistributed(Dense(2)), (2, 3, 4)),
 }
 
 def test_fuzzing_covers_every_exported_layer_class():

@@ -9,12 +9,16 @@ from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
 from .core import Activation, Dense, Embedding, Identity
 from .dropout import Dropout, GaussianNoise, SpatialDropout2D
 from .input_layer import InputLayer
+from .masking import Masking
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool2D,
                       GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
 from .preprocessing import Normalization, Rescaling
+from .recurrent import GRU, LSTM, RNN, SimpleRNN
 from .reshaping import Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
+from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
+from .wrappers import Bidirectional, TimeDistributed
 
 Convolution2D = Conv2D
 SeparableConvolution2D = SeparableConv2D
@@ -30,4 +34,6 @@ __all__ = [
     "GlobalAvgPool2D", "GlobalMaxPooling2D", "GlobalMaxPool2D",
     "Flatten", "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+    "Masking", "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
+    "Bidirectional", "TimeDistributed",
 ]

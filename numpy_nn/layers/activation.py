@@ -16,6 +16,7 @@ _LARGE_NEGATIVE = -1e9  # Keras's masked-logit value for float32 (softmax of it 
 
 class _Elementwise(Layer):
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -13,8 +13,15 @@ non-trainable ones, each in creation order, then those of sublayers: exactly Ker
 
 The training flag: an explicit ``training=`` wins; otherwise the value of the enclosing
 layer/model call is used; otherwise ``None``, which every layer treats as inference.
+
+Masks (numpy_nn/layers/masking.py), as Keras 3's ``Layer.__call__`` moves them: a mask carried by
+the input (``tensor._keras_mask``) is passed as ``mask=`` to a ``call`` that names ``mask`` (if
+the input is the only tensor argument and no mask was given); afterwards a layer that
+``supports_masking`` attaches ``compute_mask(inputs, mask)`` to its outputs, and a layer that
+does not drops the mask with a warning.
 """
 import inspect
+import warnings
 
 import numpy as np
 
@@ -22,7 +29,7 @@ from .. import config, constraints, initializers, regularizers
 from ..autograd.tensor import Tensor, Variable
 from ..naming import clear_session, to_snake_case, unique_name  # noqa: F401 (re-exported)
 from ..ops.geometry import normalize_tuple  # noqa: F401 (layers import it from here)
-from ..ops.node import flatten, map_structure
+from ..ops.node import flatten, get_mask, map_structure, set_mask
 from .inputs import to_tensor
 
 _training_stack = []
@@ -183,6 +190,57 @@ class Layer:
             shapes = (None,) + shapes[1:]
         return shapes
 
+    # -- masks -------------------------------------------------------------------------------------------
+    @property
+    def supports_masking(self):
+        """Whether outputs get ``compute_mask(inputs, mask)``: True for a layer that overrides
+        ``compute_mask`` or sets ``supports_masking = True`` (Keras's rule)."""
+        value = self.__dict__.get("_supports_masking")
+        return value if value is not None else type(self).compute_mask is not Layer.compute_mask
+
+    @supports_masking.setter
+    def supports_masking(self, value):
+        self.__dict__["_supports_masking"] = bool(value)
+
+    def compute_mask(self, inputs, mask=None):
+        """The outputs' mask; by default the input's mask, unchanged."""
+        return mask
+
+    def _input_masks(self, inputs, kwargs):
+        """(mask for ``call``'s ``mask=`` argument or None, the mask ``compute_mask`` receives)."""
+        if kwargs.get("mask") is None and not isinstance(inputs, (list, tuple, dict)) and get_mask(inputs) is None:
+            return None, None  # the common case, kept cheap
+        masks = map_structure(get_mask, inputs)
+        flat = flatten(masks)
+        carried = None if all(m is None for m in flat) else masks
+        explicit = kwargs.get("mask")
+        only_tensor = not any(getattr(v, "ndim", 0) for v in flatten(kwargs))  # e.g. no initial_state
+        accepted = _call_signature(type(self))
+        to_call = carried if explicit is None and "mask" in accepted and only_tensor else None
+        previous = explicit if explicit is not None else (carried if carried is not None else None)
+        return to_call, previous
+
+    def _attach_output_masks(self, inputs, outputs, previous_mask):
+        if previous_mask is None and type(self).compute_mask is Layer.compute_mask:
+            return  # no mask in, the default rule: no mask out
+        flat_outputs = flatten(outputs)
+        if not self.supports_masking:
+            if previous_mask is not None and any(m is not None for m in flatten(previous_mask)):
+                warnings.warn(f"Layer '{self.name}' (of type {type(self).__name__}) was passed an input with a "
+                              "mask attached to it. However, this layer does not support masking and will "
+                              "therefore destroy the mask information. Downstream layers will not see the mask.",
+                              stacklevel=3)
+            return
+        if all(get_mask(t) is not None for t in flat_outputs):
+            return
+        output_masks = self.compute_mask(inputs, previous_mask)
+        if output_masks is None:
+            return
+        flat_masks = flatten(output_masks) if isinstance(output_masks, (list, tuple)) else [output_masks]
+        for tensor, mask in zip(flat_outputs, flat_masks):
+            if get_mask(tensor) is None and mask is not None:
+                set_mask(tensor, mask)
+
     def check_input(self, shape, index=0):
         """Raise a ValueError naming this layer if an input's rank is not what it expects,
         or if an axis other than the batch axis is empty."""
@@ -211,6 +269,9 @@ class Layer:
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects 1 input tensor, but it received "
                              f"a {type(inputs).__name__} of {count} inputs (to pass a nested Python list as one "
                              f"array, wrap it in np.asarray)")
+        mask_for_call, previous_mask = self._input_masks(inputs, kwargs)
+        if mask_for_call is not None:
+            kwargs = dict(kwargs, mask=mask_for_call)
         inputs = map_structure(self._to_tensor, inputs)
         for i, t in enumerate(flatten(inputs)):
             self.check_input(t.shape, i)
@@ -223,9 +284,11 @@ class Layer:
             training = current_training()
         _training_stack.append(training)
         try:
-            return self.call(inputs, **self._call_arguments(training, kwargs))
+            outputs = self.call(inputs, **self._call_arguments(training, kwargs))
         finally:
             _training_stack.pop()
+        self._attach_output_masks(inputs, outputs, previous_mask)
+        return outputs
 
     def _call_arguments(self, training, kwargs):
         """Keyword arguments for ``call``: as Keras does, ``training`` (and ``mask``) are passed only

@@ -14,6 +14,7 @@ lora_kernel_a (in, r) ~ he_uniform and lora_kernel_b (r, units) = 0 at the start
 import numpy as np
 
 from .. import activations, constraints, initializers, regularizers
+from ..autograd.tensor import Tensor
 from ..ops.math import MatMul
 from .base import Layer
 
@@ -35,6 +36,7 @@ class Dense(Layer):
     """Densely connected layer: ``activation(inputs @ kernel + bias)`` on the last axis."""
 
     input_min_ndim = 2
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
@@ -146,6 +148,7 @@ class Activation(Layer):
     """Applies an activation function: ``Activation("relu")``, ``Activation(callable)``."""
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -167,6 +170,7 @@ class Identity(Layer):
     """Returns its input unchanged (a placeholder layer)."""
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def call(self, inputs, training=None):
         return inputs
@@ -180,6 +184,10 @@ class Embedding(Layer):
 
     Weight ``embeddings`` of shape (input_dim, output_dim), RandomUniform(-0.05, 0.05) by default.
     d embeddings[i] = sum of g over the positions where the index is i (the GetItem op's scatter-add).
+    Indices may come as integers or as whole-number floats (Keras's float32 ``Input`` default);
+    a fractional or non-finite index is an error (Keras would truncate it silently).
+    ``mask_zero=True``: index 0 is padding; the output carries the mask ``inputs != 0``
+    (numpy_nn/layers/masking.py), and row 0 of ``embeddings`` is still looked up and learned.
     """
 
     single_input = True
@@ -203,6 +211,7 @@ class Embedding(Layer):
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._activity_losses = []
 
@@ -211,6 +220,19 @@ class Embedding(Layer):
                                           self.embeddings_initializer, regularizer=self.embeddings_regularizer,
                                           constraint=self.embeddings_constraint)
         self.built = True
+
+    def _to_tensor(self, value):
+        """Integer indices stay integers (float32 would round ids above 2**24); floats must be whole."""
+        array = np.asarray(getattr(value, "data", value))
+        if array.dtype.kind in "iub":
+            return Tensor(array, _copy=False)
+        tensor = super()._to_tensor(value)
+        data = tensor.data
+        if data.size and not np.all(np.isfinite(data) & (data == np.round(data))):
+            bad = data[~(np.isfinite(data) & (data == np.round(data)))].flat[0]
+            raise ValueError(f"Layer '{self.name}' (Embedding) expects integer token indices; received "
+                             f"{data.dtype} input of shape {tuple(data.shape)} holding the non-integer value {bad!r}")
+        return tensor
 
     def call(self, inputs, training=None):
         indices = np.asarray(inputs.data).astype(np.int64)
@@ -227,7 +249,12 @@ class Embedding(Layer):
         return super().losses + list(self._activity_losses)
 
     def compute_mask(self, inputs, mask=None):
-        return None if not self.mask_zero else np.asarray(inputs.data if hasattr(inputs, "data") else inputs) != 0
+        if not self.mask_zero:
+            return None
+        if getattr(inputs, "_is_symbolic", False):  # Keras records ops.not_equal(inputs, 0) in the graph
+            from .masking import symbolic_mask
+            return symbolic_mask(inputs.shape, [inputs], "NotEqual")
+        return np.asarray(inputs.data if hasattr(inputs, "data") else inputs) != 0
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)

@@ -37,6 +37,7 @@ class Dropout(Layer):
     """
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -97,6 +98,7 @@ class GaussianNoise(Layer):
     """GaussianNoise(stddev, seed=None): y = x + N(0, stddev**2) noise while training; dy/dx = 1."""
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)

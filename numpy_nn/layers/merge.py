@@ -84,6 +84,10 @@ class _Merge(Layer):
                   for x in inputs]
         return type(self)._merge(inputs)
 
+    def compute_mask(self, inputs, mask=None):  # Keras: the OR of the masks (None unless all have one)
+        from .masking import logical_or
+        return None if mask is None else logical_or(list(mask))
+
 
 class Add(_Merge):
     """y = x_1 + x_2 + ... + x_k."""
@@ -161,6 +165,10 @@ class Concatenate(Layer):
     def call(self, inputs, training=None):
         self._check(_shapes_of(inputs))
         return R.concatenate(inputs, axis=self.axis)
+
+    def compute_mask(self, inputs, mask=None):  # Keras: ANY over the last axis of the joined masks
+        from .masking import concatenate_masks
+        return concatenate_masks(inputs, mask, self.axis)
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}

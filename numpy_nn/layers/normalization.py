@@ -47,6 +47,8 @@ class BatchNormalization(Layer):
 
     Inference mode (everything else, including any call of a ``trainable=False`` layer, which
     is how Keras freezes BN for fine-tuning): y uses the moving statistics.
+    With a mask (a padded sequence, numpy_nn/layers/masking.py) the training statistics are
+    Keras's masked ones (``_masked_batch_norm``); the mask is passed on unchanged.
     Weights, in Keras order: gamma, beta (trainable; absent if ``scale``/``center`` is False),
     moving_mean, moving_variance (non-trainable), each of shape (C,), C = input.shape[axis].
 
@@ -58,6 +60,7 @@ class BatchNormalization(Layer):
     """
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
@@ -117,19 +120,25 @@ class BatchNormalization(Layer):
             self.renorm_stddev = self.add_weight("renorm_stddev", shape, stddev_initializer, trainable=False)
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         channels = self.moving_mean.shape[0]
         if inputs.shape[self.axis] != channels:
             raise ValueError(f"Layer '{self.name}' expects {channels} channels on axis {self.axis}, but received "
                              f"an input of shape {tuple(inputs.shape)}")
+        if mask is not None and np.ndim(mask) != inputs.ndim - 1:
+            raise ValueError(f"Layer '{self.name}': the mask must have one axis less than the inputs; received "
+                             f"mask.shape={np.shape(mask)}, inputs.shape={tuple(inputs.shape)}")
         if training and self.trainable:
             if inputs.size == 0:  # Keras would average nothing and write NaN into the moving statistics
                 raise ValueError(f"Layer '{self.name}' cannot compute batch statistics in training mode from an "
                                  f"empty batch; received an input of shape {tuple(inputs.shape)}")
             if self.renorm:
                 return self._renorm_call(inputs)
-            outputs, mean, variance = batch_norm_train(inputs, self.gamma, self.beta, axis=self.axis,
-                                                       epsilon=self.epsilon)
+            if mask is not None:
+                outputs, mean, variance = self._masked_batch_norm(inputs, mask)
+            else:
+                outputs, mean, variance = batch_norm_train(inputs, self.gamma, self.beta, axis=self.axis,
+                                                           epsilon=self.epsilon)
             momentum = self.momentum  # Keras's order: moving * momentum + batch * (1 - momentum)
             self.moving_mean.assign(self.moving_mean.data * momentum + mean * (1.0 - momentum))
             self.moving_variance.assign(self.moving_variance.data * momentum + variance * (1.0 - momentum))
@@ -178,6 +187,25 @@ class BatchNormalization(Layer):
         self.moving_variance.assign(np.maximum(moving_stddev * moving_stddev - self.epsilon, 0))
         return outputs
 
+    def _masked_batch_norm(self, inputs, mask):
+        """Keras's masked statistics (a sequence mask (N, T) from Embedding/Masking), on the tape:
+        mean = sum(m x) / (sum(m) + 1e-7), var = sum((m (x - mean))^2) / (sum(m) + 1e-7), over every
+        axis but the channels; every position is then normalized with them."""
+        axes = tuple(d for d in range(inputs.ndim) if d != self.axis % inputs.ndim)
+        keep = np.broadcast_to(np.asarray(getattr(mask, "data", mask), dtype=bool)[..., None], inputs.shape)
+        keep = keep.astype(inputs.dtype)
+        count = np.sum(keep, axis=axes, keepdims=True) + np.asarray(1e-7, dtype=inputs.dtype)
+        mean = (inputs * keep).sum(axis=axes, keepdims=True) / count
+        centered = (inputs - mean) * keep
+        variance = (centered * centered).sum(axis=axes, keepdims=True) / count
+        inv = 1.0 / (variance + self.epsilon).sqrt()
+        shape = [1] * inputs.ndim
+        shape[self.axis] = -1
+        if self.scale:
+            inv = inv * self.gamma.reshape(shape)
+        offset = -(mean * inv) + (self.beta.reshape(shape) if self.center else 0.0)
+        return inputs * inv + offset, mean.data.reshape(-1), variance.data.reshape(-1)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
@@ -206,6 +234,7 @@ class LayerNormalization(Layer):
     """
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,

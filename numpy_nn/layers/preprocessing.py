@@ -35,6 +35,7 @@ class Rescaling(Layer):
     """Rescaling(scale, offset=0.0): y = x * scale + offset (scale/offset: numbers or per-channel arrays)."""
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -71,6 +72,7 @@ class Normalization(Layer):
     """
 
     single_input = True
+    supports_masking = True  # passes its input's mask on (Keras)
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)

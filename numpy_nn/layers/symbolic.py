@@ -7,6 +7,11 @@
 Nothing is computed: the layer is built for the input shapes, its ``compute_output_shape`` gives
 the output shapes, and a ``Node`` (numpy_nn/ops/node.py) is appended to
 ``layer._inbound_nodes``. ``numpy_nn.models`` later walks those nodes to build a ``Model``.
+
+Masks follow the same rule as in an eager call (numpy_nn/layers/base.py): the outputs of a layer
+that supports masking carry ``compute_mask(inputs, mask)``, here a symbolic bool tensor made by a
+mask operation (numpy_nn/layers/masking.py). A node lists the masks its call receives
+(``mask_tensors``) for the graph's order only: running the graph recomputes them from the values.
 """
 import numpy as np
 
@@ -41,6 +46,7 @@ def call_symbolic(layer, inputs, training=None, **kwargs):
                          f"a {type(inputs).__name__} of {len(flatten(inputs))} inputs")
     for i, tensor in enumerate(symbolic):
         layer.check_input(tensor.shape, i)
+    mask_for_call, previous_mask = layer._input_masks(inputs, kwargs)
     try:
         if not layer.built:
             layer._build_input_shape = shapes
@@ -78,8 +84,9 @@ def call_symbolic(layer, inputs, training=None, **kwargs):
     call_kwargs = dict(kwargs)
     if training is not None:
         call_kwargs["training"] = training
-    layer._inbound_nodes.append(Node(layer, call_args=inputs, call_kwargs=call_kwargs,
-                                     outputs=flatten(outputs), output_structure=outputs))
+    layer._inbound_nodes.append(Node(layer, call_args=inputs, call_kwargs=call_kwargs, outputs=flatten(outputs),
+                                     output_structure=outputs, mask_tensors=flatten(mask_for_call or [])))
+    layer._attach_output_masks(inputs, outputs, previous_mask)
     return outputs
 
 

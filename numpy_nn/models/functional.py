@@ -22,8 +22,9 @@ from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
 from ..layers.base import Layer, _training_stack, current_training, unique_name
 from ..layers.inputs import split_inputs, to_tensor
+from ..layers.masking import as_bool_mask
 from ..layers.symbolic import _describe, _is_shape, _is_symbolic, call_symbolic
-from ..ops.node import flatten, map_structure, pack_like
+from ..ops.node import flatten, get_mask, map_structure, pack_like, set_mask
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,7 +66,9 @@ class Graph:
         self.nodes_by_depth = {}
         for node, depth in node_depth.items():
             self.nodes_by_depth.setdefault(depth, []).append(node)
-        self.layers = sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_visit[layer]))
+        # Keras's operations: the layers and the mask ops (NotEqual, ...); model.layers leaves the ops out
+        self.operations = sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_visit[layer]))
+        self.layers = [op for op in self.operations if not getattr(op, "is_mask_op", False)]
         self._check_connected()
         names = [layer.name for layer in self.layers]
         for name in names:
@@ -131,8 +134,11 @@ class Graph:
             for node in self.nodes_by_depth[depth]:
                 if node.is_input or any(id(t) not in computed for t in node.input_tensors):
                     continue
+                if getattr(node.layer, "is_mask_op", False):  # masks travel with the values
+                    computed.update((id(t), None) for t in node.outputs)
+                    continue
                 args = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, node.call_args)
-                kwargs = dict(node.call_kwargs)
+                kwargs = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, dict(node.call_kwargs))
                 if training is not None:
                     kwargs["training"] = training
                 result = node.layer(args, **kwargs)
@@ -289,20 +295,35 @@ class Model(Trainer, Layer):
             training = current_training()
         if not self.built:
             self._build_from_data(inputs)
+        mask_for_call, previous_mask = self._input_masks(inputs, kwargs)
+        if mask_for_call is not None:
+            kwargs = dict(kwargs, mask=mask_for_call)
         _training_stack.append(training)
         try:
-            return self.call(inputs, **self._call_arguments(training, kwargs))
+            outputs = self.call(inputs, **self._call_arguments(training, kwargs))
         finally:
             _training_stack.pop()
+        if not self._is_graph_network:  # a graph's outputs carry the masks its layers computed
+            self._attach_output_masks(inputs, outputs, previous_mask)
+        return outputs
 
     def _build_from_data(self, inputs):
         self.built = True
 
-    def call(self, inputs, training=None):
-        """Run the graph eagerly on arrays/Tensors; returns Tensors in the outputs' structure."""
+    def call(self, inputs, training=None, mask=None):
+        """Run the graph eagerly on arrays/Tensors; returns Tensors in the outputs' structure.
+
+        ``mask``: one boolean mask (N, T) per input (a list for several inputs), attached to the
+        inputs for the layers below (as Keras's ``model(x, mask=m)``); masks carried by the input
+        Tensors are used too."""
         if not self._is_graph_network:
             raise NotImplementedError(f"Model '{self.name}' has no graph: a subclass must define call()")
+        carried = [get_mask(x) for x in (flatten(inputs) if isinstance(inputs, (list, tuple, dict)) else [inputs])]
         values = self._standardize_inputs(inputs)
+        masks = (flatten(mask) if isinstance(mask, (list, tuple)) else [mask]) if mask is not None else carried
+        for value, m in zip(values, masks if len(masks) == len(values) else []):
+            if m is not None:
+                set_mask(value, m if _is_symbolic(m) else as_bool_mask(m, f"Model '{self.name}' mask"))
         outputs = self._graph.run(values, training=training)
         result = pack_like(self._outputs_struct, outputs)
         if isinstance(result, list) and len(result) == 1:

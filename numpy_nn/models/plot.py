@@ -18,6 +18,8 @@ def _graph_edges(model):
                 if node not in nodes:
                     continue
                 for tensor in node.input_tensors:
+                    if getattr(tensor._keras_history.layer, "is_mask_op", False):
+                        continue  # a mask travels with its tensor; the ops are not drawn
                     edge = (tensor._keras_history.layer.name, layer.name)
                     if edge not in edges:
                         edges.append(edge)

@@ -103,10 +103,14 @@ class Sequential(Model):
         shape = np.shape(inputs.data if hasattr(inputs, "data") else inputs)
         self.build((None,) + tuple(shape[1:]))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         if not self.layers:
             raise ValueError(f"Sequential '{self.name}' has no layers")
+        carried = getattr(inputs, "_keras_mask", None)
         x = self._standardize_inputs(inputs)[0] if self._is_graph_network else inputs
+        if mask is not None or carried is not None:  # model(x, mask=m), as in Keras
+            from ..layers.masking import as_bool_mask, set_mask
+            set_mask(x, as_bool_mask(mask if mask is not None else carried, f"Sequential '{self.name}' mask"))
         for layer in self.layers:
             x = layer(x, training=training)
         return x

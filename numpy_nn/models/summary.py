@@ -63,8 +63,10 @@ def format_layer_shape(layer):
 
 
 def class_name(layer):
-    """The class name Keras shows: a plain functional ``Model`` is a "Functional"."""
+    """The class name Keras shows: a plain functional ``Model`` is a "Functional"; a mask op its kind."""
     from .functional import Model
+    if getattr(layer, "is_mask_op", False):
+        return layer.kind
     if type(layer) is Model and layer._is_graph_network:
         return "Functional"
     return type(layer).__name__
@@ -86,15 +88,16 @@ def _is_sequential_like(model):
 
 
 def _wrap(text, width):
-    """Word-wrap like rich: break at spaces; fold words longer than the cell."""
+    """Word-wrap like rich's table cells: break at spaces; a word longer than the cell gets a line
+    of its own, cut with an ellipsis (``time_distributed…``)."""
     lines, current = [], ""
     for word in text.split(" "):
-        while len(word) > width:
+        if len(word) > width:
             if current:
                 lines.append(current)
-                current = ""
-            lines.append(word[:width])
-            word = word[width:]
+            lines.append(word[:width - 1] + "…")
+            current = ""
+            continue
         candidate = word if not current else f"{current} {word}"
         if len(candidate) <= width:
             current = candidate
@@ -187,7 +190,8 @@ def print_summary(model, line_length=None, positions=None, print_fn=None, show_t
         return ", ".join(parts) or "-"
 
     rows = []
-    for layer in model.layers:
+    functional = model._is_graph_network and not hasattr(model, "_stack")  # Keras: a Functional lists its ops
+    for layer in (model._graph.operations if functional else model.layers):
         if not layer.built:
             params = "0 (unbuilt)"
         else:

@@ -28,7 +28,7 @@ from ..autograd.engine import grad as tape_grad
 from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
 from ..layers.inputs import split_inputs, to_array
-from ..ops.node import flatten
+from ..ops.node import flatten, get_mask
 
 
 def _to_array(value, what):
@@ -103,6 +103,35 @@ def _batches(size, batch_size, shuffle):
             yield permutation[start:stop]
         else:
             yield slice(start, stop)
+
+
+def mask_to_sample_weight(sample_weight, mask, reduction, dtype):
+    """Keras's ``losses.loss.apply_mask``: the mask carried by a prediction as sample weights.
+
+    For the averaging reductions ("sum_over_batch_size", "mean") a kept position weighs
+    total / valid and a masked one 0, so the loss is the mean over the kept positions only; for
+    the others (and for metrics, which pass "sum") the weights are the mask as 0/1. A given
+    ``sample_weight`` is multiplied in (ranks fixed first, as Keras does)."""
+    mask = np.asarray(mask, dtype=bool)
+    if reduction in ("mean", "sum_over_batch_size"):
+        valid = np.sum(mask, dtype=dtype)
+        weight = np.asarray(mask.size, dtype=dtype) / valid if valid else np.zeros((), dtype=dtype)
+        float_mask = np.where(mask, weight, 0).astype(dtype)
+    else:
+        float_mask = mask.astype(dtype)
+    if sample_weight is None:
+        return float_mask
+    sample_weight = np.asarray(sample_weight, dtype=dtype)
+    if float_mask.ndim == sample_weight.ndim + 1 and float_mask.shape[-1] == 1:
+        float_mask = float_mask[..., 0] if sample_weight.ndim != 1 else float_mask
+        sample_weight = sample_weight[:, None] if sample_weight.ndim == 1 else sample_weight
+    elif sample_weight.ndim == float_mask.ndim + 1 and sample_weight.shape[-1] == 1:
+        sample_weight = sample_weight[..., 0]
+    try:
+        return sample_weight * float_mask
+    except ValueError:  # Keras fails here too, e.g. weights (N,) against a sequence mask (N, T)
+        raise ValueError(f"sample_weight of shape {sample_weight.shape} cannot weigh a masked output whose mask "
+                         f"has shape {mask.shape}: give one weight per masked position, shape {mask.shape}") from None
 
 
 def _check_batch_size(batch_size, what="batch_size"):
@@ -397,7 +426,11 @@ class Trainer:
                 raise ValueError(f"Model '{self.name}': no target was given for output "
                                  f"'{self._output_names_used[i]}', which has a loss")
             loss_fn, weight = entry
-            value = loss_fn(y_true[i], y_pred[i], sample_weight=None if sample_weight is None else sample_weight[i])
+            weights = None if sample_weight is None else sample_weight[i]
+            if get_mask(y_pred[i]) is not None:  # Keras: a masked output's mask joins the sample weights
+                weights = mask_to_sample_weight(weights, get_mask(y_pred[i]), getattr(loss_fn, "reduction", None),
+                                                y_pred[i].dtype)
+            value = loss_fn(y_true[i], y_pred[i], sample_weight=weights)
             if update_trackers and i in trackers:
                 trackers[i].update_state(float(value.data), sample_weight=n)
             if weight is not None:
@@ -409,7 +442,8 @@ class Trainer:
             raise ValueError(f"Model '{self.name}': no loss to compute. Provide a `loss` argument in compile().")
         return total
 
-    def _update_metrics(self, y_true, y_pred, sample_weight, total, n):
+    def _update_metrics(self, y_true, y_pred, sample_weight, total, n, use_masks=True):
+        from .. import metrics as metrics_module
         self._loss_tracker.update_state(float(total.data), sample_weight=n)
         if y_true is None:
             return
@@ -418,6 +452,8 @@ class Trainer:
             if y_true[i] is None:
                 continue
             sw = sample_weight[i] if (weighted and sample_weight is not None) else None
+            if use_masks and get_mask(y_pred[i]) is not None and isinstance(metric, metrics_module.MeanMetricWrapper):
+                sw = mask_to_sample_weight(sw, get_mask(y_pred[i]), "sum", arrays[i].dtype)
             metric.update_state(y_true[i], arrays[i], sample_weight=sw)
 
     def _ensure_built(self, flat_x, y_true):
@@ -438,7 +474,9 @@ class Trainer:
         if variables:  # the optimizer's loss scaling (loss_scale_factor, LossScaleOptimizer); it unscales
             grads = tape_grad(self.optimizer.scale_loss(total), variables)
             self.optimizer.apply([g.data for g in grads], variables)
-        self._update_metrics(y, y_pred, sample_weight, total, n)
+        # Keras on JAX: the training metrics see y_pred after jax.value_and_grad, without its mask
+        # (the loss above is masked); evaluate's metrics are masked (docs/sequences.md)
+        self._update_metrics(y, y_pred, sample_weight, total, n, use_masks=False)
         return self._logs()
 
     def _test_step(self, x, y, sample_weight):

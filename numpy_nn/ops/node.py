@@ -37,6 +37,7 @@ class SymbolicTensor:
     """A placeholder in the layer graph: shape (``None`` for unknown axes), dtype, name, history."""
 
     _is_symbolic = True
+    _keras_mask = None  # a symbolic bool mask (N, T) when a masked sequence will flow here
 
     def __init__(self, shape, dtype="float32", name=None, keras_history=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
@@ -54,6 +55,19 @@ class SymbolicTensor:
     def __array__(self, *args, **kwargs):
         raise TypeError(f"SymbolicTensor '{self.name}' has no value: it is a placeholder of the layer graph. "
                         "Build a Model (or nn.function) from it and call that on arrays.")
+
+
+def get_mask(value):
+    """The mask a tensor carries (``value._keras_mask``: a bool array, or a symbolic one), or None."""
+    return getattr(value, "_keras_mask", None)
+
+
+def set_mask(value, mask):
+    """Attach ``mask`` to a Tensor or SymbolicTensor (a plain array cannot carry one)."""
+    try:
+        value._keras_mask = mask
+    except AttributeError:
+        pass
 
 
 def flatten(structure):
@@ -93,17 +107,21 @@ class Node:
     """One call of a layer in the layer graph.
 
     ``call_args``: the inputs structure as passed (symbolic tensors, possibly in a list/dict);
-    ``call_kwargs``: extra keyword arguments recorded with the call (``training`` if given);
+    ``call_kwargs``: extra keyword arguments recorded with the call (``training`` if given, or
+    symbolic tensors such as a recurrent layer's ``initial_state``, which are inputs of the node too);
+    ``mask_tensors``: the symbolic masks Keras would pass as ``mask=`` (they make the mask ops
+    parents of the node, so layers are ordered as Keras orders them; values are recomputed);
     ``outputs``: the flat list of symbolic tensors the call produced, ``output_structure``
     their nesting. An ``InputLayer``'s node has no inputs (``is_input``).
     """
 
-    def __init__(self, layer, call_args=None, call_kwargs=None, outputs=(), output_structure=None):
+    def __init__(self, layer, call_args=None, call_kwargs=None, outputs=(), output_structure=None, mask_tensors=()):
         self.layer = layer
         self.call_args = call_args
         self.call_kwargs = dict(call_kwargs or {})
-        self.input_tensors = [t for t in flatten(call_args) if getattr(t, "_is_symbolic", False)] \
-            if call_args is not None else []
+        self.mask_tensors = list(mask_tensors)  # masks the call receives implicitly (ordering only)
+        self.input_tensors = [t for t in flatten([call_args, self.call_kwargs]) + self.mask_tensors
+                              if getattr(t, "_is_symbolic", False)] if call_args is not None else []
         self.outputs = list(outputs)
         self.output_structure = output_structure if output_structure is not None else (
             self.outputs[0] if len(self.outputs) == 1 else list(self.outputs))

@@ -280,6 +280,8 @@ def _accepted_arguments(cls):
                         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self")
         if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
             break
+    if getattr(cls, "cell_class", None) is not None:  # LSTM(...) hands its cell arguments to LSTMCell
+        accepted |= _accepted_arguments(cls.cell_class)
     return accepted
 
 
@@ -361,6 +363,9 @@ def deserialize_layer(entry, guard=None):
         config["dtype"] = dtype_from_policy(config["dtype"])
     config = _strip_unknown(config, _accepted_arguments(cls), f"{where} ({class_name})")
     config = {key: _nested_object(value, key, f"{where} ({class_name})") for key, value in config.items()}
+    for key in _NESTED_LAYER_KEYS:  # RNN's cell(s), Bidirectional's and TimeDistributed's layers
+        if key in config:
+            config[key] = _nested_layers(config[key], guard, f"{where} ({class_name}) `{key}`")
     try:
         layer = cls.from_config(config)
     except LoadError:
@@ -368,6 +373,32 @@ def deserialize_layer(entry, guard=None):
     except (TypeError, ValueError, KeyError, NotImplementedError, AttributeError, OverflowError) as error:
         raise LoadError(f"Cannot rebuild {where} ({class_name}) from its Keras config: {error}") from error
     return guard.watch(layer) if guard is not None else layer
+
+
+_NESTED_LAYER_KEYS = ("cell", "cells", "layer", "backward_layer")
+
+
+def _nested_layers(value, guard, where):
+    """Layer entries inside a layer's config (a cell, a list of cells, a wrapped layer), rebuilt with
+    the same checks as top-level layers; anything else is refused."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_nested_layers(v, guard, where) for v in value]
+    if not isinstance(value, dict) or not isinstance(value.get("class_name"), str):
+        raise LoadError(f"Cannot load {where}: expected a layer config, received {str(value)[:200]}")
+    layer = deserialize_layer(value, guard)
+    shape = (value.get("build_config") or {}).get("input_shape")
+    if shape is not None and not layer.built:
+        shape = tuple(shape)
+        if _shapes_in(shape) != [shape]:
+            raise LoadError(f"Cannot load {where}: invalid build_config input_shape {str(shape)[:100]}")
+        if guard is not None:
+            guard.check_shape(layer, shape, "input")
+        layer._build_input_shape = shape
+        layer.build(shape)
+        layer.built = True
+    return layer
 
 
 def _is_builtin_registration(registered, class_name):
@@ -459,7 +490,10 @@ def _functional_from_config(config, guard):
     from ..models.functional import Model
     from ..ops.node import flatten
     created, calls, pending, order = {}, {}, {}, []
+    mask_only = _mask_only_ops(config)
     for layer_entry in config["layers"]:
+        if layer_entry.get("name") in mask_only:
+            continue
         layer = deserialize_layer(layer_entry, guard)
         name = layer_entry.get("name", layer.name)
         if name in created:
@@ -469,7 +503,7 @@ def _functional_from_config(config, guard):
             calls[name] = [layer._input_tensor]
         else:
             calls[name] = []
-        pending[name] = list(layer_entry.get("inbound_nodes") or [])
+        pending[name] = [_without_mask_ops(node, mask_only) for node in layer_entry.get("inbound_nodes") or []]
 
     def tensor_from(history, io=False):
         layer_name, node_index, tensor_index = history
@@ -529,6 +563,55 @@ def _functional_from_config(config, guard):
     if config.get("trainable") is False:
         model.trainable = False
     return model
+
+
+def _histories(value):
+    """Names of the layers whose outputs ``value`` (args or kwargs of a node) refers to."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        history = (value.get("config") or {}).get("keras_history")
+        return [history[0]] if isinstance(history, list) and history else []
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [name for item in items for name in _histories(item)]
+
+
+def _mask_only_ops(config):
+    """Names of the ``keras.src.ops`` nodes that only compute masks (Keras records the mask of
+    ``Embedding(mask_zero=True)`` as a ``NotEqual`` node feeding ``mask=`` of the layers below).
+    numpy_nn recomputes masks while running, so these nodes and those ``mask=`` arguments are dropped."""
+    entries = [e for e in config["layers"] if isinstance(e, dict)]
+    candidates = {e.get("name") for e in entries if str(e.get("module") or "").startswith("keras.src.ops")}
+    def io_names(spec):  # output_layers: a [name, node, tensor] triple, a list or a dict of them
+        if _is_history(spec):
+            return [spec[0]]
+        items = spec.values() if isinstance(spec, dict) else spec if isinstance(spec, list) else []
+        return [name for item in items for name in io_names(item)]
+    outputs = set(io_names(config.get("output_layers")))
+    changed = True
+    while changed:
+        changed = False
+        for entry in entries:
+            if entry.get("name") in candidates:
+                continue
+            for node in entry.get("inbound_nodes") or []:
+                if not isinstance(node, dict):
+                    continue
+                kwargs = node.get("kwargs") if isinstance(node.get("kwargs"), dict) else {}
+                data = [node.get("args", [])] + [v for k, v in kwargs.items() if k != "mask"]
+                used = (set(_histories(data)) | outputs) & candidates
+                if used:
+                    candidates -= used
+                    changed = True
+    return candidates
+
+
+def _without_mask_ops(node, mask_only):
+    """A node with its ``mask=`` argument removed when that mask comes from a dropped mask-only op."""
+    if not mask_only or not isinstance(node, dict) or not isinstance(node.get("kwargs"), dict):
+        return node
+    mask = node["kwargs"].get("mask")
+    if mask is not None and set(_histories(mask)) & mask_only:
+        node = dict(node, kwargs={k: v for k, v in node["kwargs"].items() if k != "mask"})
+    return node
 
 
 def _is_functional(layer):

@@ -10,3 +10,4 @@ chooses the tier; importing this package registers every kernel.
 from . import pooling  # noqa: F401,E402
 from . import normalization  # noqa: F401,E402
 from . import conv  # noqa: F401,E402
+from . import recurrent  # noqa: F401,E402
