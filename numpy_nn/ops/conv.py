@@ -1,4 +1,5 @@
-"""Convolutions, the reference tier: Conv2D (with groups), DepthwiseConv2D, and the separable conv.
+"""Convolutions, the reference tier: Conv2D (with groups), DepthwiseConv2D, the separable conv, and
+their 1-D versions Conv1D (with causal padding), DepthwiseConv1D, separable_conv1d.
 
 Conventions (Keras, channels_last): an input ``x`` has shape (N, H, W, C); a Conv2D kernel
 ``K`` has shape (kh, kw, C/groups, F); a depthwise kernel has shape (kh, kw, C, dm), and the
@@ -94,11 +95,14 @@ class Conv2D(Function):
         dxp[tap(a,b)] += G @ K[a,b]^T       for every tap;   dx = dxp without the padding
     """
 
+    op_name = "Conv2D"  # named in error messages
+
     def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
-        _check_shapes("Conv2D", x, kernel, kernel.shape[-2] * groups)
+        _check_shapes(self.op_name, x, kernel, kernel.shape[-2] * groups)
         if kernel.shape[-1] % groups:
-            raise ValueError(f"Conv2D: {kernel.shape[-1]} filters cannot be split into groups={groups}")
-        geo = self.geo = WindowGeometry(x.shape, kernel.shape[:-2], strides, padding, dilation_rate, what="Conv2D")
+            raise ValueError(f"{self.op_name}: {kernel.shape[-1]} filters cannot be split into groups={groups}")
+        geo = self.geo = WindowGeometry(x.shape, kernel.shape[:-2], strides, padding, dilation_rate,
+                                        what=self.op_name)
         self.xp, self.kernel, self.groups, self.has_bias = geo.pad(x), kernel, groups, bias is not None
         full_kernel = block_diagonal(kernel, groups)  # (kh, kw, C, F)
         y = np.zeros((geo.n,) + geo.out + (kernel.shape[-1],), dtype=np.result_type(x, kernel))
@@ -142,10 +146,12 @@ class DepthwiseConv2D(Function):
     It is the grouped Conv2D with groups = C and the kernel reshaped to (kh, kw, 1, C*dm).
     """
 
+    op_name = "DepthwiseConv2D"  # named in error messages
+
     def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
-        _check_shapes("DepthwiseConv2D", x, kernel, kernel.shape[-2])
+        _check_shapes(self.op_name, x, kernel, kernel.shape[-2])
         geo = self.geo = WindowGeometry(x.shape, kernel.shape[:-2], strides, padding, dilation_rate,
-                                        what="DepthwiseConv2D")
+                                        what=self.op_name)
         self.xp, self.kernel, self.has_bias = geo.pad(x), kernel, bias is not None
         channels, multiplier = kernel.shape[-2:]
         y = np.zeros((geo.n,) + geo.out + (channels, multiplier), dtype=np.result_type(x, kernel))
@@ -173,9 +179,60 @@ class DepthwiseConv2D(Function):
         return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
 
 
+class Conv1D(Conv2D):
+    """1-D convolution (cross-correlation), channels_last: x (N, L, C), kernel (k, C/groups, F).
+
+    The same tap formula as Conv2D with one spatial axis (its forward and backward are written
+    for any number of spatial axes; they run unchanged here), plus the causal padding:
+
+        y[n,i,f] = b[f] + sum_{a,c} xp[n, i*s + a*d, c] * K[a,c,f]
+                 = b + sum_a xp[tap(a)] @ K[a]                  xp[tap(a)] = xp[:, a*d : a*d + s*(OL-1) + 1 : s]
+
+    padding "valid" (xp = x), "same" (Keras's split, the extra position after) or "causal":
+    d*(k - 1) zeros before and none after, so y[n, i] reads x[n, j] for j <= i*s only and
+    OL = ceil(L / s). Groups as in Conv2D (block-diagonal K). Gradients, G = dL/dy (N, OL, F):
+
+        dK[a]          = rows(xp[tap(a)])^T @ rows(G)          (C x F; grouped: its diagonal blocks)
+        db             = sum_{n,i} G[n,i,:]
+        dxp[tap(a)]   += G @ K[a]^T;   dx = dxp without the padding
+    """
+
+    op_name = "Conv1D"
+
+    def forward(self, x, kernel, bias=None, strides=(1,), padding="valid", dilation_rate=(1,), groups=1):
+        if x.ndim != 3:
+            raise ValueError(f"Conv1D expects x of shape (N, L, C); got shape {x.shape}")
+        return super().forward(x, kernel, bias, strides, padding, dilation_rate, groups)
+
+    def backward(self, grad_output):
+        return super().backward(grad_output)
+
+
+class DepthwiseConv1D(DepthwiseConv2D):
+    """Depthwise 1-D convolution: x (N, L, C), kernel (k, C, dm) -> (N, OL, C*dm), channel c*dm + m.
+
+    DepthwiseConv2D's tap formula with one spatial axis (padding valid or same):
+
+        y[n,i,c*dm + m] = b[c*dm + m] + sum_a xp[n, i*s + a*d, c] * K[a,c,m]
+        dK[a,c,m]       = sum_{n,i} xp[tap(a)][n,i,c] * G[n,i,c,m]        (G viewed as (N, OL, C, dm))
+        db[c*dm + m]    = sum_{n,i} G[n,i,c*dm + m]
+        dxp[tap(a)]    += sum_m G[..., c, m] * K[a,c,m];   dx = dxp without the padding
+    """
+
+    op_name = "DepthwiseConv1D"
+
+    def forward(self, x, kernel, bias=None, strides=(1,), padding="valid", dilation_rate=(1,)):
+        if x.ndim != 3:
+            raise ValueError(f"DepthwiseConv1D expects x of shape (N, L, C); got shape {x.shape}")
+        return super().forward(x, kernel, bias, strides, padding, dilation_rate)
+
+    def backward(self, grad_output):
+        return super().backward(grad_output)
+
+
 # -- functional API ---------------------------------------------------------------------------------------
-def _params(strides, padding, dilation_rate, rank=2):
-    return dict(strides=normalize_tuple(strides, rank, "strides"), padding=normalize_padding(padding),
+def _params(strides, padding, dilation_rate, rank=2, paddings=("valid", "same")):
+    return dict(strides=normalize_tuple(strides, rank, "strides"), padding=normalize_padding(padding, paddings),
                 dilation_rate=normalize_tuple(dilation_rate, rank, "dilation_rate"))
 
 
@@ -218,5 +275,38 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="
     return conv2d(hidden, pointwise_kernel, bias=bias)
 
 
-__all__ = ["Conv2D", "DepthwiseConv2D", "conv2d", "depthwise_conv2d", "separable_conv2d",
-           "block_diagonal", "diagonal_blocks"]
+def conv1d(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, bias=None):
+    """Differentiable 1-D convolution. x (N, L, C), kernel (k, C/groups, F) -> (N, OL, F).
+
+    ``padding`` is "valid", "same" or "causal" (see ``Conv1D``); ``bias`` (F,) is optional.
+    """
+    params = dict(_params(strides, padding, dilation_rate, 1, ("valid", "same", "causal")), groups=int(groups))
+    if bias is None:
+        return Conv1D.apply(x, kernel, **params)
+    return Conv1D.apply(x, kernel, bias, **params)
+
+
+def depthwise_conv1d(x, kernel, strides=1, padding="valid", dilation_rate=1, bias=None):
+    """Differentiable depthwise 1-D convolution. x (N, L, C), kernel (k, C, dm) -> (N, OL, C*dm)."""
+    params = _params(strides, padding, dilation_rate, 1)
+    if bias is None:
+        return DepthwiseConv1D.apply(x, kernel, **params)
+    return DepthwiseConv1D.apply(x, kernel, bias, **params)
+
+
+def separable_conv1d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", dilation_rate=1,
+                     bias=None):
+    """Depthwise 1-D conv then a pointwise (kernel size 1) conv, as ``separable_conv2d`` on one axis.
+
+    x (N, L, C), depthwise_kernel (k, C, dm), pointwise_kernel (1, C*dm, F) -> (N, OL, F):
+
+        hidden[n,i,c*dm + m] = sum_a xp[n, i*s + a*d, c] * D[a,c,m]
+        y[n,i,f]             = b[f] + sum_k hidden[n,i,k] * P[0,k,f]
+    """
+    hidden = depthwise_conv1d(x, depthwise_kernel, strides, padding, dilation_rate)
+    return conv1d(hidden, pointwise_kernel, bias=bias)
+
+
+__all__ = ["Conv2D", "DepthwiseConv2D", "Conv1D", "DepthwiseConv1D", "conv2d", "depthwise_conv2d",
+           "separable_conv2d", "conv1d", "depthwise_conv1d", "separable_conv1d", "block_diagonal",
+           "diagonal_blocks"]

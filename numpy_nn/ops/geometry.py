@@ -157,5 +157,81 @@ class WindowGeometry:
         return as_strided(xp, shape, view_strides, writeable=False)
 
 
+# -- transposed convolutions -----------------------------------------------------------------------
+def transpose_output_length(n, k, s=1, padding="valid", output_padding=None, d=1):
+    """Output length of one axis of a transposed convolution, Keras's rule (docs/keras-conventions.md):
+
+        valid:  (n - 1)*s + ke + op        op defaults to max(ke, s) - ke
+        same:   n*s                        when output_padding is None
+                (n - 1)*s + ke % 2 + op    otherwise
+    """
+    if n is None:
+        return None
+    ke = effective_size(k, d)
+    if normalize_padding(padding) == "valid":
+        return (n - 1) * s + ke + (max(ke, s) - ke if output_padding is None else output_padding)
+    return n * s if output_padding is None else (n - 1) * s + ke % 2 + output_padding
+
+
+def transpose_crop_before(k, s=1, padding="valid", output_padding=None, d=1):
+    """Positions cut from the start of the full transposed output (Keras on JAX: ke - 1 - left pad).
+
+    "valid" cuts nothing; "same" pads the stride-dilated input by ``left`` before, where
+    ``pad_len = s + ke - 2`` (op None) or ``ke + ke % 2 - 2 + op`` and
+    ``left = min(ceil(pad_len / 2), ke - 1)``: the cut is ``ke - 1 - left``.
+    """
+    ke = effective_size(k, d)
+    if normalize_padding(padding) == "valid":
+        return 0
+    pad_len = s + ke - 2 if output_padding is None else ke + ke % 2 - 2 + output_padding
+    return ke - 1 - min(pad_len // 2 + pad_len % 2, ke - 1)
+
+
+class TransposedWindowGeometry:
+    """The windows of a transposed convolution: input position i, tap a lands on full[i*s + a*d].
+
+    ``TransposedWindowGeometry(x_shape, kernel_size, strides, padding, output_padding, dilation_rate)``
+    for a channels_last ``x_shape = (N, *spatial, C)``. ``full`` is the length of every axis of
+    the buffer the taps scatter into (long enough for the crop), ``crops`` the positions cut at
+    its start, ``out`` the output sizes; ``tap(offsets)`` indexes the buffer positions one tap
+    meets from every input position, ``crop()`` the output part of the buffer.
+    """
+
+    def __init__(self, x_shape, kernel_size, strides, padding, output_padding=None, dilation_rate=1,
+                 what="ConvTranspose"):
+        self.n, self.spatial, self.channels = x_shape[0], tuple(x_shape[1:-1]), x_shape[-1]
+        rank = len(self.spatial)
+        self.kernel = normalize_tuple(kernel_size, rank, "kernel_size")
+        self.strides = normalize_tuple(strides, rank, "strides")
+        self.dilation = normalize_tuple(dilation_rate, rank, "dilation_rate")
+        self.padding = normalize_padding(padding)
+        self.output_padding = (None if output_padding is None
+                               else normalize_tuple(output_padding, rank, "output_padding", allow_zero=True))
+        ops = self.output_padding or (None,) * rank
+        axes = list(zip(self.spatial, self.kernel, self.strides, ops, self.dilation))
+        self.out = tuple(transpose_output_length(n, k, s, self.padding, op, d) for n, k, s, op, d in axes)
+        self.crops = tuple(transpose_crop_before(k, s, self.padding, op, d) for n, k, s, op, d in axes)
+        self.full = tuple(max((n - 1) * s + effective_size(k, d), c + o)
+                          for (n, k, s, _, d), c, o in zip(axes, self.crops, self.out))
+        if any(o < 1 for o in self.out) or any(n < 1 for n in self.spatial):
+            raise ValueError(f"{what}: output would be empty: input {self.spatial}, kernel {self.kernel}, strides "
+                             f"{self.strides}, dilation {self.dilation}, padding {self.padding!r}, output_padding "
+                             f"{self.output_padding} give an output of {self.out}")
+
+    @property
+    def taps(self):
+        return list(np.ndindex(*self.kernel))
+
+    def tap(self, offsets):
+        """Buffer positions tap ``offsets`` meets from every input position:
+        ``full[geo.tap((a, b))][n, i, j] = full[n, i*sh + a*dh, j*sw + b*dw]``."""
+        return (slice(None),) + tuple(slice(t * d, t * d + s * (n - 1) + 1, s)
+                                      for t, d, s, n in zip(offsets, self.dilation, self.strides, self.spatial))
+
+    def crop(self):
+        return (slice(None),) + tuple(slice(c, c + o) for c, o in zip(self.crops, self.out))
+
+
 __all__ = ["PADDINGS", "normalize_tuple", "normalize_padding", "effective_size", "output_length",
-           "padding_amounts", "same_padding", "pad", "WindowGeometry"]
+           "padding_amounts", "same_padding", "pad", "WindowGeometry", "transpose_output_length",
+           "transpose_crop_before", "TransposedWindowGeometry"]
