@@ -6,6 +6,8 @@ Every layer has Keras's name, arguments, defaults, weight names, order and shape
 from .activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from .base import Layer, clear_session
 from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
+from .conv1d import Conv1D, Convolution1D, DepthwiseConv1D, SeparableConv1D, SeparableConvolution1D
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Convolution1DTranspose, Convolution2DTranspose
 from .core import Activation, Dense, Embedding, Identity
 from .dropout import Dropout, GaussianNoise, SpatialDropout2D
 from .input_layer import InputLayer
@@ -28,6 +30,8 @@ __all__ = [
     "Dense", "Activation", "Identity", "Embedding",
     "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax",
     "Conv2D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D",
+    "Conv1D", "Convolution1D", "DepthwiseConv1D", "SeparableConv1D", "SeparableConvolution1D",
+    "Conv1DTranspose", "Conv2DTranspose", "Convolution1DTranspose", "Convolution2DTranspose",
     "BatchNormalization", "LayerNormalization", "Dropout", "SpatialDropout2D", "GaussianNoise",
     "Rescaling", "Normalization",
     "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "GlobalAveragePooling2D",
