@@ -25,6 +25,8 @@ from numpy_nn.callbacks import TerminateOnNaN
 from numpy_nn.layers.activation import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from numpy_nn.layers.base import clear_session
 from numpy_nn.layers.conv import Conv2D, DepthwiseConv2D, SeparableConv2D
+from numpy_nn.layers.conv1d import Conv1D, DepthwiseConv1D, SeparableConv1D
+from numpy_nn.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose
 from numpy_nn.layers.core import Activation, Dense, Embedding, Identity
 from numpy_nn.layers.dropout import Dropout, GaussianNoise, SpatialDropout2D
 from numpy_nn.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
@@ -76,6 +78,13 @@ ROWS = [
         ("'conv2d'", "strides=(2, 2)", "dilation_rate=(2, 2)")),
     Row(ARGS, "Conv2D(8, 3, padding='full')", ValueError, ("'conv2d'", "'valid' or 'same'", "padding='full'")),
     Row(ARGS, "DepthwiseConv2D(3, depth_multiplier=0)", ValueError, ("'depthwise_conv2d'", "depth_multiplier=0")),
+    Row(ARGS, "Conv1D(4, 3, padding='full')", ValueError, ("'conv1d'", "'valid', 'same' or 'causal'", "padding='full'")),
+    Row(ARGS, "SeparableConv1D(4, 3, padding='causal')", ValueError,
+        ("'separable_conv1d'", "'valid' or 'same'", "padding='causal'"), note="causal exists for Conv1D only, as in Keras"),
+    Row(ARGS, "Conv2DTranspose(4, 3, strides=2, output_padding=2)", ValueError,
+        ("'conv2d_transpose'", "`output_padding` must be strictly less than `strides`", "output_padding=(2, 2)")),
+    Row(ARGS, "Conv1D(4, 3, data_format='channels_middle')", ValueError,
+        ("'conv1d'", "'channels_last' or 'channels_first'", "data_format='channels_middle'")),
     Row(ARGS, "Dropout(1.5)", ValueError, ("'dropout'", "between 0 and 1", "rate=1.5")),
     Row(ARGS, "Dropout(-0.1)", ValueError, ("'dropout'", "rate=-0.1")),
     Row(ARGS, "MaxPooling2D(pool_size=0)", ValueError, ("'max_pooling2d'", "pool_size=0")),
@@ -102,6 +111,12 @@ ROWS = [
         ("'batch_normalization'", "3 channels", "(2, 5)")),
     Row(SHAPES, "layer = LayerNormalization(); layer(np.ones((2, 3))); layer(np.ones((2, 5)))", ValueError,
         ("'layer_normalization'", "(3,)", "(2, 5)")),
+    Row(SHAPES, "Conv1D(4, 3)(np.ones((2, 8, 8, 3)))", ValueError, ("'conv1d'", "expected ndim=3", "found ndim=4")),
+    Row(SHAPES, "layer = Conv2DTranspose(4, 3, data_format='channels_first'); layer(np.ones((1, 3, 8, 8))); "
+                "layer(np.ones((1, 8, 8, 3)))", ValueError, ("'conv2d_transpose'", "value 3", "(1, 8, 8, 3)")),
+    Row(SHAPES, "Conv1DTranspose(4, 2, padding='same', output_padding=0)(np.ones((1, 1, 3)))", ValueError,
+        ("'conv1d_transpose'", "zero or negative", "(None, 1, 3)"),
+        note="Keras returns an empty (1, 0, 4) output here"),
     Row(SHAPES, "Conv2D(8, 5)(np.ones((1, 3, 3, 1)))", ValueError, ("'conv2d'", "zero or negative", "(None, 3, 3, 1)")),
     Row(SHAPES, "layer = Conv2D(8, 3); layer(np.ones((1, 8, 8, 1))); layer(np.ones((1, 2, 2, 1)))", ValueError,
         ("'conv2d'", "zero or negative", "(1, 2, 2, 1)"),
@@ -349,6 +364,14 @@ LAYERS = {  # name: (factory, a good input that builds it)
     "Conv2D_same_strided": (lambda: Conv2D(2, 3, strides=2, padding="same"), IMAGE),
     "DepthwiseConv2D": (lambda: DepthwiseConv2D(2), IMAGE),
     "SeparableConv2D": (lambda: SeparableConv2D(2, 2), IMAGE),
+    "Conv2D_channels_first": (lambda: Conv2D(2, 2, data_format="channels_first"), IMAGE),
+    "Conv1D_causal": (lambda: Conv1D(2, 2, padding="causal", dilation_rate=2), (2, 5, 3)),
+    "Conv1D_channels_first": (lambda: Conv1D(2, 2, strides=2, data_format="channels_first"), (2, 3, 5)),
+    "DepthwiseConv1D": (lambda: DepthwiseConv1D(2, depth_multiplier=2), (2, 5, 3)),
+    "SeparableConv1D": (lambda: SeparableConv1D(2, 2, padding="same"), (2, 5, 3)),
+    "Conv1DTranspose": (lambda: Conv1DTranspose(2, 3, strides=2, padding="same"), (2, 5, 3)),
+    "Conv2DTranspose": (lambda: Conv2DTranspose(2, 2, strides=2, output_padding=1), IMAGE),
+    "Conv2DTranspose_channels_first": (lambda: Conv2DTranspose(2, 3, data_format="channels_first"), IMAGE),
     "MaxPooling2D": (lambda: MaxPooling2D(2), IMAGE),
     "MaxPooling2D_same": (lambda: MaxPooling2D(2, padding="same"), IMAGE),
     "AveragePooling2D": (lambda: AveragePooling2D(2), IMAGE),

@@ -55,7 +55,7 @@ class _BaseConv(Layer):
         self.strides = self._tuple(strides, "strides")
         self.dilation_rate = self._tuple(dilation_rate, "dilation_rate")
         if not isinstance(padding, str) or padding.lower() not in self.paddings:
-            allowed = " or ".join(f"'{p}'" for p in self.paddings)
+            allowed = ", ".join(f"'{p}'" for p in self.paddings[:-1]) + f" or '{self.paddings[-1]}'"
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): the `padding` argument must be "
                              f"{allowed} (case-insensitive). Received: padding={padding!r}")
         self.padding = padding.lower()
