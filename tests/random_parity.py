@@ -53,6 +53,9 @@ LAYERS = ["Dense", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "BatchNormali
           "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax",
           "Activation", "UpSampling2D", "ZeroPadding2D", "Cropping2D", "Permute", "Flatten", "Reshape", "Rescaling",
           "Dropout", "SpatialDropout2D", "GaussianNoise"]
+# The 1-D and transposed convolutions (every convolution also draws its data_format)
+CONV_LAYERS = ["Conv1D", "DepthwiseConv1D", "SeparableConv1D", "Conv1DTranspose", "Conv2DTranspose"]
+LAYERS = LAYERS + CONV_LAYERS
 STOCHASTIC = {"Dropout", "SpatialDropout2D", "GaussianNoise"}
 
 
@@ -104,7 +107,38 @@ def draw_config(r, layers=LAYERS):
                 config.update(filters=r.randint(1, 3))
         shape = (batch, r.randint(dilation[0] * (kernel[0] - 1) + 1, 7),
                  r.randint(dilation[1] * (kernel[1] - 1) + 1, 7), channels)
-        return kind, config, [shape]
+        return (kind,) + _with_data_format(r, config, shape)
+    if kind in ("Conv1D", "DepthwiseConv1D", "SeparableConv1D"):
+        k = r.randint(1, 4)
+        strides, dilation = (r.randint(1, 3), 1) if r.random() < .5 else (1, r.randint(1, 3))
+        config = dict(kernel_size=k, strides=strides, dilation_rate=dilation, activation=activation,
+                      padding=r.choice(["valid", "same"] + (["causal"] if kind == "Conv1D" else [])),
+                      use_bias=r.random() < .7)
+        if kind == "Conv1D":
+            groups = r.choice([1, 2, 3])
+            channels = groups * r.randint(1, 2)
+            config.update(filters=groups * r.randint(1, 2), groups=groups)
+        else:
+            config.update(depth_multiplier=r.randint(1, 3))
+            if kind == "SeparableConv1D":
+                config.update(filters=r.randint(1, 3))
+        return (kind,) + _with_data_format(r, config, (batch, r.randint(dilation * (k - 1) + 1, 12), channels))
+    if kind in ("Conv1DTranspose", "Conv2DTranspose"):
+        rank = 1 if kind == "Conv1DTranspose" else 2
+        kernel = tuple(r.randint(1, 4) for _ in range(rank))
+        strides, dilation = (tuple(r.randint(1, 3) for _ in range(rank)), (1,) * rank) if r.random() < .6 else \
+            ((1,) * rank, tuple(r.randint(1, 2) for _ in range(rank)))
+        padding = r.choice(["valid", "same"])
+        spatial = tuple(r.randint(1, 5) for _ in range(rank))
+        output_padding = None if r.random() < .5 else tuple(r.randint(0, s - 1) for s in strides)
+        if output_padding and padding == "same" and any(  # Keras gives an empty output there; numpy_nn refuses it
+                n == 1 and (d * (k - 1) + 1) % 2 == 0 and op == 0
+                for n, k, d, op in zip(spatial, kernel, dilation, output_padding)):
+            output_padding = None
+        config = dict(filters=r.randint(1, 4), kernel_size=kernel, strides=strides, dilation_rate=dilation,
+                      padding=padding, output_padding=output_padding, activation=activation,
+                      use_bias=r.random() < .7)
+        return (kind,) + _with_data_format(r, config, (batch,) + spatial + (channels,))
     if kind == "BatchNormalization":
         shape = (r.randint(2, 4),) + tuple(r.randint(1, 3) for _ in range(r.randint(1, 3)))
         return kind, dict(axis=r.choice([-1, 1]), momentum=r.choice([0.99, 0.5]), epsilon=r.choice([1e-3, 0.1]),
@@ -160,6 +194,14 @@ def draw_config(r, layers=LAYERS):
     if kind == "GaussianNoise":
         return kind, dict(stddev=r.choice([0.1, 1.0])), [full]
     return kind, dict(rate=r.choice([0.1, 0.5])), [full]   # Dropout, SpatialDropout2D
+
+
+def _with_data_format(r, config, shape):
+    """(config, [shape]) with a random data_format; a channels_first shape moves the channels to axis 1."""
+    data_format = r.choice(["channels_last", "channels_first"])
+    if data_format == "channels_first":
+        shape = (shape[0], shape[-1]) + tuple(shape[1:-1])
+    return dict(config, data_format=data_format), [shape]
 
 
 # -- comparing one configuration ---------------------------------------------------------------------------
