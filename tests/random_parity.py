@@ -18,6 +18,7 @@ A configuration Keras refuses (it raises while building) must be refused by nump
     python -m tests.random_parity --n 1000                 # 1000 configurations, seed 0, both tiers
     python -m tests.random_parity --n 200 --layers Conv2D,SeparableConv2D --seed 3
     python -m tests.random_parity --n 50 --tiers reference
+    python -m tests.random_parity --n 300 --layers conv    # every convolution, 1-D, 2-D, transposed
 
 prints one row per layer (configurations, comparisons, worst absolute and relative differences of
 the forward pass and of the gradients, failures), then every failure with its configuration, and
@@ -53,9 +54,9 @@ LAYERS = ["Dense", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "BatchNormali
           "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax",
           "Activation", "UpSampling2D", "ZeroPadding2D", "Cropping2D", "Permute", "Flatten", "Reshape", "Rescaling",
           "Dropout", "SpatialDropout2D", "GaussianNoise"]
-# The 1-D and transposed convolutions (every convolution also draws its data_format)
+# The 1-D and transposed convolutions: a stream of their own (``--layers conv``), so that configuration i
+# of the default stream stays what it was; every convolution draws its data_format.
 CONV_LAYERS = ["Conv1D", "DepthwiseConv1D", "SeparableConv1D", "Conv1DTranspose", "Conv2DTranspose"]
-LAYERS = LAYERS + CONV_LAYERS
 STOCHASTIC = {"Dropout", "SpatialDropout2D", "GaussianNoise"}
 
 
@@ -374,13 +375,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tests.random_parity", description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100, help="number of random configurations (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="the configuration stream (default 0)")
-    parser.add_argument("--layers", default="", help=f"comma-separated subset of: {', '.join(LAYERS)}")
+    parser.add_argument("--layers", default="", help=f"comma-separated subset of: {', '.join(LAYERS + CONV_LAYERS)}; "
+                                                     f"'conv' = every convolution layer")
     parser.add_argument("--tiers", default=",".join(TIERS), help="comma-separated kernel tiers (default fast,reference)")
     args = parser.parse_args(argv)
     layers = [name.strip() for name in args.layers.split(",") if name.strip()] or None
-    unknown = sorted(set(layers or []) - set(LAYERS))
+    if layers and "conv" in layers:
+        layers = [n for n in layers if n != "conv"] + ["Conv2D", "DepthwiseConv2D", "SeparableConv2D"] + CONV_LAYERS
+    unknown = sorted(set(layers or []) - set(LAYERS + CONV_LAYERS))
     if unknown:
-        parser.error(f"unknown layers {unknown}; choose from {', '.join(LAYERS)}")
+        parser.error(f"unknown layers {unknown}; choose from {', '.join(LAYERS + CONV_LAYERS)}")
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
     if not tiers or set(tiers) - set(TIERS):
         parser.error(f"--tiers: choose from {', '.join(TIERS)}")
