@@ -80,8 +80,8 @@ class _BaseConv(Layer):
 
     def _check_positive(self, value, name):
         if not _positive_int(value):
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): invalid value for argument "
-                             f"`{name}`; expected a strictly positive integer. Received: {name}={value!r}")
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): Invalid value for argument `{name}`. "
+                             f"Expected a strictly positive value. Received {name}={value!r}.")
         return int(value)
 
     def _spatial_shape(self, input_shape):
@@ -96,7 +96,7 @@ class _BaseConv(Layer):
         sizes = tuple(self._axis_output(n, k, s, d, i) for i, (n, k, s, d) in enumerate(
             zip(self._spatial_shape(input_shape), self.kernel_size, self.strides, self.dilation_rate)))
         if any(size is not None and size < 1 for size in sizes):
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): computed output size would be zero "
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): Computed output size would be zero "
                              f"or negative. Received input shape={tuple(input_shape)}, kernel_size={self.kernel_size}, "
                              f"strides={self.strides}, dilation_rate={self.dilation_rate}, padding='{self.padding}'")
         return sizes
@@ -170,13 +170,16 @@ class Conv2D(_BaseConv):
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
                          bias_initializer, bias_regularizer, activity_regularizer, bias_constraint, **kwargs)
         self.filters = self._check_positive(filters, "filters")
-        self.groups = self._check_positive(groups, "groups")
+        if not _positive_int(groups):
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): The number of groups must be a positive "
+                             f"integer. Received: groups={groups!r}.")
+        self.groups = int(groups)
         if self.filters % self.groups:
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): the number of filters must be evenly divisible by the "
-                             f"number of groups. Received: groups={groups}, filters={filters}")
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): The number of filters must be evenly "
+                             f"divisible by the number of groups. Received: groups={groups}, filters={filters}.")
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): `strides > 1` not supported in conjunction with "
-                             f"`dilation_rate > 1`. Received: strides={self.strides} and "
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): `strides > 1` not supported in "
+                             f"conjunction with `dilation_rate > 1`. Received: strides={self.strides} and "
                              f"dilation_rate={self.dilation_rate}")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
@@ -185,8 +188,8 @@ class Conv2D(_BaseConv):
     def build(self, input_shape):
         channels = self._input_channels(input_shape)
         if channels % self.groups:
-            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): the number of input channels must be evenly divisible "
-                             f"by the number of groups. Received groups={self.groups}, but the input has {channels} "
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): The number of input channels must be "
+                             f"evenly divisible by the number of groups. Received groups={self.groups}, but the input has {channels} "
                              f"channels (full input shape is {tuple(input_shape)})")
         self._spatial_output(input_shape)
         self.kernel = self.add_weight("kernel", self.kernel_size + (channels // self.groups, self.filters),

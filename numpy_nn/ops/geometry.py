@@ -44,9 +44,10 @@ def normalize_tuple(value, n, name, allow_zero=False, owner=None):
         if len(values) != n:
             raise ValueError(f"{where}The `{name}` argument must be a tuple of {n} ints, got {value!r}")
     low = 0 if allow_zero else 1
-    if any(v < low for v in values):
-        raise ValueError(f"{where}The `{name}` argument must be {'non-negative' if allow_zero else 'positive'}; "
-                         f"received {name}={value!r}")
+    bad = {v for v in values if v < low}
+    if bad:  # Keras's wording (keras.src.utils.argument_validation)
+        raise ValueError(f"{where}The `{name}` argument must be a tuple of {n} integers. Received {name}={value!r}, "
+                         f"including values {bad} that do not satisfy `value {'>= 0' if allow_zero else '> 0'}`")
     return values
 
 

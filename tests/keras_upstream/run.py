@@ -27,9 +27,12 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-# The families of issue 13 (optimizers, schedules, losses, metrics, BatchNormalization).
+# The families of issue 13 (optimizers, schedules, losses, metrics, BatchNormalization) and the
+# convolutions of issue 12 (1-D, 2-D, separable, depthwise, transposed).
 DEFAULT_FILES = ["optimizers/*_test.py", "optimizers/schedules/*_test.py", "losses/*_test.py",
-                 "metrics/*_test.py", "layers/normalization/batch_normalization_test.py"]
+                 "metrics/*_test.py", "layers/normalization/batch_normalization_test.py",
+                 "layers/convolutional/conv_test.py", "layers/convolutional/conv_transpose_test.py",
+                 "layers/convolutional/separable_conv_test.py", "layers/convolutional/depthwise_conv_test.py"]
 
 
 def keras_source_dir():
