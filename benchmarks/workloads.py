@@ -26,7 +26,8 @@ class NotAvailable(Exception):
 @dataclass(frozen=True)
 class Workload:
     name: str                 # unique id, used by --only
-    family: str               # conv2d, depthwise, separable, batchnorm, maxpool, dense, lstm, gru, small_cnn,
+    family: str               # conv2d, depthwise, separable, batchnorm, maxpool, dense, lstm, gru, conv1d,
+    #                           conv2d_transpose, small_cnn,
     #                           application, naive_*
     title: str                # what a reader sees in the table
     params: dict = field(default_factory=dict, hash=False)
@@ -68,6 +69,22 @@ def _separable(name, batch, hw, c, filters, k=3):
                     forward_flops=2.0 * macs)
 
 
+def _conv1d(name, batch, length, c_in, filters, k=5):
+    macs = batch * length * filters * k * c_in
+    return Workload(name, "conv1d", f"Conv1D k={k} same {length}x{c_in}->{filters}, N={batch}",
+                    dict(input_shape=(batch, length, c_in), filters=filters, kernel_size=k, padding="same"),
+                    forward_flops=2.0 * macs)
+
+
+def _conv2d_transpose(name, batch, hw, c_in, filters, k=3, stride=2):
+    macs = batch * hw * hw * c_in * filters * k * k  # every input pixel meets every tap once
+    return Workload(name, "conv2d_transpose",
+                    f"Conv2DTranspose {k}x{k} s{stride} same {hw}x{hw}x{c_in}->{filters} "
+                    f"(out {hw * stride}x{hw * stride}), N={batch}",
+                    dict(input_shape=(batch, hw, hw, c_in), filters=filters, kernel_size=k, strides=stride,
+                         padding="same"), forward_flops=2.0 * macs)
+
+
 def _dense(name, batch, units_in, units_out):
     return Workload(name, "dense", f"Dense {units_in}->{units_out}, batch {batch}",
                     dict(input_shape=(batch, units_in), units=units_out),
@@ -99,6 +116,8 @@ def all_workloads(quick=False):
         _dense("dense", 32 if quick else 128, 1024 if quick else 4096, 256 if quick else 1024),
         *[_recurrent(kind, kind, 16 if quick else 64, 10 if quick else 50, 32 if quick else 128, 32 if quick else 128)
           for kind in ("lstm", "gru")],
+        _conv1d("conv1d", 8 if quick else 32, 64 if quick else 256, 32 if quick else 64, 32 if quick else 64),
+        _conv2d_transpose("conv2d_transpose", n, hw // 2, 32 if quick else 64, 16 if quick else 32),
         Workload("small_cnn_train", "small_cnn",
                  f"Small CNN train step (Conv-BN-ReLU-Pool-SepConv-BN-ReLU-GAP-Dense), 32x32x3, "
                  f"batch {8 if quick else 64}",

@@ -56,6 +56,10 @@ def _make_layer(workload):
         return keras.layers.Dense(p["units"])
     if family in ("lstm", "gru"):
         return getattr(keras.layers, family.upper())(p["units"], return_sequences=True)
+    if family == "conv1d":
+        return keras.layers.Conv1D(p["filters"], p["kernel_size"], padding=p["padding"])
+    if family == "conv2d_transpose":
+        return keras.layers.Conv2DTranspose(p["filters"], p["kernel_size"], strides=p["strides"], padding=p["padding"])
     raise NotAvailable(f"no Keras layer for family {family!r}")
 
 

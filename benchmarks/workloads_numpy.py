@@ -79,6 +79,11 @@ def _make_layer(workload):
         return layer_class("MaxPooling2D")(pool_size=p["pool_size"])
     if family == "dense":
         return layer_class("Dense")(p["units"])
+    if family == "conv1d":
+        return layer_class("Conv1D")(p["filters"], p["kernel_size"], padding=p["padding"])
+    if family == "conv2d_transpose":
+        return layer_class("Conv2DTranspose")(p["filters"], p["kernel_size"], strides=p["strides"],
+                                              padding=p["padding"])
     if family in ("lstm", "gru"):  # every step's output, like torch.nn.LSTM/GRU
         return layer_class(family.upper())(p["units"], return_sequences=True)
     raise NotAvailable(f"no numpy_nn layer for family {family!r}")

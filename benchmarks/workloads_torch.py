@@ -64,6 +64,12 @@ def _make_layer(workload):
         return nn.MaxPool2d(p["pool_size"])
     if family == "dense":
         return nn.Linear(p["input_shape"][-1], p["units"])
+    if family == "conv1d":  # input (N, C, L): PyTorch's layout for 1-D
+        k = p["kernel_size"]
+        return nn.Conv1d(channels, p["filters"], k, padding=k // 2)
+    if family == "conv2d_transpose":  # padding 1 + output_padding 1: out = stride * in, Keras's "same" size
+        k, s = p["kernel_size"], p["strides"]
+        return nn.ConvTranspose2d(channels, p["filters"], k, stride=s, padding=(k - 1) // 2, output_padding=s - 1)
     if family in ("lstm", "gru"):
         return _Sequence(getattr(nn, family.upper())(p["input_shape"][-1], p["units"], batch_first=True))
     raise NotAvailable(f"no PyTorch layer for family {family!r}")
@@ -87,6 +93,8 @@ def _layer_workload(workload, mode):
     import torch
     layer = _make_layer(workload).to(memory_format=torch.channels_last)
     x = _randn(workload.params["input_shape"])
+    if workload.family == "conv1d":
+        x = x.transpose(1, 2).contiguous()  # (N, L, C) -> (N, C, L)
     if mode == FORWARD:
         def forward():
             with torch.no_grad():

@@ -401,5 +401,40 @@ class DepthwiseConv2D(reference.DepthwiseConv2D):
                 out += np.multiply(window, weights[t], out=work)
 
 
-__all__ = ["Conv2D", "DepthwiseConv2D", "pad_spatial", "PATCH_BUDGET_BYTES", "CHUNK_BYTES",
+__all__ = ["Conv2D", "DepthwiseConv2D", "Conv1D", "pad_spatial", "PATCH_BUDGET_BYTES", "CHUNK_BYTES",
            "DEPTHWISE_CHUNK_BYTES", "GRAM_BLOCK", "SMALL_GRAM"]
+
+
+@fast_kernel_for(reference.Conv1D)
+class Conv1D(reference.Conv1D):
+    """Fast tier of ``numpy_nn.ops.conv.Conv1D`` (same numbers): the 2-D im2col kernel above on a
+    height-1 image. x (N, L, C) is viewed as (N, 1, L, C) and the kernel (k, C/g, F) as
+    (1, k, C/g, F), strides (1, s), dilation (1, d); "causal" pads d*(k - 1) zeros before the
+    sequence and runs "valid" (the first d*(k - 1) rows of the padded input gradient are dropped).
+    One patch matrix and one BLAS call per chunk instead of k small products per tap: on a busy
+    2-core machine each threaded BLAS call can wait for a core, so fewer calls is what counts.
+    """
+
+    def forward(self, x, kernel, bias=None, strides=(1,), padding="valid", dilation_rate=(1,), groups=1):
+        if x.ndim != 3 or kernel.ndim != 3:
+            return super().forward(x, kernel, bias, strides, padding, dilation_rate, groups)
+        (k,), (s,), (d,) = kernel.shape[:1], strides, dilation_rate
+        self.before = d * (k - 1) if padding == "causal" else 0
+        if padding == "causal":
+            if self.before:
+                x = np.concatenate([np.zeros((x.shape[0], self.before, x.shape[2]), dtype=x.dtype), x], axis=1)
+            padding = "valid"
+        self.inner = Conv2D()
+        y = self.inner.forward(x[:, None], kernel[None], bias, (1, s), padding, (1, d), groups)
+        return y[:, 0]
+
+    def backward(self, grad_output):
+        if not hasattr(self, "inner"):
+            return super().backward(grad_output)
+        self.inner.needs_input_grad = self.needs_input_grad
+        grads = list(self.inner.backward(grad_output[:, None]))
+        if grads[0] is not None:
+            grads[0] = grads[0][:, 0, self.before:]
+        if grads[1] is not None:
+            grads[1] = grads[1][0]
+        return tuple(grads)
