@@ -1,4 +1,5 @@
-"""The sequence examples and data sets: quick runs learn beyond chance and their checks hold."""
+"""The sequence examples (and the Conv2DTranspose autoencoder) and data sets: quick runs learn beyond chance
+and their checks hold."""
 import numpy as np
 import pytest
 
@@ -58,3 +59,19 @@ def test_sequence_memory_example():
     assert adding["val_mse"] < 0.25 * adding["mean_baseline_mse"]
     assert abs(adding["mean_baseline_mse"] - adding["theory_baseline_mse"]) < 0.03
     assert forecasting["val_mae"] < 0.7 * forecasting["persistence_mae"]
+
+
+def test_conv1d_sequences_example():
+    result = load_example("conv1d_sequences").main(quick=True, verbose=0)
+    forecasting, classification = result["forecasting"], result["classification"]
+    assert forecasting["val_mae"] < 0.75 * forecasting["persistence_mae"]
+    assert forecasting["past_change_max_abs"] == 0.0 < forecasting["future_change_max_abs"]  # causal padding
+    assert classification["val_accuracy"] >= classification["chance"] + 0.5
+
+
+def test_conv_transpose_autoencoder_example():
+    pytest.importorskip("sklearn")
+    result = load_example("conv_transpose_autoencoder").main(quick=True, verbose=0)
+    assert result["test_mse"] < 0.3 * result["mean_image_mse"]
+    assert result["shapes"]["up1"] == (4, 4, 16) and result["shapes"]["up2"] == (8, 8, 1)  # "same": out = n * s
+    assert result["valid_size"] == result["valid_size_formula"] == 5  # "valid": (n - 1) s + max(k, s)
