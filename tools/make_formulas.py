@@ -28,10 +28,10 @@ import textwrap
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FAMILY_ORDER = ["math", "activations", "conv", "pooling", "normalization", "dropout", "reshaping", "merge",
+FAMILY_ORDER = ["math", "activations", "conv", "conv_transpose", "pooling", "normalization", "dropout", "reshaping", "merge",
                 "losses"]
 FAMILY_TITLES = {"math": "Tensor arithmetic, matrix product and reductions", "activations": "Activations",
-                 "conv": "Convolutions", "pooling": "Pooling", "normalization": "Normalization",
+                 "conv": "Convolutions", "conv_transpose": "Transposed convolutions", "pooling": "Pooling", "normalization": "Normalization",
                  "dropout": "Dropout", "reshaping": "Reshaping", "merge": "Merging", "losses": "Losses"}
 
 # (topic, textbook, Keras = numpy_nn, PyTorch, (family, op class or None for the family section)).
