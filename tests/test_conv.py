@@ -356,7 +356,7 @@ def test_get_config_round_trip(layer):
     (lambda: Conv2D(4, 3, groups=0), r"groups=0"),
     (lambda: Conv2D(4, 3, strides=2, dilation_rate=2), r"strides=\(2, 2\) and dilation_rate=\(2, 2\)"),
     (lambda: Conv2D(4, 3, padding="full"), r"padding='full'"),
-    (lambda: Conv2D(4, 3, data_format="channels_first"), r"channels_first"),
+    (lambda: Conv2D(4, 3, data_format="channels_middle"), r"data_format='channels_middle'"),
     (lambda: Conv2D(4, (3, 0)), r"kernel_size"),
     (lambda: Conv2D(4, 3, strides=0), r"strides"),
     (lambda: DepthwiseConv2D(3, depth_multiplier=0), r"depth_multiplier=0"),

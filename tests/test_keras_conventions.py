@@ -118,6 +118,56 @@ def test_separable_weights_order_strides_on_depthwise_no_bias_between():
     assert close(layer(x), hidden @ pointwise[0, 0] + bias)
 
 
+def test_conv1d_causal_pads_dilation_times_k_minus_one_before_only():
+    keras = import_keras()
+    x, kernel = f32(2, 7, 3), f32(3, 3, 4)
+    layer = keras.layers.Conv1D(4, 3, padding="causal", dilation_rate=2, use_bias=False)
+    layer.build(x.shape)
+    layer.set_weights([kernel])
+    xp = np.pad(x.astype(np.float64), ((0, 0), (4, 0), (0, 0)))  # d*(k - 1) = 4 zeros before, none after
+    expected = sum(xp[:, 2 * a:2 * a + 7] @ kernel[a] for a in range(3))
+    assert close(layer(x), expected)
+    with pytest.raises(ValueError):
+        keras.layers.SeparableConv1D(4, 3, padding="causal")
+
+
+@pytest.mark.parametrize("n, k, s, d, padding, op", [(3, 3, 2, 1, "same", None), (3, 4, 2, 1, "same", 1),
+                                                    (4, 1, 3, 1, "valid", None), (3, 3, 2, 1, "valid", 1),
+                                                    (4, 2, 1, 2, "same", None), (2, 3, 3, 1, "same", 2)])
+def test_conv_transpose_kernel_layout_output_size_and_offset(n, k, s, d, padding, op):
+    """y[i*s + a*d - P] += x[i] @ K[a]^T with K (k, F, C); out and P by the rules of docs/keras-conventions.md."""
+    keras = import_keras()
+    x, kernel = f32(2, n, 3), f32(k, 4, 3)
+    layer = keras.layers.Conv1DTranspose(4, k, strides=s, padding=padding, output_padding=op, dilation_rate=d,
+                                         use_bias=False)
+    layer.build(x.shape)
+    layer.set_weights([kernel])
+    ke = d * (k - 1) + 1
+    if padding == "valid":
+        out, cut = (n - 1) * s + (max(ke, s) if op is None else ke + op), 0
+    else:
+        out = n * s if op is None else (n - 1) * s + ke % 2 + op
+        pad_len = s + ke - 2 if op is None else ke + ke % 2 - 2 + op
+        cut = ke - 1 - min(pad_len // 2 + pad_len % 2, ke - 1)
+    full = np.zeros((2, max((n - 1) * s + ke, cut + out), 4))
+    for i in range(n):
+        for a in range(k):
+            full[:, i * s + a * d] += x[:, i].astype(np.float64) @ kernel[a].T
+    assert close(layer(x), full[:, cut:cut + out])
+
+
+def test_channels_first_keeps_the_weight_layout_and_adds_bias_on_axis_1():
+    keras = import_keras()
+    x = f32(2, 3, 5, 4)  # (N, C, H, W)
+    layer = keras.layers.Conv2D(2, 2, data_format="channels_first")
+    layer.build(x.shape)
+    assert [tuple(w.shape) for w in layer.weights] == [(2, 2, 3, 2), (2,)]  # as channels_last
+    kernel, bias = f32(2, 2, 3, 2), f32(2)
+    layer.set_weights([kernel, bias])
+    expected = correlate(x.transpose(0, 2, 3, 1).astype(np.float64), kernel).transpose(0, 3, 1, 2)
+    assert close(layer(x), expected + bias[None, :, None, None])
+
+
 # -- normalization -----------------------------------------------------------------------------------------
 def test_batchnorm_defaults_and_weight_order():
     keras = import_keras()
