@@ -16,8 +16,11 @@ from tests import random_parity
 from tests.gradcheck_factory import assert_layer_gradients_match, floatx64
 from tests.keras_helpers import import_keras, relative_diff
 
-CI_CONV_CONFIGS = 8
-CONV_STREAM = random_parity.CONV_LAYERS + ["Conv2D", "DepthwiseConv2D", "SeparableConv2D"]
+CI_CONV_CONFIGS = 6
+# found by the sweep: 22, a channels_first SeparableConv2D (the fast depthwise kernel needed a C-order input);
+# 75, a gradient that is exactly 0 and float32 noise in both (see GRADIENT_ATOL_PER_ELEMENT)
+SWEEP_REGRESSIONS = [22, 75]
+CONV_STREAM = random_parity.CONV_STREAM
 
 
 def _parity(name, config, shapes, seed):
@@ -28,7 +31,7 @@ def _parity(name, config, shapes, seed):
 
 
 @pytest.mark.keras
-@pytest.mark.parametrize("index", range(CI_CONV_CONFIGS))
+@pytest.mark.parametrize("index", list(range(CI_CONV_CONFIGS)) + SWEEP_REGRESSIONS)
 def test_random_convolution_configuration_matches_keras(index):
     name, config, shapes = random_parity.draw(0, index, CONV_STREAM)
     _parity(name, config, shapes, seed=index)

@@ -271,7 +271,7 @@ class DepthwiseConv2D(reference.DepthwiseConv2D):
                                    what="DepthwiseConv2D")
         self.kernel, self.has_bias = kernel, bias is not None
         self.dtype = np.result_type(x.dtype, kernel.dtype)
-        self.x = x
+        x = self.x = np.ascontiguousarray(x)  # the row views below need C order (a channels_first input is not)
         return self._forward_chunked(x, kernel, bias)
 
     def _chunks(self):
