@@ -3,7 +3,7 @@ every convolution layer: Keras parity (forward and gradients, random configurati
 gradient checks, config round trips, files both ways with Keras, summary / plot_model / compare.
 
 The random configurations come from tests/random_parity.py's convolution stream
-(``python -m tests.random_parity --n 300 --layers conv`` is the large sweep; CI runs the first
+(``python -m tests.random_parity --n 300 --suite conv`` is the large sweep; CI runs the first
 ``CI_CONV_CONFIGS``). Each comparison checks config keys, count_params, compute_output_shape,
 forward and the gradients w.r.t. the input and every weight, in both kernel tiers.
 """
