@@ -120,6 +120,8 @@ def draw_config(r, layers=LAYERS):
                 config.update(filters=r.randint(1, 3))
         shape = (batch, r.randint(dilation[0] * (kernel[0] - 1) + 1, 7),
                  r.randint(dilation[1] * (kernel[1] - 1) + 1, 7), channels)
+        if not set(layers) & set(CONV_LAYERS):  # the default stream: channels_last, as docs/keras-parity.md measured
+            return kind, config, [shape]
         return (kind,) + _with_data_format(r, config, shape)
     if kind in ("Conv1D", "DepthwiseConv1D", "SeparableConv1D"):
         k = r.randint(1, 4)
