@@ -46,6 +46,7 @@ Starter files: examples/exercises/<op>.py; docs/study-kit.md walks through one.
 """
 import importlib.util
 import os
+import textwrap
 import traceback
 from dataclasses import dataclass
 
@@ -57,7 +58,7 @@ from ..autograd.tensor import Tensor
 from ..config import use_kernels
 from .catalog import EXERCISES, Exercise
 
-__all__ = ["check", "list_exercises", "get", "show", "Report", "TermResult", "Exercise", "EXERCISES"]
+__all__ = ["check", "list_exercises", "get", "show", "starter", "Report", "TermResult", "Exercise", "EXERCISES"]
 
 ATOL, RTOL = 1e-6, 1e-5          # float64: learner vs naive-loop oracle
 KERAS_RTOL = 1e-4                 # float32 Keras: |yours - keras| <= KERAS_RTOL * max(1, max|keras|)
@@ -88,6 +89,41 @@ def show(op):
         lines += ["", e.notes]
     lines += ["", f"starter file: examples/exercises/{e.name}.py     check it: numpy-nn exercise check {e.name} FILE.py"]
     return "\n".join(lines)
+
+
+def _wrap(text, first, rest, width=100):
+    return textwrap.fill(text, width, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False)
+
+
+def starter(op):
+    """The text of the starter file examples/exercises/<op>.py: the signature, the formulas, an empty body."""
+    e = get(op)
+    width = max(len(term) for term in e.terms)
+    terms = "\n".join(_wrap(f"{term:<{width}}  {formula}", "    ", " " * (width + 6)) for term, (_, formula) in e.terms.items())
+    notes = f"\n{e.notes}\n" if e.notes else ""
+    returns = ", ".join(e.terms) + ("," if len(e.terms) == 1 else "")
+    return f'''"""Exercise {e.name}: {e.title}.
+
+Forward (what the library computes; Keras's conventions):
+
+{_wrap(e.forward_formula, "    ", "    ")}
+
+Write ``backward`` below: it receives float64 NumPy arrays and returns, in this order,
+
+{terms}
+{notes}
+Check it (every term against a naive-loop oracle, finite differences, and Keras when installed):
+
+    numpy-nn exercise check {e.name} {e.name}.py
+    # or, in Python:  nn.exercises.check("{e.name}", backward)
+"""
+import numpy as np
+
+
+def {e.signature.split(" -> ")[0]}:
+    # Your code here: compute {returns} and return them as a tuple.
+    raise NotImplementedError("exercise {e.name}: write the backward pass")
+'''
 
 
 @dataclass
