@@ -169,7 +169,8 @@ class Explanation:
             for u in self.updates:
                 out.append(f"  {u['weight']}:")
                 if u["momentum"] is not None and u["batch"] is not None:
-                    out.append(f"    new = old * momentum + batch * (1 - momentum),  momentum = {u['momentum']}")
+                    out.append(f"    {u['weight']} = {u['weight']} * momentum + batch {u['statistic']} * (1 - momentum),  "
+                               f"momentum = {u['momentum']}")
                     out.append(f"    batch {u['statistic']} = {_fmt(u['batch'], ' ' * 16)}")
                 out.append(f"    old = {_fmt(u['before'], ' ' * 10)}")
                 out.append(f"    new = {_fmt(u['after'], ' ' * 10)}")

@@ -94,7 +94,7 @@ SOFTMAX_CROSSENTROPY = Exercise(
     terms={"dlogits": ("logits", "dlogits[n,k] = g[n] * (softmax(logits[n])_k * sum_j labels[n,j] - labels[n,k])")},
     forward_formula="L[n] = -sum_k labels[n,k] log softmax(logits[n])_k     logits (N, K), labels (N, K), L (N,)",
     make=_softmax_ce_make,
-    reference=lambda t, p: losses.CategoricalCrossentropy.apply(t["logits"], p["labels"], from_logits=True),
+    reference=lambda t, p: losses.CategoricalCrossentropy.apply(t["logits"], target=p["labels"], from_logits=True),
     oracle=lambda i, p, u: oracles.softmax_crossentropy(i["logits"], p["labels"], u["g"]),
     keras=lambda keras, i, p: (lambda logits: keras.ops.categorical_crossentropy(p["labels"], logits,
                                                                                  from_logits=True)),
@@ -212,7 +212,7 @@ DROPOUT = Exercise(
     terms={"dx": ("x", "dx = g * mask / (1 - rate)")},
     forward_formula="y = x * mask / (1 - rate)     mask: booleans, True = kept (drawn with probability 1 - rate)",
     make=_dropout_make,
-    reference=lambda t, p: dropout.Dropout.apply(t["x"], p["rate"], rng=_ReplayMask(p["mask"])),
+    reference=lambda t, p: dropout.Dropout.apply(t["x"], rate=p["rate"], rng=_ReplayMask(p["mask"])),
     oracle=lambda i, p, u: oracles.dropout(i["x"], p["mask"], p["rate"], u["g"]),
     keras=lambda keras, i, p: (lambda x: keras.ops.where(p["mask"], x / (1.0 - p["rate"]), 0.0)),
     notes="The textbook (Srivastava et al.) scales at test time instead; Keras scales while training.")
