@@ -147,6 +147,8 @@ class Explanation:
         self.layer, self.x, self.training, self.seed = layer, x, training, seed
         self.steps, self.updates, self.gradients, self.intermediate_gradients = [], [], [], []
         self.upstream, self.output, self.keras_note = None, None, ""
+        self.updates_hypothetical = False  # True: inference pass; the updates are those of a training call
+        self.training_steps = []           # that training call's forward steps
 
     def __str__(self):
         layer = self.layer
@@ -158,24 +160,23 @@ class Explanation:
             out += ["", "weights (before the call):"]
             out += [f"  {name} = {_fmt(value, ' ' * (len(name) + 5))}" for name, value in self.initial_weights]
         out += ["", "forward, op by op (the autograd tape, in the order it ran):"]
-        for k, step in enumerate(self.steps, start=1):
-            out.append(f"  [{k}] {step['op']}({', '.join(step['inputs'])})")
-            out += [f"      | {line}" for line in step["formula"]]
-            for name, value in step["saved"].items():
-                out.append(f"      {name} = {_fmt(value, ' ' * (len(name) + 9))}")
-            out.append(f"      -> y{k} = {_fmt(step['output'], ' ' * (len(str(k)) + 13))}")
-        if self.updates:
+        out += _step_lines(self.steps)
+        if self.updates and self.updates_hypothetical:
+            out += ["", "state: this inference call changes none. One call with training=True on this input "
+                        "(not applied to the pass above; --training explains it in full):"]
+            out += _step_lines(self.training_steps)
+        elif self.updates:
             out += ["", "state updated by the call (not on the tape):"]
-            for u in self.updates:
-                out.append(f"  {u['weight']}:")
-                if u["momentum"] is not None and u["batch"] is not None:
-                    out.append(f"    {u['weight']} = {u['weight']} * momentum + batch {u['statistic']} * (1 - momentum),  "
-                               f"momentum = {u['momentum']}")
-                    out.append(f"    batch {u['statistic']} = {_fmt(u['batch'], ' ' * 16)}")
-                out.append(f"    old = {_fmt(u['before'], ' ' * 10)}")
-                out.append(f"    new = {_fmt(u['after'], ' ' * 10)}")
-                if u.get("keras") is not None:
-                    out.append(f"    Keras new = {_fmt(u['keras'], ' ' * 16)}")
+        for u in self.updates:
+            out.append(f"  {u['weight']}:")
+            if u["momentum"] is not None and u["batch"] is not None:
+                out.append(f"    {u['weight']} = {u['weight']} * momentum + batch {u['statistic']} * (1 - momentum),  "
+                           f"momentum = {u['momentum']}")
+                out.append(f"    batch {u['statistic']} = {_fmt(u['batch'], ' ' * (len(u['statistic']) + 13))}")
+            out.append(f"    old = {_fmt(u['before'], ' ' * 10)}")
+            out.append(f"    new = {_fmt(u['after'], ' ' * 10)}")
+            if u.get("keras") is not None:
+                out.append(f"    Keras new = {_fmt(u['keras'], ' ' * 16)}")
         out += ["", "backward: L = sum(w * y) with w drawn from the seed",
                 "  w = " + _fmt(self.upstream, "      ")]
         for label, value in self.intermediate_gradients:
@@ -197,11 +198,48 @@ class Explanation:
         return "\n".join(out)
 
 
+def _step_lines(steps):
+    out = []
+    for k, step in enumerate(steps, start=1):
+        out.append(f"  [{k}] {step['op']}({', '.join(step['inputs'])})")
+        out += [f"      | {line}" for line in step["formula"]]
+        for name, value in step["saved"].items():
+            out.append(f"      {name} = {_fmt(value, ' ' * (len(name) + 9))}")
+        out.append(f"      -> y{k} = {_fmt(step['output'], ' ' * (len(str(k)) + 13))}")
+    return out
+
+
 def _arguments(layer):
     config_dict = layer.get_config()
     shown = {k: v for k, v in config_dict.items() if k not in ("name", "trainable", "dtype") and
              not isinstance(v, dict)}
     return ", ".join(f"{k}={v!r}" for k, v in shown.items()) or "(defaults)"
+
+
+def _steps(output, names):
+    """One dict per op on the tape of ``output``, in the order the ops ran."""
+    steps = []
+    for k, (fn, tensor) in enumerate(_tape(output), start=1):
+        names[id(tensor)] = f"y{k}"
+        steps.append({"op": type(fn).__name__, "formula": _op_formula(fn),
+                      "inputs": [names.get(id(t), f"constant{tuple(t.shape)}") for t in fn.inputs],
+                      "saved": _saved_values(fn), "output": tensor.data, "fn": fn, "tensor": tensor})
+    return steps
+
+
+def _state_updates(layer, before_values, after_values, steps):
+    """Every non-trainable weight the call changed; with a ``momentum``, the batch statistic it averaged in
+    (the op value saved under the weight's name without ``moving_``: moving_mean <- the op's ``mean``)."""
+    momentum = getattr(layer, "momentum", None)
+    updates = []
+    for w, before, now in zip(layer.weights, before_values, after_values):
+        if not w.trainable and not np.array_equal(before, now):
+            statistic = w.name.replace("moving_", "")
+            batch = next((np.asarray(s["saved"][statistic]).reshape(-1) for s in steps if statistic in s["saved"]),
+                         None)
+            updates.append({"weight": w.name, "before": before, "after": now, "statistic": statistic,
+                            "momentum": momentum, "batch": batch})
+    return updates
 
 
 def _generator_states(layer):
@@ -233,31 +271,27 @@ def explain(layer, shape, seed=0, training=False, keras=None, **layer_kwargs):
         result = Explanation(layer, x, training, seed)
         result.initial_weights = [(w.name, v) for w, v in zip(layer.weights, initial)]
 
-        def run(inputs):
+        def run(inputs, mode=training):
             for name, state in generators.items():
                 getattr(layer, name).bit_generator.state = state
             set_random_seed(seed)  # the same dropout mask on every call
             with config.use_kernels("reference"):
-                return layer(inputs, training=training)
+                return layer(inputs, training=mode)
 
         x_tensor = Tensor(x.copy(), requires_grad=True)
         output = run(x_tensor)
         after = [w.data.copy() for w in layer.weights]
         result.output = output.data
-        names = {id(x_tensor): "x", **{id(w): w.name for w in layer.weights}}
-        for k, (fn, tensor) in enumerate(_tape(output), start=1):
-            names[id(tensor)] = f"y{k}"
-            result.steps.append({"op": type(fn).__name__, "formula": _op_formula(fn),
-                                 "inputs": [names.get(id(t), f"constant{tuple(t.shape)}") for t in fn.inputs],
-                                 "saved": _saved_values(fn), "output": tensor.data, "fn": fn, "tensor": tensor})
-        momentum = getattr(layer, "momentum", None)
-        for w, before, now in zip(layer.weights, initial, after):
-            if not w.trainable and not np.array_equal(before, now):
-                statistic = w.name.replace("moving_", "")
-                batch = next((np.asarray(s["saved"][statistic]).reshape(-1) for s in result.steps
-                              if statistic in s["saved"]), None)
-                result.updates.append({"weight": w.name, "before": before, "after": now, "statistic": statistic,
-                                       "momentum": momentum, "batch": batch})
+        result.steps = _steps(output, {id(x_tensor): "x", **{id(w): w.name for w in layer.weights}})
+        result.updates = _state_updates(layer, initial, after, result.steps)
+        if not training and any(not w.trainable for w in layer.weights):
+            # what one training call on this input would do to the state (then put back as it was)
+            probe = Tensor(x.copy(), requires_grad=True)
+            result.training_steps = _steps(run(probe, mode=True), {id(probe): "x", **{id(w): w.name for w in layer.weights}})
+            result.updates = _state_updates(layer, after, [w.data.copy() for w in layer.weights], result.training_steps)
+            result.updates_hypothetical = True
+            for w, value in zip(layer.weights, after):
+                w.data[...] = value
 
         # backward
         result.upstream = w_up = rng.standard_normal(output.shape)
@@ -324,9 +358,11 @@ def _compare_with_keras(result, layer, initial, required):
     gx, gw = jax.grad(loss, argnums=(0, 1))(jnp.asarray(result.x, dtype=jnp.float32), trainable)
     for entry, value in zip(result.gradients, [gx] + list(gw)):
         entry["keras"] = np.asarray(value, dtype=np.float64)
-    y, updated = theirs.stateless_call(trainable, non_trainable, jnp.asarray(result.x, dtype=jnp.float32),
-                                       training=result.training)
+    y, _ = theirs.stateless_call(trainable, non_trainable, jnp.asarray(result.x, dtype=jnp.float32),
+                                 training=result.training)
     result.keras_output = np.asarray(y, dtype=np.float64)
+    _, updated = theirs.stateless_call(trainable, non_trainable, jnp.asarray(result.x, dtype=jnp.float32),
+                                       training=True)  # the updates shown are always those of a training call
     names = [v.name for v in theirs.non_trainable_variables]
     for update in result.updates:
         if update["weight"] in names:

@@ -81,10 +81,32 @@ def test_explain_dropout_in_training_uses_one_mask_for_every_evaluation():
     np.testing.assert_allclose(g["numeric"], g["analytic"], atol=1e-7)
 
 
-def test_explain_batch_normalization_inference_changes_no_state():
+def test_explain_batch_normalization_inference_changes_no_state_but_shows_a_training_update():
     result = explain("BatchNormalization", (2, 3), seed=0, keras=False)
-    assert [s["op"] for s in result.steps] == ["BatchNormInference"] and result.updates == []
+    assert [s["op"] for s in result.steps] == ["BatchNormInference"]
     np.testing.assert_allclose(result.output, result.x / np.sqrt(1 + 1e-3), rtol=1e-12)
+    assert result.updates_hypothetical and [s["op"] for s in result.training_steps] == ["BatchNormTrain"]
+    mean, var = result.x.mean(0), result.x.var(0)
+    assert [u["weight"] for u in result.updates] == ["moving_mean", "moving_variance"]
+    np.testing.assert_allclose(result.updates[0]["after"], 0.01 * mean, rtol=1e-12)
+    np.testing.assert_allclose(result.updates[1]["after"], 0.99 + 0.01 * var, rtol=1e-12)
+    np.testing.assert_array_equal(result.layer.moving_mean.numpy(), 0.0)  # put back as it was
+    np.testing.assert_array_equal(result.layer.moving_variance.numpy(), 1.0)
+
+
+def test_cli_explain_without_training_prints_the_moving_average_update(capsys):
+    """The issue's command, verbatim: the update numbers are printed even for the inference pass."""
+    assert main(["explain", "BatchNormalization", "--shape", "2,3", "--seed", "0", "--no-keras"]) == 0
+    text = capsys.readouterr().out
+    x = np.random.default_rng(0).standard_normal((2, 3))
+    state = text.split("state: ", 1)[1]
+    assert "momentum = 0.99" in state and "BatchNormTrain(x, gamma, beta)" in state
+    np.testing.assert_allclose(_numbers_after(state, "      mean = "), x.mean(0), atol=1e-5)
+    np.testing.assert_allclose(_numbers_after(state, "      x_hat = "), _bn_by_hand(x, x)[2].ravel(), atol=1e-5)
+    np.testing.assert_allclose(_numbers_after(state.split("moving_mean:", 1)[1], "    new = "), 0.01 * x.mean(0),
+                               atol=1e-5)
+    np.testing.assert_allclose(_numbers_after(state.split("moving_variance:", 1)[1], "    new = "),
+                               0.99 + 0.01 * x.var(0), atol=1e-5)
 
 
 def test_layer_arguments_and_errors(capsys):
