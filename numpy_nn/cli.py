@@ -63,7 +63,8 @@ def _exercise(args):
             print(f"{name:<22} {e.signature}")
         return 0
     if not args.name:
-        raise ValueError(f"exercise {args.action} needs an exercise name; one of: {', '.join(exercises.list_exercises())}")
+        raise ValueError(f"exercise {args.action} needs an exercise name; one of: "
+                         f"{', '.join(exercises.list_exercises())}")
     if args.action == "show":
         print(exercises.show(args.name))
         return 0
@@ -94,7 +95,8 @@ def _explain(args, rest):
     try:
         shape = tuple(int(n) for n in args.shape.split(","))
     except ValueError:
-        raise ValueError(f"--shape takes sizes separated by commas, batch first (e.g. 2,3); received {args.shape!r}") from None
+        raise ValueError(f"--shape takes sizes separated by commas, batch first (e.g. 2,3); "
+                         f"received {args.shape!r}") from None
     print(explain(args.layer, shape, seed=args.seed, training=args.training, keras=False if args.no_keras else None,
                   **parse_layer_arguments(rest)))
     return 0

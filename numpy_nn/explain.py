@@ -287,7 +287,8 @@ def explain(layer, shape, seed=0, training=False, keras=None, **layer_kwargs):
         if not training and any(not w.trainable for w in layer.weights):
             # what one training call on this input would do to the state (then put back as it was)
             probe = Tensor(x.copy(), requires_grad=True)
-            result.training_steps = _steps(run(probe, mode=True), {id(probe): "x", **{id(w): w.name for w in layer.weights}})
+            probe_names = {id(probe): "x", **{id(w): w.name for w in layer.weights}}
+            result.training_steps = _steps(run(probe, mode=True), probe_names)
             result.updates = _state_updates(layer, after, [w.data.copy() for w in layer.weights], result.training_steps)
             result.updates_hypothetical = True
             for w, value in zip(layer.weights, after):
@@ -314,7 +315,8 @@ def explain(layer, shape, seed=0, training=False, keras=None, **layer_kwargs):
 
         for leaf, g in zip(leaves, grads[len(inner):]):
             name = "x" if leaf is x_tensor else leaf.name
-            result.gradients.append({"name": name, "analytic": g.data, "numeric": numerical_gradient(loss_value, leaf.data),
+            result.gradients.append({"name": name, "analytic": g.data,
+                                     "numeric": numerical_gradient(loss_value, leaf.data),
                                      "keras": None})
         if keras is not False:
             _compare_with_keras(result, layer, initial, keras)

@@ -87,7 +87,8 @@ def show(op):
               for term, (source, formula) in e.terms.items()]
     if e.notes:
         lines += ["", e.notes]
-    lines += ["", f"starter file: examples/exercises/{e.name}.py     check it: numpy-nn exercise check {e.name} FILE.py"]
+    lines += ["", f"starter file: examples/exercises/{e.name}.py     "
+                  f"check it: numpy-nn exercise check {e.name} FILE.py"]
     return "\n".join(lines)
 
 
@@ -99,7 +100,8 @@ def starter(op):
     """The text of the starter file examples/exercises/<op>.py: the signature, the formulas, an empty body."""
     e = get(op)
     width = max(len(term) for term in e.terms)
-    terms = "\n".join(_wrap(f"{term:<{width}}  {formula}", "    ", " " * (width + 6)) for term, (_, formula) in e.terms.items())
+    terms = "\n".join(_wrap(f"{term:<{width}}  {formula}", "    ", " " * (width + 6))
+                      for term, (_, formula) in e.terms.items())
     notes = f"\n{e.notes}\n" if e.notes else ""
     returns = ", ".join(e.terms) + ("," if len(e.terms) == 1 else "")
     return f'''"""Exercise {e.name}: {e.title}.
@@ -160,7 +162,8 @@ class TermResult:
         else:
             detail = (f"worst |yours - expected| = {self.max_error:.3g} at index {self.index}: yours {self.yours:.6g}, "
                       f"expected {self.expected:.6g}")
-        checks = [f"finite differences: {'agree' if self.gradcheck_ok else 'DISAGREE' if self.gradcheck_ok is False else 'not run'}"]
+        verdict_fd = {True: "agree", False: "DISAGREE", None: "not run"}[self.gradcheck_ok]
+        checks = [f"finite differences: {verdict_fd}"]
         if self.keras_ok is not None:
             checks.append(f"Keras: {'agrees' if self.keras_ok else 'DISAGREES'} (max diff {self.keras_error:.2g})")
         out = [f"  {verdict} {self.term:<18} {detail}", f"        {'':<18} {'; '.join(checks)}"]
@@ -287,12 +290,14 @@ def check(op, backward, seed=0, keras=None):
     """
     exercise = get(op)
     if not callable(backward):
-        raise TypeError(f"nn.exercises.check({op!r}, backward): backward must be a function, got {type(backward).__name__}")
+        raise TypeError(f"nn.exercises.check({op!r}, backward): backward must be a function, "
+                        f"got {type(backward).__name__}")
     rng = np.random.default_rng(seed)
     inputs, params = exercise.make(rng)
     arrays = [inputs[name] for name in exercise.differentiable]
     g = rng.standard_normal(_forward(exercise, arrays, params).shape)
-    rows = [TermResult(term, formula, tuple(inputs[source].shape)) for term, (source, formula) in exercise.terms.items()]
+    rows = [TermResult(term, formula, tuple(inputs[source].shape))
+            for term, (source, formula) in exercise.terms.items()]
     try:
         grads = _call(exercise, backward, inputs, params, g)
     except Exception as error:  # the learner's code: report what it raised, never crash the check

@@ -134,7 +134,8 @@ def _depthwise_make(rng):
 DEPTHWISE_CONV2D = Exercise(
     "depthwise_conv2d", "Depthwise 2-D convolution: each input channel c convolved with its own dm filters",
     arguments=("x", "kernel", "bias", "g", "strides", "padding"),
-    terms={"dx": ("x", "dxp[n, i*sh+a, j*sw+b, c] += sum_m g[n,i,j,c*dm+m] kernel[a,b,c,m];  dx = dxp without the padding"),
+    terms={"dx": ("x", "dxp[n, i*sh+a, j*sw+b, c] += sum_m g[n,i,j,c*dm+m] kernel[a,b,c,m];  "
+                       "dx = dxp without the padding"),
            "dkernel": ("kernel", "dkernel[a,b,c,m] = sum_{n,i,j} xp[n, i*sh+a, j*sw+b, c] g[n,i,j,c*dm+m]"),
            "dbias": ("bias", "dbias[k] = sum_{n,i,j} g[n,i,j,k]")},
     forward_formula=("y[n,i,j,c*dm+m] = bias[c*dm+m] + sum_{a,b} xp[n, i*sh+a, j*sw+b, c] kernel[a,b,c,m]     "
