@@ -319,7 +319,12 @@ def explain(layer, shape, seed=0, training=False, keras=None, **layer_kwargs):
                                      "numeric": numerical_gradient(loss_value, leaf.data),
                                      "keras": None})
         if keras is not False:
-            _compare_with_keras(result, layer, initial, keras)
+            try:
+                _compare_with_keras(result, layer, initial, keras)
+            except Exception as error:  # a broken Keras / JAX install: say so, unless Keras was required
+                if keras:
+                    raise
+                result.keras_note = f"could not run ({type(error).__name__}: {error})"
         return result
     finally:
         config.set_floatx(previous)

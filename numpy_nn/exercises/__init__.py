@@ -327,7 +327,12 @@ def check(op, backward, seed=0, keras=None):
             row.gradcheck_ok = None
     report = Report(exercise, rows)
     if keras is not False:
-        values = _keras_values(exercise, inputs, params, g)
+        try:
+            values = _keras_values(exercise, inputs, params, g)
+        except Exception as error:  # a broken Keras / JAX install: say so, unless Keras was required
+            if keras:
+                raise
+            values = f"could not run ({type(error).__name__}: {error})"
         if isinstance(values, str):
             if keras:
                 raise ImportError(f"nn.exercises.check(keras=True): Keras {values}")
