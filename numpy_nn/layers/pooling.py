@@ -2,10 +2,11 @@
 
 The formulas are in ``numpy_nn/ops/pooling.py``, the output sizes and the "same" padding rule
 in ``numpy_nn/ops/geometry.py``. These layers have no weights. Inputs are (N, H, W, C) or
-(N, steps, C) (``data_format="channels_last"``, the default; numpy_nn has no global
-``image_data_format`` setting, so ``data_format=None`` always means channels_last);
+(N, steps, C) (``data_format="channels_last"``, the default; ``data_format=None`` means
+``numpy_nn.config.image_data_format()``, channels_last unless set, as in Keras);
 ``"channels_first"`` inputs (N, C, H, W) / (N, C, steps) are transposed to channels_last and back.
 """
+from .. import config
 from ..ops import math as M
 from ..ops import pooling as P
 from ..ops.geometry import output_length
@@ -15,8 +16,8 @@ _DATA_FORMATS = ("channels_last", "channels_first")
 
 
 def standardize_data_format(layer, data_format):
-    """None -> "channels_last" (Keras's default image_data_format); anything else is checked."""
-    value = "channels_last" if data_format is None else str(data_format).lower()
+    """None -> ``config.image_data_format()`` ("channels_last" unless set); anything else is checked."""
+    value = config.image_data_format() if data_format is None else str(data_format).lower()
     if value not in _DATA_FORMATS:
         raise ValueError(f"{type(layer).__name__} '{layer.name}': data_format must be one of "
                          f"{_DATA_FORMATS}; received data_format={data_format!r}")
@@ -187,6 +188,15 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
     input_ndim = 3
     _op = P.GlobalAvgPool2D
+
+    def __call__(self, inputs, *args, **kwargs):
+        """``layer(x, mask)`` as in Keras, whose ``call(inputs, mask=None)`` takes the mask second."""
+        if len(args) > 1 or (args and "mask" in kwargs):
+            raise TypeError(f"GlobalAveragePooling1D '{self.name}': takes (inputs, mask=None); received "
+                            f"{1 + len(args)} positional arguments and keywords {sorted(kwargs)}")
+        if args:
+            kwargs["mask"] = args[0]
+        return super().__call__(inputs, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
         if mask is None:

@@ -154,8 +154,10 @@ class Cropping2D(Layer):
         for axis, (before, after) in zip(spatial_axes(self.data_format), self.cropping):
             if shape[axis] is not None:
                 if before + after >= shape[axis]:
-                    raise ValueError(f"Cropping2D '{self.name}': cropping={self.cropping} removes every row or "
-                                     f"column of an input of shape {tuple(input_shape)}")
+                    raise ValueError(f"Cropping2D '{self.name}': Values in `cropping` argument should be smaller "
+                                     f"than the corresponding spatial dimension of the input: cropping="
+                                     f"{self.cropping} removes every row or column of an input of shape "
+                                     f"{tuple(input_shape)} (data_format='{self.data_format}')")
                 shape[axis] -= before + after
         return tuple(shape)
 
@@ -238,8 +240,9 @@ class Cropping1D(Layer):
         length = input_shape[1]
         if length is not None:
             if sum(self.cropping) >= length:
-                raise ValueError(f"Cropping1D '{self.name}': cropping={self.cropping} must remove fewer steps than "
-                                 f"the input has; received an input of shape {tuple(input_shape)}")
+                raise ValueError(f"Cropping1D '{self.name}': `cropping` parameter of `Cropping1D` layer must be "
+                                 f"smaller than the input length; cropping={self.cropping} removes every step of "
+                                 f"an input of shape {tuple(input_shape)}")
             length -= sum(self.cropping)
         return (input_shape[0], length, input_shape[2])
 
@@ -259,9 +262,11 @@ class UpSampling1D(Layer):
     def __init__(self, size=2, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(size, int) or isinstance(size, bool):
-            raise TypeError(f"UpSampling1D '{self.name}': size must be an int; received size={size!r}")
+            raise TypeError(f"UpSampling1D '{self.name}': Expected an integer value for `size`; received "
+                            f"size={size!r} of type {type(size).__name__}")
         if size <= 0:
-            raise ValueError(f"UpSampling1D '{self.name}': size must be a positive integer; received size={size}")
+            raise ValueError(f"UpSampling1D '{self.name}': Argument `size` should be a positive integer; "
+                             f"received size={size}")
         self.size = size
 
     def compute_output_shape(self, input_shape):
