@@ -62,6 +62,34 @@ def test_pool1d_gradients(mode, padding, case, seed):
     assert_gradients_match(lambda: OPS[mode](x, pool_size=(k,), strides=(s,), padding=padding), [x])
 
 
+@pytest.mark.parametrize("values", ["normal", "ties", "nan"])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@given(pooling1d_cases(), st.integers(0, 10**6))
+def test_fast_kernels_equal_the_reference_on_1d_inputs(mode, padding, values, case, seed):
+    """The 2-D fast kernels serve (N, L, C) too: tiled windows (chunked, one sample per chunk),
+    other windows, and the NaN fallback give the reference's numbers bit for bit, forward and gradient."""
+    from numpy_nn.ops.kernels import pooling as fast
+    shape, k, s = case
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, shape).astype(np.float32) if values != "normal" else \
+        rng.standard_normal(shape).astype(np.float32)
+    if values == "nan":
+        x[rng.random(shape) < 0.2] = np.nan
+    reference = {"max": P.MaxPool2D, "avg": P.AvgPool2D}[mode]
+    g = None
+    results = []
+    for cls in (nn.autograd.function.fast_kernels()[reference], reference):
+        op = cls()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(fast, "POOL_CHUNK_BYTES", 1)  # one sample per chunk
+            y = op.forward(x, pool_size=(k,), strides=(s,), padding=padding)
+            g = rng.standard_normal(y.shape).astype(np.float32) if g is None else g
+            results.append((y, op.backward(g)[0]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 @both_tiers
 @pytest.mark.parametrize("keepdims", [False, True])
 @given(st.integers(1, 3), st.integers(1, 6), st.integers(1, 3), st.integers(0, 10**6))
