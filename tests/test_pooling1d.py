@@ -239,7 +239,7 @@ def _masked_parity(keras, kwargs, mask, rng):
 @pytest.mark.keras
 @both_tiers
 def test_random_configurations_match_keras():
-    for name, (fwd_abs, fwd_rel, grad_abs, grad_rel) in parity_table(seed=0, count=2).items():
+    for name, (fwd_abs, fwd_rel, grad_abs, grad_rel) in parity_table(seed=0, count=1).items():
         assert fwd_rel <= 1e-6 and grad_rel <= 1e-6, (name, fwd_rel, grad_rel)
 
 
