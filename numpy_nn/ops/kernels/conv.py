@@ -19,6 +19,7 @@ import numpy as np
 from ...autograd.function import fast_kernel_for
 from .. import conv as reference
 from ..geometry import WindowGeometry
+from . import winograd
 from .threads import in_parallel
 
 PATCH_BUDGET_BYTES = 256 * 2**20  # largest patch matrix kept in memory for the backward pass
@@ -86,10 +87,16 @@ class Conv2D(reference.Conv2D):
     matmul) is added into the slice of dx that tap touched (at stride 1 straight into dx,
     clipped to it; under "same" padding the centre tap's product is written, not added, so dx
     needs no zero fill); at stride > 1 the product G @ K^T for all taps is done as one matmul
-    first ("col2im") into a padded dxp, which measured faster. 2-D only.
+    first ("col2im") into a padded dxp, which measured faster. 2-D only. 3x3 stride-1 shapes
+    where Winograd tiles win go to ``numpy_nn.ops.kernels.winograd`` instead.
     """
+    winograd = None  # a winograd.WinogradConv2D when this call runs by Winograd tiles
 
     def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
+        self.winograd = winograd.plan(x, kernel, bias, strides, padding, dilation_rate, groups)
+        if self.winograd is not None:
+            self.has_bias = bias is not None
+            return self.winograd.forward()
         self.im2col = x.ndim == 4 and kernel.ndim == 4
         if not self.im2col:
             return super().forward(x, kernel, bias, strides, padding, dilation_rate, groups)
@@ -151,6 +158,10 @@ class Conv2D(reference.Conv2D):
         return range(0, self.geo.n, self.chunk)
 
     def backward(self, grad_output):
+        if self.winograd is not None:
+            need_b = self.has_bias and self.needs_input_grad[2]
+            dx, dkernel, dbias = self.winograd.backward(grad_output, *self.needs_input_grad[:2], need_b)
+            return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
         if not self.im2col:  # the forward pass ran the reference
             return super().backward(grad_output)
         groups = self.groups
