@@ -29,6 +29,8 @@ Rounding: the transforms add and subtract inputs of different sizes, so the floa
 larger than the direct sum's, and grows with m (F(4x4) multiplies by 4, 5 and 1/24 in its
 transforms). tests/test_kernels_winograd.py bounds it; docs/performance.md ("Winograd") states it.
 """
+import os
+
 import numpy as np
 
 from ..geometry import WindowGeometry
@@ -66,7 +68,9 @@ TILES = {2: (F2_BT, F2_G, F2_AT), 4: (F4_BT, F4_G, F4_AT)}
 CHUNK_BYTES = 2 * 2**20  # transformed input V of one chunk of the batch (stays in cache; 1-2 MiB measured best)
 KEEP_BYTES = 256 * 2**20  # the forward pass's V is kept for the kernel gradient up to this size
 MIN_CHANNELS = 32  # Winograd by default only when input channels and filters are both at least this
-FORCE_TILE = None  # tests: 2 or 4 forces that tile on every eligible call, 0 turns Winograd off
+# NUMPY_NN_WINOGRAD=0 turns Winograd off, =2 or =4 forces that tile on every eligible call (tests set
+# FORCE_TILE the same way); unset, ``choose_tile`` decides by shape.
+FORCE_TILE = {"": None, "0": 0, "2": 2, "4": 4}[os.environ.get("NUMPY_NN_WINOGRAD", "").strip()]
 
 
 def eligible(x, kernel, strides, dilation_rate, groups):
@@ -100,10 +104,16 @@ def _combine(matrix, sources, targets, work=None):
     coefficients +-1 are additions and subtractions, others go through ``work``.
     """
     for row, target in zip(matrix, targets):
+        terms = [(c, source) for c, source in zip(row, sources) if c != 0]
         first = True
-        for c, source in zip(row, sources):
-            if c == 0:
-                continue
+        if len(terms) >= 2 and terms[0][0] == 1 and abs(terms[1][0]) == 1:  # a +- b in one pass
+            (_, a), (c, b) = terms[:2]
+            (np.add if c == 1 else np.subtract)(a, b, out=target)
+            first, terms = False, terms[2:]
+        elif len(terms) >= 2 and terms[0][0] == -1 and terms[1][0] == 1:  # -a + b = b - a
+            np.subtract(terms[1][1], terms[0][1], out=target)
+            first, terms = False, terms[2:]
+        for c, source in terms:
             if first:
                 if c == 1:
                     np.copyto(target, source)
