@@ -124,7 +124,7 @@ def test_fast_conv2d_skips_the_input_gradient_for_a_constant_input(monkeypatch):
 
 # -- DepthwiseConv2D: chunked and threaded for dm = 1 ---------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("strides", [(1, 1), (2, 2), (1, 2), (2, 1)])
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2), (1, 2), (2, 1), (1, 3)])
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @given(batch=st.integers(0, 5), height=st.integers(3, 8), width=st.integers(3, 8), channels=st.integers(1, 4),
        dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), use_bias=st.booleans(), seed=st.integers(0, 2**16))

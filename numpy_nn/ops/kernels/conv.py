@@ -260,7 +260,9 @@ class DepthwiseConv2D(reference.DepthwiseConv2D):
     padding is done per chunk. At width stride 1 a tap's view has one contiguous run per
     output row, (OW, C) -> OW*C values, and the per-channel weights are tiled OW times to match,
     so every NumPy inner loop runs over OW*C values instead of C (broadcasting a (C,) vector
-    makes NumPy loop over C at a time, ~2x slower). The chunks are split across two threads
+    makes NumPy loop over C at a time, ~2x slower); at width stride > 1 the forward pass gets
+    the same long rows by splitting each chunk into its column phases first (``_forward_chunked``).
+    The chunks are split across two threads
     (``in_parallel``). In the backward pass dK[a, b'] is one fused ``einsum`` per tap, db is
     summed per chunk without BLAS (float64 across chunks), and at stride 1 dx is computed like
     a forward pass, from G zero-padded by kh-1 rows and kw-1 columns (fewer where the padding of
@@ -300,28 +302,37 @@ class DepthwiseConv2D(reference.DepthwiseConv2D):
         reps = geo.out[1] if self._row_stride_one() else 1
         return [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), reps) for a, b in geo.taps]
 
-    def _rows(self, view):
-        """A (n, OH, OW, C) tap view as (n, OH, OW*C) when width stride is 1 (no copy), else as is."""
+    def _rows(self, view, contiguous=False):
+        """A (n, OH, OW, C) tap view as (n, OH, OW*C) when width stride is 1 or the caller made its
+        rows ``contiguous`` (no copy), else as is."""
         n, oh, ow, c = view.shape
-        if not self._row_stride_one():
+        if not (contiguous or self._row_stride_one()):
             return view
         assert view.strides[3] == view.itemsize and view.strides[2] == c * view.itemsize
         return view.reshape(n, oh, ow * c)
 
     def _forward_chunked(self, x, kernel, bias):
-        geo = self.geo
-        y = np.empty((geo.n,) + geo.out + (geo.channels,), dtype=self.dtype)
-        weights = self._tap_weights(kernel)
-        bias_row = None if bias is None else np.tile(bias.astype(self.dtype, copy=False),
-                                                     geo.out[1] if self._row_stride_one() else 1)
+        """y = sum over taps of window * K[a, b'] (+ b), chunk by chunk, one output row = OW*C values.
 
-        def forward_chunks(chunks):  # y[chunk] = sum over taps of window * K[a, b'] (+ b)
+        At width stride sw > 1 each padded chunk is first split into its sw column phases
+        ``xp[:, :, p::sw]`` (copied contiguous); tap (a, b') then reads phase (b'*dw) % sw from
+        column (b'*dw) // sw on, stride 1 along the row, so its loops run over OW*C values too.
+        """
+        geo = self.geo
+        (sh, sw), (dh, dw), (oh, ow), c = geo.strides, geo.dilation, geo.out, geo.channels
+        y = np.empty((geo.n, oh, ow, c), dtype=self.dtype)
+        weights = [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), ow) for a, b in geo.taps]
+        bias_row = None if bias is None else np.tile(bias.astype(self.dtype, copy=False), ow)
+
+        def forward_chunks(chunks):
             for start, stop in chunks:
                 xp = _pad(geo, x[start:stop])
-                out = self._rows(y[start:stop])
+                phases = [xp] if sw == 1 else [np.ascontiguousarray(xp[:, :, p::sw]) for p in range(sw)]
+                out = y[start:stop].reshape(stop - start, oh, ow * c)
                 work = np.empty(out.shape, dtype=self.dtype)
-                for t, tap in enumerate(geo.taps):
-                    window = self._rows(xp[geo.tap(tap)])
+                for t, (a, b) in enumerate(geo.taps):
+                    phase, col = phases[(b * dw) % sw], (b * dw) // sw
+                    window = self._rows(phase[:, a * dh:a * dh + sh * (oh - 1) + 1:sh, col:col + ow], contiguous=True)
                     if t == 0:
                         np.multiply(window, weights[0], out=out)
                     else:
