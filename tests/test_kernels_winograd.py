@@ -80,20 +80,21 @@ def test_chunked_batch_and_transformed_input_recomputed_for_the_kernel_gradient(
     assert max(relative_errors(ours, expected)) <= 1e-10
 
 
-def test_float32_error_at_layer_size_is_that_of_im2col():
+def test_float32_error_at_layer_size_is_that_of_im2col(monkeypatch):
     """A 16x16x64 -> 128 layer in float32: F(2x2) stays within 4e-6 of the float64 result, like im2col."""
+    monkeypatch.setattr(winograd, "FORCE_TILE", None)  # the shape rule
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 16, 16, 64))
     kernel = rng.standard_normal((3, 3, 64, 128)) * np.sqrt(2 / (9 * 64))
     upstream = rng.standard_normal((2, 16, 16, 128))
     _, truth = run(reference.Conv2D, x, kernel, None, "same", upstream)
     fn, ours = run(fast.Conv2D, x.astype(np.float32), kernel.astype(np.float32), None, "same", upstream)
-    assert fn.winograd is not None and fn.winograd.m == 2  # the default choice for this shape
+    assert fn.winograd is not None and fn.winograd.m == 2  # the shape rule's choice
     assert max(relative_errors(ours, truth)) <= 4e-6
 
 
 @pytest.mark.parametrize("case, expected", [
-    (dict(x=(2, 8, 8, 32), kernel=(3, 3, 32, 64)), 2),           # chosen by default
+    (dict(x=(2, 8, 8, 32), kernel=(3, 3, 32, 64)), 2),           # chosen by the shape rule
     (dict(x=(2, 8, 8, 3), kernel=(3, 3, 3, 64)), None),           # few input channels: im2col
     (dict(x=(2, 8, 8, 32), kernel=(3, 3, 32, 64), strides=(2, 2)), None),
     (dict(x=(2, 8, 8, 32), kernel=(3, 3, 32, 64), dilation_rate=(2, 2)), None),
@@ -101,7 +102,8 @@ def test_float32_error_at_layer_size_is_that_of_im2col():
     (dict(x=(2, 8, 8, 32), kernel=(5, 5, 32, 64)), None),
     (dict(x=(0, 8, 8, 32), kernel=(3, 3, 32, 64)), None),          # empty batch
 ])
-def test_fast_conv2d_takes_winograd_only_for_eligible_shapes(case, expected):
+def test_shape_rule_takes_winograd_only_for_eligible_shapes(monkeypatch, case, expected):
+    monkeypatch.setattr(winograd, "FORCE_TILE", None)  # NUMPY_NN_WINOGRAD=auto
     x, kernel = np.zeros(case["x"], np.float32), np.zeros(case["kernel"], np.float32)
     params = dict(strides=case.get("strides", (1, 1)), padding="same", dilation_rate=case.get("dilation_rate", (1, 1)),
                   groups=case.get("groups", 1))
@@ -110,8 +112,18 @@ def test_fast_conv2d_takes_winograd_only_for_eligible_shapes(case, expected):
     assert (fn.winograd.m if fn.winograd is not None else None) == expected
 
 
-def test_force_tile_zero_turns_winograd_off(monkeypatch):
-    monkeypatch.setattr(winograd, "FORCE_TILE", 0)
+@pytest.mark.parametrize("value, expected", [(None, 0), ("", 0), ("off", 0), ("auto", None), ("2", 2), (" 4 ", 4)])
+def test_environment_setting(value, expected):
+    assert winograd.tile_setting(value) == expected
+
+
+def test_unknown_environment_setting_is_refused_with_the_allowed_values():
+    with pytest.raises(ValueError, match="NUMPY_NN_WINOGRAD must be one of .*'auto'.*got '3'"):
+        winograd.tile_setting("3")
+
+
+def test_off_by_default_im2col_runs(monkeypatch):
+    monkeypatch.setattr(winograd, "FORCE_TILE", winograd.tile_setting(None))
     fn = fast.Conv2D()
     fn.forward(np.zeros((1, 8, 8, 32), np.float32), np.zeros((3, 3, 32, 64), np.float32), padding="same")
     assert fn.winograd is None and fn.im2col

@@ -87,8 +87,8 @@ class Conv2D(reference.Conv2D):
     matmul) is added into the slice of dx that tap touched (at stride 1 straight into dx,
     clipped to it; under "same" padding the centre tap's product is written, not added, so dx
     needs no zero fill); at stride > 1 the product G @ K^T for all taps is done as one matmul
-    first ("col2im") into a padded dxp, which measured faster. 2-D only. 3x3 stride-1 shapes
-    where Winograd tiles win go to ``numpy_nn.ops.kernels.winograd`` instead.
+    first ("col2im") into a padded dxp, which measured faster. 2-D only. With Winograd switched
+    on (``NUMPY_NN_WINOGRAD``, off by default), 3x3 stride-1 calls go to ``kernels/winograd.py``.
     """
     winograd = None  # a winograd.WinogradConv2D when this call runs by Winograd tiles
 

@@ -1,8 +1,13 @@
-"""Winograd convolutions F(m x m, 3 x 3): 3x3, stride 1, dilation 1, groups 1 (fast tier of Conv2D).
+"""Winograd convolutions F(m x m, 3 x 3): 3x3, stride 1, dilation 1, groups 1 (fast tier of Conv2D). Opt-in.
 
 The reference is ``numpy_nn.ops.conv.Conv2D``; ``numpy_nn.ops.kernels.conv.Conv2D`` hands a
-call here when ``choose_tile`` picks a tile size for its shape, and tests/test_kernels_winograd.py
-checks forward, input gradient and kernel gradient against the reference.
+call here when ``choose_tile`` picks a tile size, and tests/test_kernels_winograd.py checks
+forward, input gradient and kernel gradient against the reference. It is OFF by default:
+``NUMPY_NN_WINOGRAD=auto`` (read at import) chooses F(2x2, 3x3) by shape (input channels and
+filters >= 32), ``=2`` or ``=4`` forces that tile for every eligible call. On one core it
+takes 20-35% less CPU time than im2col at the benchmark's shapes, but with two BLAS threads
+on a busy machine its many small matrix products (alpha^2 per chunk of the batch) lost badly
+to im2col's few large ones (docs/performance.md, "Winograd").
 
 One output tile of m x m pixels (all channels) depends on an input tile of alpha x alpha
 pixels, alpha = m + 2; tiles start every m pixels, so neighbouring input tiles overlap by 2.
@@ -67,10 +72,21 @@ F4_AT = np.array([[1, 1, 1, 1, 1, 0],
 TILES = {2: (F2_BT, F2_G, F2_AT), 4: (F4_BT, F4_G, F4_AT)}
 CHUNK_BYTES = 2 * 2**20  # transformed input V of one chunk of the batch (stays in cache; 1-2 MiB measured best)
 KEEP_BYTES = 256 * 2**20  # the forward pass's V is kept for the kernel gradient up to this size
-MIN_CHANNELS = 32  # Winograd by default only when input channels and filters are both at least this
-# NUMPY_NN_WINOGRAD=0 turns Winograd off, =2 or =4 forces that tile on every eligible call (tests set
-# FORCE_TILE the same way); unset, ``choose_tile`` decides by shape.
-FORCE_TILE = {"": None, "0": 0, "2": 2, "4": 4}[os.environ.get("NUMPY_NN_WINOGRAD", "").strip()]
+MIN_CHANNELS = 32  # the shape rule: Winograd when input channels and filters are both at least this
+SETTINGS = {"0": 0, "off": 0, "auto": None, "2": 2, "4": 4}
+
+
+def tile_setting(value):
+    """``NUMPY_NN_WINOGRAD`` -> ``FORCE_TILE``: "0"/"off"/unset 0 (im2col), "auto" None (by shape), "2"/"4" that tile."""
+    key = (value or "0").strip().lower()
+    if key not in SETTINGS:
+        raise ValueError(f"NUMPY_NN_WINOGRAD must be one of {sorted(SETTINGS)}, got {value!r}")
+    return SETTINGS[key]
+
+
+# Off by default: on this 2-core machine it lost to im2col in wall time (docs/performance.md, "Winograd").
+# Tests set FORCE_TILE directly: 2 or 4 forces that tile on every eligible call, None lets choose_tile decide.
+FORCE_TILE = tile_setting(os.environ.get("NUMPY_NN_WINOGRAD"))
 
 
 def eligible(x, kernel, strides, dilation_rate, groups):
@@ -80,7 +96,8 @@ def eligible(x, kernel, strides, dilation_rate, groups):
 
 
 def choose_tile(out_hw, channels, filters):
-    """The tile size m to use for this shape, or None for im2col (see docs/performance.md, "Winograd")."""
+    """The tile size m for this shape, or None for im2col: ``FORCE_TILE`` if set (0: None), else the
+    shape rule (F(2x2, 3x3) when C and F >= ``MIN_CHANNELS``), measured in docs/performance.md ("Winograd")."""
     if FORCE_TILE is not None:
         return FORCE_TILE or None
     if channels >= MIN_CHANNELS and filters >= MIN_CHANNELS and min(out_hw) >= 4:
@@ -279,5 +296,5 @@ class WinogradConv2D:
         return dk.astype(self.dtype)
 
 
-__all__ = ["WinogradConv2D", "eligible", "choose_tile", "plan", "MIN_CHANNELS", "transform_kernel", "transform_input",
+__all__ = ["WinogradConv2D", "eligible", "choose_tile", "plan", "tile_setting", "MIN_CHANNELS", "transform_kernel", "transform_input",
            "transform_output", "transform_grad", "TILES", "CHUNK_BYTES", "KEEP_BYTES", "FORCE_TILE"]
