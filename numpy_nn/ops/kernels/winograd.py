@@ -5,7 +5,7 @@ call here when ``choose_tile`` picks a tile size, and tests/test_kernels_winogra
 forward, input gradient and kernel gradient against the reference. It is OFF by default:
 ``NUMPY_NN_WINOGRAD=auto`` (read at import) chooses F(2x2, 3x3) by shape (input channels and
 filters >= 32), ``=2`` or ``=4`` forces that tile for every eligible call. On one core it
-takes 20-35% less CPU time than im2col at the benchmark's shapes, but with two BLAS threads
+takes 15-35% less CPU time than im2col at the benchmark's shapes, but with two BLAS threads
 on a busy machine its many small matrix products (alpha^2 per chunk of the batch) lost badly
 to im2col's few large ones (docs/performance.md, "Winograd").
 
