@@ -104,7 +104,7 @@ def _wrap(text, width):
         else:
             lines.append(current)
             current = word
-    if current or not lines:  # (a cut word ends a line: no empty line after it)
+    if current or not lines:  # a cut word ends the cell: no empty line after it
         lines.append(current)
     return lines
 
