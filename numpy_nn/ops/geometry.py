@@ -47,7 +47,8 @@ def normalize_tuple(value, n, name, allow_zero=False, owner=None):
     bad = {v for v in values if v < low}
     if bad:  # Keras's wording (keras.src.utils.argument_validation)
         raise ValueError(f"{where}The `{name}` argument must be a tuple of {n} integers. Received {name}={value!r}, "
-                         f"including values {bad} that do not satisfy `value {'>= 0' if allow_zero else '> 0'}`")
+                         f"including values {bad} that do not satisfy `value {'>= 0' if allow_zero else '> 0'}` "
+                         f"(each must be {'non-negative' if allow_zero else 'positive'})")
     return values
 
 
