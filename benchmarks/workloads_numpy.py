@@ -37,8 +37,10 @@ def setup():
     tuned = os.environ.get("NUMPY_NN_BENCH_DEFAULT_MALLOC") != "1"
     if tuned:
         numpy_nn.config.tune_allocator()
+    from numpy_nn.ops.kernels import threads
     info = {"version": getattr(numpy_nn, "__version__", "?"), "numpy": np.__version__,
-            "memory_methods": list(MEMORY_METHODS), "tune_allocator": tuned}
+            "memory_methods": list(MEMORY_METHODS), "tune_allocator": tuned, "numpy_nn_threads": threads.THREADS,
+            "kernels": numpy_nn.config.kernels()}
     try:
         from threadpoolctl import threadpool_info
         info["threadpools"] = threadpool_info()

@@ -5,6 +5,7 @@
                                                   x.npy, or x.npz with one array per input name
     numpy-nn summary model.keras                  the model summary (no Keras needed)
     numpy-nn bench [--quick] [...]                the benchmarks/ suite, ratios side by side
+    numpy-nn bench --compare OLD.json NEW.json    two runs: ratio per workload with a bootstrap confidence interval
 """
 import argparse
 import sys
@@ -67,7 +68,8 @@ def build_parser():
     compare.add_argument("--seed", type=int, default=0, help="seed of the random inputs used without --input")
     summary = sub.add_parser("summary", help="print the summary of a .keras file (no Keras needed)")
     summary.add_argument("path")
-    bench = sub.add_parser("bench", help="run the benchmarks side by side with PyTorch and JAX")
+    bench = sub.add_parser("bench", help="run the benchmarks side by side with PyTorch and JAX; "
+                                         "bench --compare OLD.json NEW.json compares two runs")
     bench.add_argument("--quick", action="store_true")
     return parser
 

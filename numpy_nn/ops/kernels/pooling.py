@@ -26,7 +26,7 @@ import numpy as np
 
 from ...autograd.function import fast_kernel_for
 from .. import pooling as reference
-from .threads import in_parallel
+from .threads import in_parallel, map_row_chunks
 
 POOL_CHUNK_BYTES = 2**21  # input of one chunk of the batch in the tiled MaxPool2D kernels
 MAX_TILE_TAPS = 256  # the winner index of the tiled kernel is one byte
@@ -176,3 +176,25 @@ class AvgPool2D(reference.AvgPool2D):
         covered = (slice(None),) + tuple(slice(0, o * k) for o, k in zip(geo.out, geo.kernel))
         dxp[covered] = blocks.reshape((n,) + tuple(o * k for o, k in zip(geo.out, geo.kernel)) + (c,))
         return (np.ascontiguousarray(geo.unpad(dxp)),)
+
+
+@fast_kernel_for(reference.GlobalAvgPool2D)
+class GlobalAvgPool2D(reference.GlobalAvgPool2D):
+    """Fast tier of ``numpy_nn.ops.pooling.GlobalAvgPool2D`` (must equal it bit for bit): the
+    reference forward (one reduction); the backward pass, a broadcast copy of g / (H*W) over the
+    map, written over chunks of the batch in ``THREADS`` threads (channels_last input)."""
+
+    def backward(self, g):
+        shape = self.shape
+        if getattr(self, "data_format", "channels_last") != "channels_last" or g.size != shape[0] * shape[-1]:
+            return super().backward(g)
+        n, *spatial, c = shape
+        share = g.reshape((n,) + (1,) * len(spatial) + (c,)) / np.prod(spatial)
+        dx = np.empty(shape, dtype=share.dtype)
+        row_bytes = int(np.prod(shape[1:])) * dx.itemsize
+
+        def spread(start, stop):
+            np.copyto(dx[start:stop], share[start:stop])
+
+        map_row_chunks(spread, n, row_bytes)
+        return (dx,)
