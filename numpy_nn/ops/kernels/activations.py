@@ -18,6 +18,7 @@ import numpy as np
 
 from ...autograd.function import fast_kernel_for
 from .. import activations as reference
+from .buffers import empty, empty_like
 from .threads import map_row_chunks
 
 
@@ -34,7 +35,7 @@ class ReLU(reference.ReLU):
     def forward(self, x):
         if not x.flags.c_contiguous or x.size == 0:
             return super().forward(x)
-        y = np.empty_like(x)
+        y = empty_like(x)
         x2, y2 = _rows(x), _rows(y)
 
         def relu(start, stop):
@@ -50,7 +51,7 @@ class ReLU(reference.ReLU):
         y = self.y
         g = np.ascontiguousarray(np.broadcast_to(g, y.shape))
         dtype = np.result_type(g.dtype, np.bool_)
-        dx = np.empty(y.shape, dtype=dtype)
+        dx = empty(y.shape, dtype)
         g2, y2, d2 = _rows(g), _rows(y), _rows(dx)
 
         def relu_grad(start, stop):

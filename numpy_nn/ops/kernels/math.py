@@ -12,6 +12,7 @@ import numpy as np
 from ...autograd.function import fast_kernel_for
 from .. import math as reference
 from . import threads
+from .buffers import empty
 
 
 def _chunkable(operand, shape):
@@ -33,7 +34,7 @@ class Add(reference.Add):
         dtype = np.result_type(x, y)
         if len(shape) < 2 or np.prod(shape) * dtype.itemsize < threads.PARALLEL_MIN_BYTES or threads.THREADS < 2:
             return super().forward(x, y)
-        out = np.empty(shape, dtype=dtype)
+        out = empty(shape, dtype)
         x_rows, y_rows = _chunkable(x, shape), _chunkable(y, shape)
 
         def add(start, stop):

@@ -19,6 +19,7 @@ import numpy as np
 from ...autograd.function import fast_kernel_for
 from .. import normalization as reference
 from ..normalization import _broadcast_shape, _rsqrt
+from .buffers import empty_like
 from .threads import map_row_chunks
 
 SUM_BLOCK = 256  # rows per partial sum in _column_sums
@@ -137,7 +138,7 @@ class BatchNormTrain(reference.BatchNormTrain):
         x2 = x.reshape(-1, c)
         n_rows, row_bytes = x2.shape[0], c * x.itemsize
         mean = _column_sums(x2) / self.m
-        centered, y = np.empty_like(x), np.empty_like(x)
+        centered, y = empty_like(x), empty_like(x)  # recycled arrays (buffers.py): no page faults
         c2, y2 = centered.reshape(-1, c), y.reshape(-1, c)
 
         def center_and_square(start, stop):
@@ -196,10 +197,10 @@ class BatchNormTrain(reference.BatchNormTrain):
         r, m, c = self.r.reshape(-1), self.m, g.shape[-1]
         n_rows, row_bytes = g.size // c, c * g.itemsize
         c2 = self.centered.reshape(-1, c)
-        work = np.empty_like(g)  # g * (x - mean_B); then g * scale
+        work = empty_like(g)  # g * (x - mean_B); then g * scale (a recycled temporary)
         w2 = work.reshape(-1, c)
         if self.relu:  # g * [y > 0] goes into dx's memory
-            dx = np.empty_like(g)
+            dx = empty_like(g)
             g2, y2 = dx.reshape(-1, c), self.y.reshape(-1, c)
             g_in = g.reshape(-1, c)
 
@@ -220,7 +221,7 @@ class BatchNormTrain(reference.BatchNormTrain):
         if need_x:
             scale = self.gamma.reshape(-1) * r
             coef, shift = -scale * r * sum_g_x_hat / m, -scale * sum_g / m
-            dx = np.empty_like(g) if dx is None else dx
+            dx = empty_like(g) if dx is None else dx
             d2 = dx.reshape(-1, c)
 
             def closed_form(start, stop):  # dx = (x - mean_B) * coef + g * scale + shift

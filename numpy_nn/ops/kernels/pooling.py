@@ -26,6 +26,7 @@ import numpy as np
 
 from ...autograd.function import fast_kernel_for
 from .. import pooling as reference
+from .buffers import empty
 from .threads import in_parallel, map_row_chunks
 
 POOL_CHUNK_BYTES = 2**21  # input of one chunk of the batch in the tiled MaxPool2D kernels
@@ -99,8 +100,9 @@ class MaxPool2D(reference.MaxPool2D):
     def _forward_tiles(self, x):
         """Running maximum over the taps; ``winner`` = index of the first maximum's tap (C order)."""
         geo = self.geo
-        y = np.empty((x.shape[0],) + geo.out + (x.shape[-1],), dtype=x.dtype)
-        winner = np.zeros(y.shape, dtype=np.uint8)
+        y = empty((x.shape[0],) + geo.out + (x.shape[-1],), x.dtype)
+        winner = empty(y.shape, np.uint8)
+        winner[...] = 0
 
         def pool_chunks(chunks):
             for start, stop in chunks:
@@ -123,7 +125,7 @@ class MaxPool2D(reference.MaxPool2D):
     def _backward_tiles(self, g):
         geo = self.geo
         dtype = np.result_type(g.dtype, np.float32) if g.dtype.kind != "f" else g.dtype
-        dx = np.empty(self.shape, dtype=dtype)
+        dx = empty(self.shape, dtype)
         for axis, (o, k) in enumerate(zip(geo.out, geo.kernel), start=1):
             uncovered = (slice(None),) * axis + (slice(o * k, None),)
             dx[uncovered] = 0  # rows and columns that no window covers (odd sizes, "valid")
@@ -190,7 +192,7 @@ class GlobalAvgPool2D(reference.GlobalAvgPool2D):
             return super().backward(g)
         n, *spatial, c = shape
         share = g.reshape((n,) + (1,) * len(spatial) + (c,)) / np.prod(spatial)
-        dx = np.empty(shape, dtype=share.dtype)
+        dx = empty(shape, share.dtype)
         row_bytes = int(np.prod(shape[1:])) * dx.itemsize
 
         def spread(start, stop):
