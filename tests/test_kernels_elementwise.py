@@ -237,3 +237,51 @@ def test_sequential_fuses_batch_norm_relu_in_training_and_trains_like_the_refere
     assert created == {"reference": 0, "fast": 2 * fused_pairs}  # two steps, built at construction (nn.Input)
     for ours, reference in zip(weights["fast"], weights["reference"]):  # moving statistics included
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-6)  # conv biases before BN: ~0 +- noise
+
+
+# -- the pool of recycled arrays -------------------------------------------------------------------------------------
+@pytest.fixture
+def small_pool(monkeypatch):
+    from numpy_nn.ops.kernels import buffers
+    monkeypatch.setattr(buffers, "POOL_MIN_BYTES", 64)
+    monkeypatch.setattr(buffers, "POOL_MAX_BYTES", 3 * 800)
+    monkeypatch.setattr(buffers, "_pool", {})
+    monkeypatch.setattr(buffers, "_pool_bytes", 0)
+    return buffers
+
+
+def test_pool_reuses_an_array_only_when_nothing_refers_to_it(small_pool):
+    first = small_pool.empty((10, 20), np.float32)  # 800 bytes
+    second = small_pool.empty((10, 20), np.float32)
+    assert second is not first  # first is still held here
+    address = first.ctypes.data
+    view = first.reshape(-1)
+    del first
+    third = small_pool.empty((10, 20), np.float32)
+    assert third.ctypes.data != address  # a view keeps its base out of reuse
+    del view
+    assert small_pool.empty((10, 20), np.float32).ctypes.data == address  # now free: recycled
+    assert small_pool.empty((2, 2), np.float32).base is None and small_pool.pool_bytes() == 3 * 800  # small: not pooled
+
+
+def test_pool_stays_under_its_cap_and_release_empties_it(small_pool):
+    held = [small_pool.empty((10, 20), np.float32) for _ in range(3)]
+    assert small_pool.pool_bytes() == 2400
+    extra = small_pool.empty((20, 10), np.float32)  # over the cap, nothing free: a plain array
+    assert small_pool.pool_bytes() == 2400 and extra.shape == (20, 10)
+    del held[0]
+    small_pool.empty((20, 10), np.float32)  # evicts the free (10, 20) array to make room
+    assert small_pool.pool_bytes() == 2400 and len(small_pool._pool[((20, 10), "<f4")]) == 1
+    assert nn.config.release_buffers() == 2400 and small_pool.pool_bytes() == 0
+
+
+def test_a_kernel_output_held_by_the_user_is_never_overwritten(threaded):
+    from numpy_nn.ops.kernels import buffers
+    threaded.setattr(buffers, "POOL_MIN_BYTES", 64)
+    x = np.random.default_rng(7).standard_normal((8, 16)).astype(np.float32)
+    with nn.config.use_kernels("fast"):
+        kept = act_ref.ReLU.apply(nn.Tensor(x))
+        snapshot = kept.data.copy()
+        for _ in range(3):
+            act_ref.ReLU.apply(nn.Tensor(-x))  # same shape: would reuse kept's array if it looked free
+    np.testing.assert_array_equal(kept.data, snapshot)
