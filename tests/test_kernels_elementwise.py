@@ -69,6 +69,24 @@ def test_row_chunks_cover_the_rows_in_order_whatever_the_threads(threaded):
     assert threads.map_row_chunks(lambda start, stop: (start, stop), 10, 16) == seen
 
 
+def test_map_chunks_does_not_wait_for_a_pool_thread_that_never_gets_a_core(threaded):
+    class NeverRuns:  # a pool whose thread is never scheduled (a saturated machine, at the extreme)
+        def submit(self, fn, *args):
+            return None
+    threaded.setattr(threads, "_pool", NeverRuns())
+    threaded.setattr(threads, "_pool_pid", threads.os.getpid())
+    assert threads.map_chunks(lambda chunk: chunk * 10, list(range(7))) == [0, 10, 20, 30, 40, 50, 60]
+
+
+def test_map_chunks_raises_the_error_of_a_chunk(threaded):
+    def work(chunk):
+        if chunk == 5:
+            raise ZeroDivisionError("chunk 5")
+        return chunk
+    with pytest.raises(ZeroDivisionError, match="chunk 5"):
+        threads.map_chunks(work, list(range(8)))
+
+
 # -- batch norm over chunks of rows, and fused with ReLU ---------------------------------------------------
 NEEDS = [(True, True, True), (True, False, False), (False, True, True)]
 

@@ -27,7 +27,7 @@ import numpy as np
 from ...autograd.function import fast_kernel_for
 from .. import pooling as reference
 from .buffers import empty
-from .threads import in_parallel, map_row_chunks
+from .threads import map_chunks, map_row_chunks
 
 POOL_CHUNK_BYTES = 2**21  # input of one chunk of the batch in the tiled MaxPool2D kernels
 MAX_TILE_TAPS = 256  # the winner index of the tiled kernel is one byte
@@ -118,7 +118,7 @@ class MaxPool2D(reference.MaxPool2D):
                     np.multiply(better, np.uint8(index), out=claim)
                     np.maximum(winner_chunk, claim, out=winner_chunk)
 
-        in_parallel(pool_chunks, self._chunks())
+        map_chunks(lambda chunk: pool_chunks([chunk]), self._chunks())
         self.winner = winner
         return y
 
@@ -139,7 +139,7 @@ class MaxPool2D(reference.MaxPool2D):
                     np.equal(winner, index, out=won)
                     np.multiply(g_chunk, won, out=dx_chunk[geo.tap(t)])
 
-        in_parallel(route_chunks, self._chunks())
+        map_chunks(lambda chunk: route_chunks([chunk]), self._chunks())
         return dx
 
     def _backward_windows(self, g):

@@ -18,6 +18,7 @@ microseconds, more than a pass over a few hundred kilobytes (``PARALLEL_MIN_BYTE
 never depend on the number of threads: chunks are cut by size, not by thread count, and partial
 results are combined in chunk order.
 """
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -59,18 +60,56 @@ def row_chunks(n_rows, row_bytes):
     return [(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
 
 
+def map_chunks(work, chunks):
+    """``[work(chunk) for chunk in chunks]``, the chunks handed out one at a time to the calling thread
+    and THREADS - 1 pool threads (each takes the next unclaimed chunk when it is free).
+
+    Dynamic, not fixed halves: on a busy machine a pool thread may wait a long time for a core;
+    the calling thread then simply takes the remaining chunks, and waits only for a chunk a pool
+    thread has actually started (a fixed split would wait for the whole other half). A chunk's
+    result lands at its index, so the result never depends on which thread ran it.
+    """
+    global _pool, _pool_pid
+    n = len(chunks)
+    if THREADS < 2 or n < 2 or threading.current_thread().name.startswith("numpy_nn_ops"):
+        return [work(chunk) for chunk in chunks]
+    if _pool is None or _pool_pid != os.getpid():
+        _pool, _pool_pid = ThreadPoolExecutor(max_workers=THREADS - 1, thread_name_prefix="numpy_nn_ops"), os.getpid()
+    results, errors = [None] * n, []
+    claim = itertools.count()  # next() on it is atomic: each index is claimed once
+    lock, finished = threading.Lock(), threading.Event()
+    left = [n]
+
+    def drain():
+        for index in iter(lambda: next(claim), None):
+            if index >= n:
+                return
+            try:
+                results[index] = work(chunks[index])
+            except BaseException as error:  # re-raised in the calling thread
+                errors.append(error)
+            with lock:
+                left[0] -= 1
+                if left[0] == 0:
+                    finished.set()
+
+    for _ in range(min(THREADS - 1, n - 1)):
+        _pool.submit(drain)
+    drain()
+    finished.wait()
+    if errors:
+        raise errors[0]
+    return results
+
+
 def map_row_chunks(work, n_rows, row_bytes):
     """``[work(start, stop) for each chunk of rows]``, in chunk order, over THREADS threads when the
-    rows hold at least ``PARALLEL_MIN_BYTES`` (else in the calling thread).
+    rows hold at least ``PARALLEL_MIN_BYTES`` (else in the calling thread); see ``map_chunks``.
 
     ``row_bytes`` is the size of one row of the largest array ``work`` touches. ``work`` must use
     ufuncs and reductions only (no BLAS: see the module docstring) and write disjoint rows.
     """
     chunks = row_chunks(n_rows, row_bytes)
-
-    def run(share):
-        return [work(start, stop) for start, stop in share]
-
     if n_rows * row_bytes < PARALLEL_MIN_BYTES:
-        return run(chunks)
-    return [result for part in in_parallel(run, chunks) for result in part]
+        return [work(start, stop) for start, stop in chunks]
+    return map_chunks(lambda chunk: work(*chunk), chunks)
