@@ -49,6 +49,15 @@ def setup():
     return info
 
 
+def before_memory_measurement():
+    """Empty numpy_nn's pool of recycled arrays (``numpy_nn.config.release_buffers``) so that the measured
+    call allocates them afresh: otherwise tracemalloc and RSS would not see the memory the pool lends."""
+    import numpy_nn
+    release = getattr(numpy_nn.config, "release_buffers", None)
+    if release is not None:
+        release()
+
+
 def layer_class(name):
     """``numpy_nn.layers.<name>`` if exported, else the class from its family's submodule."""
     from numpy_nn import layers
