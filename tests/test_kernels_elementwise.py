@@ -303,3 +303,39 @@ def test_a_kernel_output_held_by_the_user_is_never_overwritten(threaded):
         for _ in range(3):
             act_ref.ReLU.apply(nn.Tensor(-x))  # same shape: would reuse kept's array if it looked free
     np.testing.assert_array_equal(kept.data, snapshot)
+
+
+def _functional_model(skip):
+    layers = nn.layers
+    inputs = nn.Input((6, 6, 2))
+    h = layers.Conv2D(4, 3, padding="same")(inputs)
+    normalized = layers.BatchNormalization()(h)
+    h = layers.ReLU()(normalized)
+    if skip:  # the batch norm's output feeds a second layer: the pair must not be fused
+        h = layers.Add()([h, normalized])
+    h = layers.Activation("relu")(layers.BatchNormalization()(layers.Conv2D(4, 3)(h)))
+    outputs = layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(h))
+    return nn.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["chain", "bn_output_used_twice"])
+def test_functional_model_fuses_only_a_batch_norm_whose_output_only_a_relu_reads(skip):
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((8, 6, 6, 2)).astype(np.float32), rng.integers(0, 3, 8)
+    weights, created = {}, {}
+    for tier in ("reference", "fast"):
+        nn.utils.set_random_seed(0)
+        model = _functional_model(skip)
+        model.compile(optimizer=nn.optimizers.SGD(learning_rate=0.1), loss="sparse_categorical_crossentropy")
+        calls = []
+        original = norm_fast.BatchNormReLUTrain.forward
+        with nn.config.use_kernels(tier), pytest.MonkeyPatch.context() as patch:
+            patch.setattr(norm_fast.BatchNormReLUTrain, "forward",
+                          lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+            for _ in range(2):
+                model.train_on_batch(x, y)
+            model.predict(x, verbose=0)  # inference: never fused
+        created[tier], weights[tier] = len(calls), model.get_weights()
+    assert created == {"reference": 0, "fast": 2 * (1 if skip else 2)}
+    for ours, reference in zip(weights["fast"], weights["reference"]):
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-6)
