@@ -1,7 +1,8 @@
 """Fused fast paths between neighbouring layers: BatchNormalization followed by ReLU.
 
 A model that knows a BatchNormalization's output feeds only a ReLU (in a Sequential model, the
-layer right after it: nothing else can see that output) may run both as one fused op,
+layer right after it, where nothing else can see that output; in a functional model, a ReLU that
+is the only reader of an output that is not a model output: ``Graph.run``) runs both as one op,
 ``numpy_nn.ops.kernels.normalization.BatchNormReLUTrain``: the maximum is taken in the batch
 norm's output memory while it is in cache, and ReLU's gradient is read from that output. The
 numbers equal the two layers called one after the other (to float32 rounding; the fast-tier
