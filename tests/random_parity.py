@@ -19,6 +19,7 @@ A configuration Keras refuses (it raises while building) must be refused by nump
     python -m tests.random_parity --n 200 --layers Conv2D,SeparableConv2D --seed 3
     python -m tests.random_parity --n 50 --tiers reference
     python -m tests.random_parity --n 300 --suite sequences   # SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed
+    python -m tests.random_parity --n 300 --suite pooling     # 1-D pooling, padding, cropping, upsampling
 
 prints one row per layer (configurations, comparisons, worst absolute and relative differences of
 the forward pass and of the gradients, failures), then every failure with its configuration, and
@@ -58,7 +59,11 @@ STOCHASTIC = {"Dropout", "SpatialDropout2D", "GaussianNoise"}
 # Sequence layers are a stream of their own (``--suite sequences``), so that the configurations of the
 # image stream above stay what docs/keras-parity.md measured.
 SEQUENCE_LAYERS = ["SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed"]
-SUITES = {"layers": LAYERS, "sequences": SEQUENCE_LAYERS}
+# 1-D pooling, padding, cropping and upsampling (both data formats where Keras has one): ``--suite pooling``.
+POOLING_LAYERS = ["MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+                  "ZeroPadding1D", "Cropping1D", "UpSampling1D"]
+SUITES = {"layers": LAYERS, "sequences": SEQUENCE_LAYERS, "pooling": POOLING_LAYERS}
+ALL_LAYERS = LAYERS + SEQUENCE_LAYERS + POOLING_LAYERS
 WRAPPERS = {"Bidirectional", "TimeDistributed"}
 
 
@@ -165,6 +170,8 @@ def draw_config(r, layers=LAYERS):
         return kind, dict(scale=r.choice([1 / 255, 2.0, -0.5]), offset=r.choice([0.0, -1.0])), [full]
     if kind in SEQUENCE_LAYERS:
         return _draw_sequence(r, kind, batch)
+    if kind in POOLING_LAYERS:
+        return _draw_pooling1d(r, kind, batch)
     if kind == "GaussianNoise":
         return kind, dict(stddev=r.choice([0.1, 1.0])), [full]
     return kind, dict(rate=r.choice([0.1, 0.5])), [full]   # Dropout, SpatialDropout2D
@@ -195,6 +202,30 @@ def _draw_sequence(r, kind, batch):
         dense = dict(units=r.randint(1, 4), activation=r.choice(ACTIVATIONS), use_bias=r.random() < .7)
         return kind, dict(layer=("Dense", dense)), [shape]
     return kind, _draw_recurrent(r, kind), [shape]
+
+
+def _draw_pooling1d(r, kind, batch):
+    """(name, config, shapes) for a 1-D layer on (batch, steps, channels), or (batch, channels, steps)
+    when it draws data_format="channels_first"."""
+    steps, channels = r.randint(1, 7), r.randint(1, 4)
+    config = {}
+    if kind not in ("Cropping1D", "UpSampling1D"):
+        config["data_format"] = r.choice(["channels_last", "channels_first"])
+    if kind in ("MaxPooling1D", "AveragePooling1D"):
+        pool = r.randint(1, 4)
+        steps = max(steps, pool)
+        config.update(pool_size=pool, padding=r.choice(["valid", "same"]), strides=r.choice([None, r.randint(1, 3)]))
+    elif kind in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+        config.update(keepdims=r.random() < .5)
+    elif kind == "ZeroPadding1D":
+        config.update(padding=(r.randint(0, 2), r.randint(0, 2)))
+    elif kind == "Cropping1D":
+        config.update(cropping=(r.randint(0, 2), r.randint(0, 2)))
+        steps += sum(config["cropping"])
+    else:
+        config.update(size=r.randint(1, 3))
+    shape = (batch, channels, steps) if config.get("data_format") == "channels_first" else (batch, steps, channels)
+    return kind, config, [shape]
 
 
 def make_layer(module, name, config):
@@ -378,13 +409,13 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="the configuration stream (default 0)")
     parser.add_argument("--suite", default="layers", choices=sorted(SUITES),
                         help="the stream of layers to draw from (default layers: the image stream)")
-    parser.add_argument("--layers", default="", help=f"comma-separated subset of: {', '.join(LAYERS + SEQUENCE_LAYERS)}")
+    parser.add_argument("--layers", default="", help=f"comma-separated subset of: {', '.join(ALL_LAYERS)}")
     parser.add_argument("--tiers", default=",".join(TIERS), help="comma-separated kernel tiers (default fast,reference)")
     args = parser.parse_args(argv)
     layers = [name.strip() for name in args.layers.split(",") if name.strip()] or SUITES[args.suite]
-    unknown = sorted(set(layers) - set(LAYERS + SEQUENCE_LAYERS))
+    unknown = sorted(set(layers) - set(ALL_LAYERS))
     if unknown:
-        parser.error(f"unknown layers {unknown}; choose from {', '.join(LAYERS + SEQUENCE_LAYERS)}")
+        parser.error(f"unknown layers {unknown}; choose from {', '.join(ALL_LAYERS)}")
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
     if not tiers or set(tiers) - set(TIERS):
         parser.error(f"--tiers: choose from {', '.join(TIERS)}")
