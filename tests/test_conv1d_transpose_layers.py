@@ -18,8 +18,9 @@ from tests.keras_helpers import import_keras, relative_diff
 
 CI_CONV_CONFIGS = 4
 # found by the sweep: 22, a channels_first SeparableConv2D (the fast depthwise kernel needed a C-order input);
-# 75, a gradient that is exactly 0 and float32 noise in both (see GRADIENT_ATOL_PER_ELEMENT)
-SWEEP_REGRESSIONS = [22, 75]
+# 75, a gradient that is exactly 0 and float32 noise in both (see GRADIENT_ATOL_PER_ELEMENT); 296, a
+# channels_first DepthwiseConv2D with one channel (a length-1 axis whose stride is not C order's)
+SWEEP_REGRESSIONS = [22, 75, 296]
 CONV_STREAM = random_parity.CONV_STREAM
 
 
