@@ -28,7 +28,7 @@ import numpy as np
 from scipy import special
 
 from ..autograd.function import Function
-from .math import clip_slope, tie_weight
+from .math import clip_slope, tie_weight, where
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
@@ -63,6 +63,12 @@ def log_softmax_array(x, axis=-1):
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+def constant(values, g):
+    """``values`` (a mask or a slope that is locally constant in x) as an array of g's dtype, for
+    ``tensor_backward``: multiplying by it records nothing about x, so its second derivative is 0."""
+    return np.asarray(values, dtype=g.dtype)
+
+
 # -- the ReLU family ------------------------------------------------------------------------------
 class ReLU(Function):
     """y = max(x, 0);  y' = [x > 0]  (so relu(nan) = nan, its gradient 0, as in Keras)."""
@@ -74,6 +80,9 @@ class ReLU(Function):
     def backward(self, g):
         return (g * self.positive,)
 
+    def tensor_backward(self, g, y, x):  # relu'' = 0 (the slope is locally constant), as in JAX
+        return (g * constant(self.positive, g),)
+
 
 class ReLU6(Function):
     """y = min(max(x, 0), 6);  y' = [0 < x < 6]."""
@@ -84,6 +93,9 @@ class ReLU6(Function):
 
     def backward(self, g):
         return (g * self.inside,)
+
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.inside, g),)
 
 
 class GeneralReLU(Function):
@@ -117,6 +129,9 @@ class GeneralReLU(Function):
         slope = self.above * self.clip_slope + self.negative_slope * self.below
         return (g * np.asarray(slope, dtype=g.dtype),)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.above * self.clip_slope + self.negative_slope * self.below, g),)
+
 
 class LeakyReLU(Function):
     """y = x if x >= 0 else a x;  y' = 1 if x >= 0 else a."""
@@ -128,6 +143,9 @@ class LeakyReLU(Function):
 
     def backward(self, g):
         return (np.where(self.nonneg, g, self.slope * g),)
+
+    def tensor_backward(self, g, y, x):
+        return (g * constant(np.where(self.nonneg, 1.0, self.slope), g),)
 
 
 class ELU(Function):
@@ -142,6 +160,9 @@ class ELU(Function):
     def backward(self, g):
         return (np.where(self.positive, g, g * (self.negative_part + self.alpha)),)
 
+    def tensor_backward(self, g, y, x):
+        return (where(self.positive, g, g * (y + self.alpha)),)
+
 
 class SELU(Function):
     """y = scale * elu(x, alpha), alpha = 1.6732632423543772, scale = 1.0507009873554805;
@@ -154,6 +175,9 @@ class SELU(Function):
 
     def backward(self, g):
         return (SELU_SCALE * np.where(self.positive, g, g * (self.negative_part + SELU_ALPHA)),)
+
+    def tensor_backward(self, g, y, x):  # y + scale alpha = scale alpha e^x where x <= 0
+        return (where(self.positive, SELU_SCALE * g, g * (y + SELU_SCALE * SELU_ALPHA)),)
 
 
 class CELU(Function):
@@ -168,6 +192,9 @@ class CELU(Function):
     def backward(self, g):
         return (np.where(self.positive, g, g * self.exp_part),)
 
+    def tensor_backward(self, g, y, x):  # y + alpha = alpha e^(x/alpha) where x <= 0
+        return (where(self.positive, g, g * (y + self.alpha) / self.alpha),)
+
 
 # -- sigmoid-like ------------------------------------------------------------------------------------
 class Sigmoid(Function):
@@ -179,6 +206,9 @@ class Sigmoid(Function):
 
     def backward(self, g):
         return (g * self.y * (1 - self.y),)
+
+    def tensor_backward(self, g, y, x):
+        return (g * y * (1 - y),)
 
 
 class HardSigmoid(Function):
@@ -194,6 +224,9 @@ class HardSigmoid(Function):
     def backward(self, g):
         return (g * self.inside / 6.0,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.inside / 6.0, g),)
+
 
 class SparseSigmoid(Function):
     """y = clip(x + 1, 0, 2) / 2;  y' = clip'(x + 1) / 2 = [-1 < x < 1] / 2, and 1/4 at x = +-1
@@ -206,6 +239,9 @@ class SparseSigmoid(Function):
     def backward(self, g):
         return (g * self.slope * 0.5,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.slope * 0.5, g),)
+
 
 class LogSigmoid(Function):
     """y = log(sigmoid(x)) = -softplus(-x);  y' = sigmoid(-x) = 1 - sigmoid(x)."""
@@ -217,6 +253,9 @@ class LogSigmoid(Function):
     def backward(self, g):
         return (g * sigmoid_array(-self.x),)
 
+    def tensor_backward(self, g, y, x):
+        return (g * Sigmoid.apply(-x),)
+
 
 class Tanh(Function):
     """y = tanh(x);  y' = 1 - y^2."""
@@ -227,6 +266,9 @@ class Tanh(Function):
 
     def backward(self, g):
         return (g * (1 - self.y * self.y),)
+
+    def tensor_backward(self, g, y, x):
+        return (g * (1 - y * y),)
 
 
 class HardTanh(Function):
@@ -241,6 +283,9 @@ class HardTanh(Function):
     def backward(self, g):
         return (g * self.inside,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.inside, g),)
+
 
 class TanhShrink(Function):
     """y = x - tanh(x);  y' = tanh(x)^2."""
@@ -251,6 +296,10 @@ class TanhShrink(Function):
 
     def backward(self, g):
         return (g * self.t * self.t,)
+
+    def tensor_backward(self, g, y, x):
+        t = x - y
+        return (g * t * t,)
 
 
 # -- x times a gate ------------------------------------------------------------------------------------
@@ -263,6 +312,10 @@ class Silu(Function):
 
     def backward(self, g):
         return (g * self.s * (1 + self.x * (1 - self.s)),)
+
+    def tensor_backward(self, g, y, x):
+        s = Sigmoid.apply(x)
+        return (g * s * (1 + x * (1 - s)),)
 
 
 class HardSilu(Function):
@@ -317,6 +370,10 @@ class Mish(Function):
     def backward(self, g):
         return (g * (self.t + self.x * (1 - self.t * self.t) * sigmoid_array(self.x)),)
 
+    def tensor_backward(self, g, y, x):
+        t = Tanh.apply(Softplus.apply(x))
+        return (g * (t + x * (1 - t * t) * Sigmoid.apply(x)),)
+
 
 class GLU(Function):
     """Gated linear unit: split x in halves a, b along ``axis``;  y = a sigmoid(b);
@@ -346,6 +403,9 @@ class Softplus(Function):
 
     def backward(self, g):
         return (g * sigmoid_array(self.x),)
+
+    def tensor_backward(self, g, y, x):
+        return (g * Sigmoid.apply(x),)
 
 
 class SparsePlus(Function):
@@ -383,6 +443,10 @@ class Softsign(Function):
     def backward(self, g):
         return (g / (self.denominator * self.denominator),)
 
+    def tensor_backward(self, g, y, x):
+        d = 1 + x.abs()
+        return (g / (d * d),)
+
 
 class Exponential(Function):
     """y = e^x;  y' = y."""
@@ -394,6 +458,9 @@ class Exponential(Function):
     def backward(self, g):
         return (g * self.y,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * y,)
+
 
 class HardShrink(Function):
     """y = x if |x| > threshold else 0;  y' = [|x| > threshold]."""
@@ -404,6 +471,9 @@ class HardShrink(Function):
 
     def backward(self, g):
         return (g * self.outside,)
+
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.outside, g),)
 
 
 class SoftShrink(Function):
@@ -419,6 +489,9 @@ class SoftShrink(Function):
     def backward(self, g):
         return (g * self.outside,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.outside, g),)
+
 
 class Threshold(Function):
     """y = x if x > threshold else default_value;  y' = [x > threshold]."""
@@ -429,6 +502,9 @@ class Threshold(Function):
 
     def backward(self, g):
         return (g * self.above,)
+
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.above, g),)
 
 
 # -- along an axis ---------------------------------------------------------------------------------------
@@ -444,6 +520,9 @@ class Softmax(Function):
     def backward(self, g):
         return (self.y * (g - np.sum(g * self.y, axis=self.axis, keepdims=True)),)
 
+    def tensor_backward(self, g, y, x):
+        return (y * (g - (g * y).sum(axis=self.axis, keepdims=True)),)
+
 
 class LogSoftmax(Function):
     """y_i = x_i - max x - log sum_j e^(x_j - max x) along ``axis``;
@@ -456,6 +535,9 @@ class LogSoftmax(Function):
 
     def backward(self, g):
         return (g - np.exp(self.y) * np.sum(g, axis=self.axis, keepdims=True),)
+
+    def tensor_backward(self, g, y, x):
+        return (g - y.exp() * g.sum(axis=self.axis, keepdims=True),)
 
 
 class Sparsemax(Function):
@@ -508,4 +590,9 @@ class PReLU(Function):
         x = self.x
         dx = g * ((x > 0) + self.alpha * (x < 0)) if self.needs_input_grad[0] else None
         dalpha = g * np.minimum(x, 0) if self.needs_input_grad[1] else None
+        return dx, dalpha
+
+    def tensor_backward(self, g, y, x, alpha):  # piecewise linear in x, linear in alpha
+        dx = where(x.data > 0, g, g * alpha) * constant(x.data != 0, g) if self.needs_input_grad[0] else None
+        dalpha = g * x.minimum(0.0) if self.needs_input_grad[1] else None
         return dx, dalpha
