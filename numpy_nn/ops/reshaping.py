@@ -28,6 +28,10 @@ class ZeroPad2D(Function):
         cols = slice(self.left, self.left + self.width)
         return (np.ascontiguousarray(g[:, rows, cols, :]),)
 
+    def tensor_backward(self, g, y, x):  # on the tape: the adjoint, a crop
+        (top, bottom), (left, right) = self.params.get("padding", ((1, 1), (1, 1)))
+        return (Crop2D.apply(g, cropping=((top, bottom), (left, right))),)
+
 
 class Crop2D(Function):
     """y = x[:, top:H - bottom, left:W - right, :];   dx = g zero-padded back to x's shape."""
@@ -39,6 +43,9 @@ class Crop2D(Function):
 
     def backward(self, g):
         return (np.pad(g, ((0, 0), self.padding[0], self.padding[1], (0, 0))),)
+
+    def tensor_backward(self, g, y, x):  # on the tape: the adjoint, a zero padding
+        return (ZeroPad2D.apply(g, padding=self.padding),)
 
 
 class UpSample2DNearest(Function):
@@ -105,6 +112,14 @@ class Concatenate(Function):
         pieces = np.split(g, self.boundaries, axis=self.axis)
         return tuple(np.ascontiguousarray(p) if needed else None
                      for p, needed in zip(pieces, self.needs_input_grad))
+
+    def tensor_backward(self, g, y, *xs):
+        axis, start, grads = self.axis % g.ndim, 0, []
+        for x, needed in zip(xs, self.needs_input_grad):
+            index = (slice(None),) * axis + (slice(start, start + x.shape[axis]),)
+            grads.append(g[index] if needed else None)
+            start += x.shape[axis]
+        return tuple(grads)
 
 
 def concatenate(tensors, axis=-1):
