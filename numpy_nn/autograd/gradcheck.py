@@ -16,13 +16,10 @@ it stays cheap for a large convolution (the HIPS/autograd ``check_grads`` idea).
 This is the one finite-difference checker of the project: the tests' factory
 (``tests/gradcheck_factory.py``) calls it for ops, layers (input and weights) and whole models.
 """
-import contextlib
-
 import numpy as np
 
 from .. import config
 from .engine import grad as tape_grad
-from .function import no_grad
 from .tensor import Tensor
 
 
@@ -69,6 +66,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, dir
     * ``order=2``: check the second derivatives instead (``create_graph=True``, see the module
       docstring); ``upstream`` then weighs the first gradients, one array per checked input.
 
+    ``fn`` is evaluated on the tape for the finite differences too, so it may take a gradient
+    itself (``grad(..., create_graph=True)``, as a gradient penalty does).
+
     floatx is float64 during the check, so layers built inside ``fn`` compute in float64. The
     error names the input, its shape, how many elements disagree, the worst one's index and
     both values.
@@ -102,8 +102,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, dir
         analytic = [g.data for g in tape_grad(total, checked)]
 
         def loss():
-            with (no_grad() if order == 1 else contextlib.nullcontext()):  # a gradient needs the tape
-                values = _as_list(fn(*args))
+            values = _as_list(fn(*args))  # on the tape: fn may take a gradient inside (a gradient penalty)
             return float(sum(np.sum(w * o.data) for w, o in zip(weights, values)))
 
         def fail(msg):
