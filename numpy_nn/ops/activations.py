@@ -332,6 +332,10 @@ class HardSilu(Function):
         inside = (self.x > -3) & (self.x < 3)
         return (g * (self.h + np.where(inside, self.x / 6.0, 0)),)
 
+    def tensor_backward(self, g, y, x):
+        inside = (x.data > -3) & (x.data < 3)
+        return (g * (HardSigmoid.apply(x) + where(inside, x / 6.0, 0.0)),)
+
 
 class Gelu(Function):
     """Gaussian error linear unit (``keras.activations.gelu`` defaults to the exact form).
@@ -357,6 +361,13 @@ class Gelu(Function):
             return (g * (0.5 * (1 + self.t) + 0.5 * x * (1 - self.t * self.t) * du),)
         pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
         return (g * (self.cdf + x * pdf),)
+
+    def tensor_backward(self, g, y, x):  # the tanh form only (erf has no op of its own here)
+        if not self.approximate:
+            return super().tensor_backward(g, y, x)
+        t = Tanh.apply(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x ** 3))
+        du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x * x)
+        return (g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du),)
 
 
 class Mish(Function):
@@ -420,6 +431,9 @@ class SparsePlus(Function):
         x = self.x
         return (g * np.where(x <= -1, 0, np.where(x >= 1, 1, (x + 1) / 2.0)).astype(g.dtype, copy=False),)
 
+    def tensor_backward(self, g, y, x):
+        return (where(x.data >= 1, g, g * constant(x.data > -1, g) * (x + 1) / 2.0),)
+
 
 class Squareplus(Function):
     """y = (x + sqrt(x^2 + b)) / 2;  y' = (1 + x / sqrt(x^2 + b)) / 2."""
@@ -431,6 +445,9 @@ class Squareplus(Function):
 
     def backward(self, g):
         return (g * 0.5 * (1 + self.x / self.root),)
+
+    def tensor_backward(self, g, y, x):
+        return (g * 0.5 * (1 + x / (x * x + float(self.params.get("b", 4))).sqrt()),)
 
 
 class Softsign(Function):
