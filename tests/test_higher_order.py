@@ -16,6 +16,7 @@ from numpy_nn import activations
 from numpy_nn.ops import conv as C, dropout as D, losses as L, math as M, merge as G, pooling as P, reshaping as R
 from numpy_nn.ops.activations import PReLU
 from tests.gradcheck_factory import assert_second_derivatives_match, floatx64
+from tests.keras_helpers import relative_diff
 from tests.test_activations import KINKS, away_from
 
 shapes_2d = st.tuples(st.integers(1, 3), st.integers(1, 4))
@@ -312,3 +313,66 @@ def test_hessian_is_symmetric(seed):
         columns.append(nn.grad(g[0, i], x).data[0])
     hessian = np.array(columns)
     np.testing.assert_allclose(hessian, hessian.T, atol=1e-12)
+
+
+# -- Grad-CAM++ with exact second and third derivatives ------------------------------------------------------
+def cam_model(smooth_head):
+    """conv (the CAM layer) then a piecewise-linear head (max pool, ReLU, linear) or a smooth one (GAP, tanh)."""
+    from numpy_nn.layers.conv import Conv2D
+    from numpy_nn.layers.core import Dense
+    from numpy_nn.layers.pooling import GlobalAveragePooling2D, MaxPooling2D
+    from numpy_nn.layers.reshaping import Flatten
+    nn.set_random_seed(3)
+    x = nn.Input((6, 6, 2))
+    a = Conv2D(3, 3, activation="relu", name="conv")(x)
+    if smooth_head:
+        h = Dense(5, activation="tanh", name="hidden")(GlobalAveragePooling2D()(a))
+    else:
+        h = Dense(4, activation="relu", name="hidden")(Flatten()(MaxPooling2D(2)(a)))
+    return nn.Model(x, Dense(3, activation="softmax", name="out")(h))
+
+
+def test_exact_grad_cam_plus_plus_equals_the_closed_form_on_a_piecewise_linear_head():
+    """Above the layer only max pooling, ReLU and linear maps: d^2y/dA^2 = d^3y/dA^3 = 0, so the
+    exact alphas are the closed form's (the exponential-output formula is then exact)."""
+    from numpy_nn.viz.cam import GradCAMPlusPlus
+    with floatx64():
+        model = cam_model(smooth_head=False)
+        x = np.random.default_rng(0).random((2, 6, 6, 2))
+        closed = GradCAMPlusPlus(model, "conv")(x)
+        cam = GradCAMPlusPlus(model, "conv", exact=True)
+        exact = cam(x)
+    h, t = cam.higher
+    np.testing.assert_array_equal(h, 0)
+    np.testing.assert_array_equal(t, 0)
+    assert np.max(exact) == 1.0 and np.count_nonzero(exact) > 3, "a blank map checks nothing"
+    np.testing.assert_allclose(exact, closed, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(nn.viz.grad_cam_plus_plus(model, x, "conv", exact=True), exact, rtol=1e-12)
+
+
+def test_exact_grad_cam_plus_plus_uses_the_true_higher_derivatives_of_a_smooth_head():
+    """GAP -> Dense(tanh) -> logit z_k: y = sum_c V[c, k] tanh(u_c), u = mean_s(A) W + b, P = |grid|:
+
+        g = sum_c V (1 - T^2) W[k', c] / P,      h = sum_c V (-2 T (1 - T^2)) W^2 / P^2,
+        t = sum_c V (-2 (1 - T^2)(1 - 3 T^2)) W^3 / P^3        (T = tanh(u_c); the same at every s)
+
+    The exact alphas use h and t; the closed form (h = t = 0) gives different channel weights."""
+    from numpy_nn.viz.cam import GradCAMPlusPlus
+    k = 2  # a class with positive gradients in some channels (the ReLU keeps only those)
+    with floatx64():
+        model = cam_model(smooth_head=True)
+        x = np.random.default_rng(1).random((2, 6, 6, 2))
+        closed = GradCAMPlusPlus(model, "conv")
+        closed.compute(x, class_index=k)
+        cam = GradCAMPlusPlus(model, "conv", exact=True)
+        cam.compute(x, class_index=k)
+        A = cam.last["activations"]
+        W, b = model.get_layer("hidden").get_weights()
+        V = model.get_layer("out").get_weights()[0][:, k]
+    P = A.shape[1] * A.shape[2]
+    T = np.tanh(A.mean(axis=(1, 2)) @ W + b)                                    # (N, 5)
+    expected = [np.einsum("c,nc,kc->nk", V, f, W ** p) / P ** p for p, f in
+                ((1, 1 - T ** 2), (2, -2 * T * (1 - T ** 2)), (3, -2 * (1 - T ** 2) * (1 - 3 * T ** 2)))]
+    for ours, formula in zip([cam.last["gradients"], *cam.higher], expected):
+        np.testing.assert_allclose(ours, np.broadcast_to(formula[:, None, None, :], A.shape), rtol=1e-10, atol=1e-14)
+    assert relative_diff(cam.last["weights"], closed.last["weights"]) > 1e-3, "the exact form should differ here"
