@@ -109,7 +109,7 @@ def test_activation_second_derivatives(name, shape, seed):
     assert_second_derivatives_match(lambda: fn(x) * x, [x], names=[name])
 
 
-@pytest.mark.parametrize("name", ["softmax", "log_softmax", "gelu_tanh", "prelu", "general_relu"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "glu", "gelu_tanh", "prelu", "general_relu", "threshold"])
 @given(shapes_2d, seeds)
 def test_other_activation_second_derivatives(name, shape, seed):
     x, alpha = tensors(seed, shape, (shape[1],))
@@ -117,8 +117,10 @@ def test_other_activation_second_derivatives(name, shape, seed):
            "log_softmax": lambda: activations.log_softmax(x) ** 2,
            "gelu_tanh": lambda: activations.gelu(x, approximate=True),
            "prelu": lambda: PReLU.apply(x, alpha) ** 2,
-           "general_relu": lambda: activations.relu(x, negative_slope=0.3, max_value=5.0, threshold=0.5) ** 2}
-    if name == "general_relu":
+           "general_relu": lambda: activations.relu(x, negative_slope=0.3, max_value=5.0, threshold=0.5) ** 2,
+           "glu": lambda: activations.glu(R.concatenate([x, x * x], axis=1)) ** 2,
+           "threshold": lambda: activations.threshold(x, 0.5, -1.0) * x}
+    if name in ("general_relu", "threshold"):
         x.data = away_from(x.data, [0.5], margin=0.05)
     params = [x, alpha] if name == "prelu" else [x]
     if name == "prelu":
@@ -165,6 +167,8 @@ RESHAPE_MERGE = {
     "average": lambda a, b: G.Average.apply(a * b, b) ** 2,
     "multiply_n": lambda a, b: G.MultiplyN.apply(a, b, a),
     "dropout": lambda a, b: D.Dropout.apply(a * b, rate=0.4, rng=np.random.default_rng(3)) ** 2,
+    "upsample_nearest": lambda a, b: R.UpSample2DNearest.apply((a * b).reshape(1, *a.shape, 1), size=(2, 3)) ** 3,
+    "upsample_bilinear": lambda a, b: R.UpSample2DBilinear.apply((a * b).reshape(1, *a.shape, 1), size=(3, 2)) ** 3,
 }
 
 
@@ -376,3 +380,14 @@ def test_exact_grad_cam_plus_plus_uses_the_true_higher_derivatives_of_a_smooth_h
     for ours, formula in zip([cam.last["gradients"], *cam.higher], expected):
         np.testing.assert_allclose(ours, np.broadcast_to(formula[:, None, None, :], A.shape), rtol=1e-10, atol=1e-14)
     assert relative_diff(cam.last["weights"], closed.last["weights"]) > 1e-3, "the exact form should differ here"
+
+
+@pytest.mark.both_tiers
+@given(st.integers(1, 3), st.integers(1, 3), seeds)
+def test_batch_norm_inference_second_derivatives(rows, channels, seed):
+    from numpy_nn.ops.normalization import BatchNormInference
+    x, gamma, beta = tensors(seed, (rows, 2, channels), (channels,), (channels,))
+    rng = np.random.default_rng(seed + 1)
+    mean, variance = rng.standard_normal(channels), rng.uniform(0.5, 2, channels)
+    forward = lambda: BatchNormInference.apply(x, gamma, beta, mean=mean, variance=variance) ** 3  # noqa: E731
+    assert_second_derivatives_match(forward, [x, gamma, beta], names=["x", "gamma", "beta"])

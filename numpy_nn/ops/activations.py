@@ -29,6 +29,7 @@ from scipy import special
 
 from ..autograd.function import Function
 from .math import clip_slope, tie_weight, where
+from .reshaping import Concatenate
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
@@ -402,6 +403,13 @@ class GLU(Function):
         da = g * self.s
         db = g * self.a * self.s * (1 - self.s)
         return (np.concatenate([da, db], axis=self.axis),)
+
+    def tensor_backward(self, g, y, x):
+        axis = self.axis % x.ndim
+        half = x.shape[axis] // 2
+        a = x[(slice(None),) * axis + (slice(0, half),)]
+        s = Sigmoid.apply(x[(slice(None),) * axis + (slice(half, None),)])
+        return (Concatenate.apply(g * s, g * a * s * (1 - s), axis=axis),)
 
 
 # -- smooth ReLU-likes and others -------------------------------------------------------------------------

@@ -64,6 +64,10 @@ class UpSample2DNearest(Function):
         blocks = g.reshape(n, height // sh, sh, width // sw, sw, c)
         return (blocks.sum(axis=(2, 4)),)
 
+    def tensor_backward(self, g, y, x):
+        (sh, sw), (n, height, width, c) = self.size, g.shape
+        return (g.reshape(n, height // sh, sh, width // sw, sw, c).sum(axis=(2, 4)),)
+
 
 def linear_resize_matrix(n, factor, dtype=np.float64):
     """The (n*factor, n) matrix of 1-D linear interpolation with half-pixel centres.
@@ -98,6 +102,10 @@ class UpSample2DBilinear(Function):
 
     def backward(self, g):
         return (np.einsum("oh,nopc,pw->nhwc", self.rows, g, self.cols, optimize=True),)
+
+    def tensor_backward(self, g, y, x):  # A_h^T g A_w per (n, c), as matrix products on the tape
+        planes = g.transpose(0, 3, 1, 2)                                  # (N, C, H*sh, W*sw)
+        return ((self.rows.T @ planes @ self.cols).transpose(0, 2, 3, 1),)
 
 
 class Concatenate(Function):
