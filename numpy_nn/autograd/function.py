@@ -20,7 +20,8 @@ and, optionally, a third one for higher-order gradients:
 
 ``Function.apply(*inputs, **params)`` runs ``forward`` and, when gradients are enabled and an
 input requires one, records the call on the tape: the output Tensor remembers the Function
-instance, which remembers its input Tensors. That chain *is* the tape.
+instance, which remembers its input Tensors (and its keyword parameters, ``params``). That chain
+*is* the tape.
 
 Two tiers. The Function subclasses in ``numpy_nn/ops/<family>.py`` are the *reference* tier:
 their ``forward``/``backward`` read like the docstring formula. A *fast* kernel for the same op
