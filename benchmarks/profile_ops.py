@@ -9,6 +9,7 @@ disturbs less (BLAS worker threads are not in it, so for matmul-heavy ops it is 
 
     python -m benchmarks.profile_ops                  # the small-CNN training step, batch 64
     python -m benchmarks.profile_ops --steps 20 --batch 64 --tune-allocator
+    python -m benchmarks.profile_ops --predict mobilenetv2 --steps 3   # an application's predict
 """
 import argparse
 import collections
@@ -112,16 +113,40 @@ def profile_small_cnn(steps=10, batch=64, warmup=2):
     return profiler, total
 
 
+def profile_predict(name, steps=3, warmup=1):
+    """Profile the suite's ``<name>_predict`` workload (e.g. mobilenetv2: batch 8, 96x96x3, inference)."""
+    from .workloads import find
+    from .workloads_numpy import _application_predict
+
+    predict = _application_predict(find(f"{name}_predict"))
+    for _ in range(warmup):
+        predict()
+    gc.collect()
+    with OpProfiler() as profiler:
+        start = time.perf_counter()
+        for _ in range(steps):
+            predict()
+        total = time.perf_counter() - start
+    return profiler, total
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--tune-allocator", action="store_true",
                         help="call numpy_nn.ops.kernels.buffers.tune_allocator() first")
+    parser.add_argument("--predict", default=None, metavar="APP",
+                        help="profile an application's predict instead (mobilenetv2, efficientnetb0, ...)")
     args = parser.parse_args(argv)
     if args.tune_allocator:
         from numpy_nn.ops.kernels.buffers import tune_allocator
         print("tune_allocator():", tune_allocator())
+    if args.predict:
+        profiler, total = profile_predict(args.predict.lower(), args.steps)
+        print(f"{args.predict} predict: {1e3 * total / args.steps:.2f} ms/call (mean of {args.steps})")
+        print(profiler.table(total, args.steps))
+        return
     profiler, total = profile_small_cnn(args.steps, args.batch)
     print(f"small-CNN training step, batch {args.batch}: {1e3 * total / args.steps:.2f} ms/step "
           f"(mean of {args.steps}, profiler overhead included)")

@@ -54,11 +54,12 @@ def _conv(name, batch, hw, c_in, filters, k=3, stride=1, padding="same"):
                     forward_flops=2.0 * macs)
 
 
-def _depthwise(name, batch, hw, c, k=3):
-    macs = batch * hw * hw * c * k * k
-    return Workload(name, "depthwise", f"DepthwiseConv2D {k}x{k} same {hw}x{hw}x{c}, N={batch}",
-                    dict(input_shape=(batch, hw, hw, c), kernel_size=k, padding="same"),
-                    forward_flops=2.0 * macs)
+def _depthwise(name, batch, hw, c, k=3, stride=1, modes=(FORWARD, FORWARD_BACKWARD)):
+    oh = conv_output_size(hw, k, stride, "same")
+    macs = batch * oh * oh * c * k * k
+    return Workload(name, "depthwise", f"DepthwiseConv2D {k}x{k} s{stride} same {hw}x{hw}x{c}, N={batch}",
+                    dict(input_shape=(batch, hw, hw, c), kernel_size=k, strides=stride, padding="same"),
+                    modes=modes, forward_flops=2.0 * macs)
 
 
 def _separable(name, batch, hw, c, filters, k=3):
@@ -91,6 +92,9 @@ def all_workloads(quick=False):
         _conv("conv3x3_s1_b", n, hw // 2, 64, 128),
         _conv("conv3x3_s2", n, hw, 32, 64, stride=2),
         _depthwise("depthwise3x3", n, hw, 64),
+        # Inference at the shapes of MobileNetV2's 96x96 predict below (its 3rd block, stride 1 and 2).
+        _depthwise("depthwise3x3_mnv2_s1", 8, 12 if quick else 24, 144, modes=(FORWARD,)),
+        _depthwise("depthwise3x3_mnv2_s2", 8, 24 if quick else 48, 96, stride=2, modes=(FORWARD,)),
         _separable("separable3x3", n, hw, 64, 128),
         Workload("batchnorm_train", "batchnorm", f"BatchNormalization (training) {hw}x{hw}x64, N={n}",
                  dict(input_shape=(n, hw, hw, 64))),
@@ -104,7 +108,7 @@ def all_workloads(quick=False):
                  f"batch {8 if quick else 64}",
                  dict(input_shape=(8 if quick else 64, 32, 32, 3), classes=10), modes=(TRAIN_STEP,)),
     ]
-    for app in ("VGG16", "ResNet50", "MobileNetV2"):
+    for app in ("VGG16", "ResNet50", "MobileNetV2", "EfficientNetB0"):
         # Too slow to build and compile for --quick; run them with --only NAME.
         suite.append(Workload(f"{app.lower()}_predict", "application",
                               f"{app} predict, 96x96x3, batch 8, random weights",

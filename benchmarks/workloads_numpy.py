@@ -70,7 +70,7 @@ def _make_layer(workload):
     if family == "conv2d":
         return layer_class("Conv2D")(p["filters"], p["kernel_size"], strides=p["strides"], padding=p["padding"])
     if family == "depthwise":
-        return layer_class("DepthwiseConv2D")(p["kernel_size"], padding=p["padding"])
+        return layer_class("DepthwiseConv2D")(p["kernel_size"], strides=p.get("strides", 1), padding=p["padding"])
     if family == "separable":
         return layer_class("SeparableConv2D")(p["filters"], p["kernel_size"], padding=p["padding"])
     if family == "batchnorm":

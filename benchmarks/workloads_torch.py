@@ -53,7 +53,7 @@ def _make_layer(workload):
         return nn.Conv2d(channels, p["filters"], k, stride=p["strides"], padding=k // 2)
     if family == "depthwise":
         k = p["kernel_size"]
-        return nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels)
+        return nn.Conv2d(channels, channels, k, stride=p.get("strides", 1), padding=k // 2, groups=channels)
     if family == "separable":
         k = p["kernel_size"]
         return nn.Sequential(nn.Conv2d(channels, channels, k, padding=k // 2, groups=channels, bias=False),
@@ -207,11 +207,48 @@ def _mobilenet_v2(classes=1000):
     return nn.Sequential(*layers)
 
 
+def _efficientnet_b0(classes=1000):
+    """EfficientNetB0 as keras.applications builds it (MBConv with squeeze-and-excite, swish), eval mode."""
+    from torch import nn
+
+    def conv_bn(c_in, c_out, k, stride=1, groups=1, act=True):
+        layers = [nn.Conv2d(c_in, c_out, k, stride, padding=k // 2, groups=groups, bias=False),
+                  nn.BatchNorm2d(c_out, eps=1e-3)]
+        return layers + [nn.SiLU()] if act else layers
+
+    class MBConv(nn.Module):
+        def __init__(self, c_in, c_out, k, stride, expansion):
+            super().__init__()
+            hidden, squeezed = c_in * expansion, max(1, int(c_in * 0.25))
+            self.expand = nn.Sequential(*conv_bn(c_in, hidden, 1)) if expansion != 1 else nn.Identity()
+            self.depthwise = nn.Sequential(*conv_bn(hidden, hidden, k, stride, groups=hidden))
+            self.excite = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(hidden, squeezed, 1), nn.SiLU(),
+                                        nn.Conv2d(squeezed, hidden, 1), nn.Sigmoid())
+            self.project = nn.Sequential(*conv_bn(hidden, c_out, 1, act=False))
+            self.residual = stride == 1 and c_in == c_out
+
+        def forward(self, x):
+            y = self.depthwise(self.expand(x))
+            y = self.project(y * self.excite(y))
+            return x + y if self.residual else y
+
+    layers, channels = conv_bn(3, 32, 3, 2), 32
+    for k, repeats, c_out, expansion, stride in ((3, 1, 16, 1, 1), (3, 2, 24, 6, 2), (5, 2, 40, 6, 2),
+                                                 (3, 3, 80, 6, 2), (5, 3, 112, 6, 1), (5, 4, 192, 6, 2),
+                                                 (3, 1, 320, 6, 1)):
+        for r in range(repeats):
+            layers.append(MBConv(channels, c_out, k, stride if r == 0 else 1, expansion))
+            channels = c_out
+    layers += conv_bn(channels, 1280, 1) + [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1280, classes),
+                                            nn.Softmax(dim=1)]
+    return nn.Sequential(*layers)
+
+
 def _application_predict(workload):
     import torch
     p = workload.params
     builders = {"VGG16": lambda: _vgg16(size=p["input_shape"][1]), "ResNet50": _resnet50,
-                "MobileNetV2": _mobilenet_v2}
+                "MobileNetV2": _mobilenet_v2, "EfficientNetB0": _efficientnet_b0}
     model = builders[p["application"]]().to(memory_format=torch.channels_last).eval()
     x = _randn(p["input_shape"])
 

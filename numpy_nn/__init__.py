@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Rooms with heavier imports (matplotlib, scipy, h5py) load on first use.
     import importlib
-    if name in ("viz", "saving", "interop", "ensemble", "tuning", "bench", "tour", "applications"):
+    if name in ("viz", "saving", "interop", "ensemble", "tuning", "bench", "tour", "applications", "exercises", "explain"):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
@@ -43,4 +43,4 @@ def __getattr__(name):
 __all__ = ["Tensor", "Variable", "Function", "grad", "gradcheck", "no_grad", "floatx", "set_floatx",
            "Input", "Model", "Sequential", "function", "set_random_seed", "layers", "activations",
            "callbacks", "constraints", "datasets", "initializers", "losses", "metrics", "optimizers",
-           "regularizers", "utils", "config", "viz", "saving", "interop", "ensemble", "tuning", "applications"]
+           "regularizers", "utils", "config", "viz", "saving", "interop", "ensemble", "tuning", "applications", "exercises"]

@@ -5,6 +5,10 @@
                                                   x.npy, or x.npz with one array per input name
     numpy-nn summary model.keras                  the model summary (no Keras needed)
     numpy-nn bench [--quick] [...]                the benchmarks/ suite, ratios side by side
+    numpy-nn exercise list | show NAME | check NAME FILE.py
+                                                  write an op's backward pass yourself and check it
+    numpy-nn explain LAYER --shape 2,3 [--seed S] [--training] [--units 3 ...]
+                                                  every number of one layer's forward and backward pass
 """
 import argparse
 import sys
@@ -51,6 +55,53 @@ def _bench(args, rest):
     return bench_main(rest + (["--quick"] if args.quick else []))
 
 
+def _exercise(args):
+    from . import exercises
+    if args.action == "list":
+        for name in exercises.list_exercises():
+            e = exercises.get(name)
+            print(f"{name:<22} {e.signature}")
+        return 0
+    if not args.name:
+        raise ValueError(f"exercise {args.action} needs an exercise name; one of: "
+                         f"{', '.join(exercises.list_exercises())}")
+    if args.action == "show":
+        print(exercises.show(args.name))
+        return 0
+    if not args.file:
+        raise ValueError(f"usage: numpy-nn exercise check {args.name} FILE.py (a file defining backward)")
+    backward = _load_backward(args.file)
+    report = exercises.check(args.name, backward, seed=args.seed, keras=False if args.no_keras else None)
+    print(report)
+    return 0 if report.passed else 1
+
+
+def _load_backward(path):
+    """The ``backward`` function defined in the Python file ``path``."""
+    import importlib.util
+    import os
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    spec = importlib.util.spec_from_file_location("exercise_solution", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "backward", None)):
+        raise ValueError(f"{path} must define a function called backward")
+    return module.backward
+
+
+def _explain(args, rest):
+    from .explain import explain, parse_layer_arguments
+    try:
+        shape = tuple(int(n) for n in args.shape.split(","))
+    except ValueError:
+        raise ValueError(f"--shape takes sizes separated by commas, batch first (e.g. 2,3); "
+                         f"received {args.shape!r}") from None
+    print(explain(args.layer, shape, seed=args.seed, training=args.training, keras=False if args.no_keras else None,
+                  **parse_layer_arguments(rest)))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="numpy-nn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +120,19 @@ def build_parser():
     summary.add_argument("path")
     bench = sub.add_parser("bench", help="run the benchmarks side by side with PyTorch and JAX")
     bench.add_argument("--quick", action="store_true")
+    exercise = sub.add_parser("exercise", help="write an op's backward pass yourself and check it")
+    exercise.add_argument("action", choices=["list", "show", "check"])
+    exercise.add_argument("name", nargs="?", help="the exercise (see: numpy-nn exercise list)")
+    exercise.add_argument("file", nargs="?", help="check: a Python file defining backward(...)")
+    exercise.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    exercise.add_argument("--no-keras", action="store_true", help="skip the comparison with Keras")
+    explain = sub.add_parser("explain", help="every number of one layer's forward and backward pass",
+                             description="Layer arguments follow as --name value (e.g. --units 3).")
+    explain.add_argument("layer", help="a layer name of numpy_nn.layers (BatchNormalization, Dense, ...)")
+    explain.add_argument("--shape", required=True, help="input shape, batch first, e.g. 2,3")
+    explain.add_argument("--seed", type=int, default=0)
+    explain.add_argument("--training", action="store_true", help="call the layer with training=True")
+    explain.add_argument("--no-keras", action="store_true", help="skip the comparison with Keras")
     return parser
 
 
@@ -78,9 +142,10 @@ def main(argv=None):
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
         return _bench(args, rest)
-    if rest:
+    if rest and args.command != "explain":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    handler = {"tour": _tour, "summary": _summary, "compare": _compare}[args.command]
+    handler = {"tour": _tour, "summary": _summary, "compare": _compare, "exercise": _exercise,
+               "explain": lambda a: _explain(a, rest)}[args.command]
     try:
         return handler(args)
     except (ValueError, FileNotFoundError, ImportError) as error:

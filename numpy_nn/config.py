@@ -1,4 +1,5 @@
-"""The global state numpy_nn allows: the default float type, the kernel tier and the RNG.
+"""The global state numpy_nn allows: the default float type, the image data format, the kernel
+tier and the RNG.
 
 ``floatx`` mirrors ``keras.config.floatx()``: every layer created while it is set keeps its
 weights and computes in that dtype. ``"float32"`` is the default, as in Keras; ``"float64"`` is
@@ -12,7 +13,13 @@ there for gradient checks and for studying exact values.
   threads, blocked sums, ...), each tested to equal its reference; ops without a fast kernel run
   their reference in both tiers.
 
-Set it with ``set_kernels("reference")``, for a block with ``with use_kernels("reference"):``,
+``image_data_format`` mirrors ``keras.config.image_data_format()``: the layout a convolution,
+pooling, upsampling, padding or cropping layer assumes when built with ``data_format=None``,
+``"channels_last"`` (the default, as in Keras) or ``"channels_first"``. The layer reads it when it
+is created and keeps the value in its config. Unlike Keras, numpy_nn does not read
+``~/.keras/keras.json``.
+
+Set the tier with ``set_kernels("reference")``, for a block with ``with use_kernels("reference"):``,
 or for a whole process with the environment variable ``NUMPY_NN_KERNELS=reference`` (read at
 import). The tier is read when an op runs, so a model built in one tier runs in the other.
 """
@@ -24,6 +31,8 @@ import numpy as np
 _FLOATX = "float32"
 _VALID_FLOATX = ("float16", "float32", "float64")
 _VALID_KERNELS = ("reference", "fast")
+_IMAGE_DATA_FORMAT = "channels_last"
+_VALID_DATA_FORMATS = ("channels_last", "channels_first")
 _rng = np.random.default_rng()
 
 
@@ -74,6 +83,21 @@ def set_floatx(value):
     if value not in _VALID_FLOATX:
         raise ValueError(f"set_floatx: unknown float type {value!r}; expected one of {_VALID_FLOATX}")
     _FLOATX = value
+
+
+def image_data_format():
+    """The default ``data_format`` of image and sequence layers: ``"channels_last"`` unless set."""
+    return _IMAGE_DATA_FORMAT
+
+
+def set_image_data_format(data_format):
+    """Set the default ``data_format`` (``"channels_last"`` or ``"channels_first"``) of layers created from now on."""
+    global _IMAGE_DATA_FORMAT
+    value = str(data_format).lower()
+    if value not in _VALID_DATA_FORMATS:
+        raise ValueError(f"set_image_data_format: unknown data format {data_format!r}; expected one of "
+                         f"{_VALID_DATA_FORMATS}")
+    _IMAGE_DATA_FORMAT = value
 
 
 def rng():

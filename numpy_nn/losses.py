@@ -497,7 +497,11 @@ def _mask_to_weights(sample_weight, mask, dtype, reduction):
     if sample_weight is None:
         return float_mask
     float_mask, sample_weight = squeeze_or_expand_to_same_rank(float_mask, np.asarray(sample_weight, dtype))
-    return sample_weight * float_mask
+    try:
+        return sample_weight * float_mask
+    except ValueError:  # Keras fails here too, e.g. weights (N,) against a sequence mask (N, T)
+        raise ValueError(f"sample_weight of shape {sample_weight.shape} cannot weigh a masked output whose mask "
+                         f"has shape {mask.shape}: give one weight per masked position, shape {mask.shape}") from None
 
 
 def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch_size", mask=None, dtype=None):

@@ -746,7 +746,8 @@ def _bucketed_counts(y_true, y_pred, weights, num_thresholds, multi_label, with_
     buckets = np.ceil(y_pred * np.asarray(num_thresholds - 1, dtype)) - 1
     if with_epsilon:
         buckets = np.maximum(buckets, 0)
-    buckets = buckets.astype(np.int64)
+    # a NaN prediction is above no threshold (Keras compares p > t, False for NaN): bucket -1
+    buckets = np.where(np.isnan(buckets), -1, buckets).astype(np.int64)
 
     def reverse_cumsum(labels, bucket):
         valid = bucket >= 0  # a bucket of -1 (p = 0 with thresholds from 0) is never positive

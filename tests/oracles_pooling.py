@@ -89,3 +89,67 @@ def pool_backward_naive(x, g, pool_size, strides, padding, mode):
                         for row, col in real_cells:
                             dx[n, row, col, c] += g[n, i, j, c] / len(real_cells)
     return dx
+
+
+def _window1d(x, n, i, c, k, s, before):
+    """Every step of window i in order, as (step, value, real); padded steps are -inf, not real."""
+    cells = []
+    for t in range(k):
+        step = i * s + t - before
+        real = 0 <= step < x.shape[1]
+        cells.append((step, x[n, step, c] if real else -math.inf, real))
+    return cells
+
+
+def _layout1d(length, k, s, padding):
+    if padding == "same":
+        return math.ceil(length / s), same_pads(length, k, s)[0]
+    return (length - k) // s + 1, 0
+
+
+def pool1d_naive(x, k, s, padding, mode):
+    """1-D pooling of (N, L, C), one output step at a time (the 2-D rules on one axis)."""
+    out, before = _layout1d(x.shape[1], k, s, padding)
+    y = np.zeros((x.shape[0], out, x.shape[2]))
+    for n in range(x.shape[0]):
+        for i in range(out):
+            for c in range(x.shape[2]):
+                cells = _window1d(x, n, i, c, k, s, before)
+                if mode == "max":
+                    y[n, i, c] = _nan_max([v for _, v, _ in cells])
+                else:
+                    values = [v for _, v, real in cells if real]
+                    y[n, i, c] = sum(values) / len(values)
+    return y
+
+
+def pool1d_backward_naive(x, g, k, s, padding, mode):
+    """dL/dx of 1-D pooling: max sends g to the selected step (XLA's rule), avg spreads it."""
+    out, before = _layout1d(x.shape[1], k, s, padding)
+    dx = np.zeros(x.shape)
+    for n in range(x.shape[0]):
+        for i in range(out):
+            for c in range(x.shape[2]):
+                cells = _window1d(x, n, i, c, k, s, before)
+                if mode == "max":
+                    selected = cells[0]
+                    for cell in cells[1:]:
+                        if not selected[1] >= cell[1]:
+                            selected = cell
+                    if selected[2]:
+                        dx[n, selected[0], c] += g[n, i, c]
+                else:
+                    real = [step for step, _, is_real in cells if is_real]
+                    for step in real:
+                        dx[n, step, c] += g[n, i, c] / len(real)
+    return dx
+
+
+def masked_global_avg_pool1d_naive(x, mask):
+    """Keras's masked mean over the steps of (N, T, C): the mean of the unmasked steps (NaN if none)."""
+    y = np.zeros((x.shape[0], x.shape[2]))
+    for n in range(x.shape[0]):
+        for c in range(x.shape[2]):
+            kept = [x[n, t, c] for t in range(x.shape[1]) if mask[n, t]]
+            y[n, c] = sum(kept) / len(kept) if kept else math.nan
+    return y

@@ -68,3 +68,27 @@ def concatenate_naive(arrays, axis):
                 break
             position -= a.shape[axis]
     return y
+
+
+def zero_pad1d_naive(x, padding):
+    before, after = padding
+    n, length, c = x.shape
+    y = np.zeros((n, length + before + after, c))
+    for t in range(length):
+        y[:, before + t, :] = x[:, t, :]
+    return y
+
+
+def crop1d_naive(x, cropping):
+    before, after = cropping
+    y = np.zeros((x.shape[0], x.shape[1] - before - after, x.shape[2]))
+    for t in range(y.shape[1]):
+        y[:, t, :] = x[:, before + t, :]
+    return y
+
+
+def upsample1d_naive(x, size):
+    y = np.zeros((x.shape[0], x.shape[1] * size, x.shape[2]))
+    for t in range(y.shape[1]):
+        y[:, t, :] = x[:, t // size, :]
+    return y

@@ -18,6 +18,8 @@ A configuration Keras refuses (it raises while building) must be refused by nump
     python -m tests.random_parity --n 1000                 # 1000 configurations, seed 0, both tiers
     python -m tests.random_parity --n 200 --layers Conv2D,SeparableConv2D --seed 3
     python -m tests.random_parity --n 50 --tiers reference
+    python -m tests.random_parity --n 300 --suite sequences   # SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed
+    python -m tests.random_parity --n 300 --suite pooling     # 1-D pooling, padding, cropping, upsampling
 
 prints one row per layer (configurations, comparisons, worst absolute and relative differences of
 the forward pass and of the gradients, failures), then every failure with its configuration, and
@@ -54,6 +56,15 @@ LAYERS = ["Dense", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "BatchNormali
           "Activation", "UpSampling2D", "ZeroPadding2D", "Cropping2D", "Permute", "Flatten", "Reshape", "Rescaling",
           "Dropout", "SpatialDropout2D", "GaussianNoise"]
 STOCHASTIC = {"Dropout", "SpatialDropout2D", "GaussianNoise"}
+# Sequence layers are a stream of their own (``--suite sequences``), so that the configurations of the
+# image stream above stay what docs/keras-parity.md measured.
+SEQUENCE_LAYERS = ["SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed"]
+# 1-D pooling, padding, cropping and upsampling (both data formats where Keras has one): ``--suite pooling``.
+POOLING_LAYERS = ["MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D",
+                  "ZeroPadding1D", "Cropping1D", "UpSampling1D"]
+SUITES = {"layers": LAYERS, "sequences": SEQUENCE_LAYERS, "pooling": POOLING_LAYERS}
+ALL_LAYERS = LAYERS + SEQUENCE_LAYERS + POOLING_LAYERS
+WRAPPERS = {"Bidirectional", "TimeDistributed"}
 
 
 def relative_diff(ours, theirs):
@@ -157,9 +168,73 @@ def draw_config(r, layers=LAYERS):
         return kind, dict(target_shape=r.choice([(height * width, channels), (-1,), (width, -1, height)])), [full]
     if kind == "Rescaling":
         return kind, dict(scale=r.choice([1 / 255, 2.0, -0.5]), offset=r.choice([0.0, -1.0])), [full]
+    if kind in SEQUENCE_LAYERS:
+        return _draw_sequence(r, kind, batch)
+    if kind in POOLING_LAYERS:
+        return _draw_pooling1d(r, kind, batch)
     if kind == "GaussianNoise":
         return kind, dict(stddev=r.choice([0.1, 1.0])), [full]
     return kind, dict(rate=r.choice([0.1, 0.5])), [full]   # Dropout, SpatialDropout2D
+
+
+def _draw_recurrent(r, kind):
+    config = dict(units=r.randint(1, 4), activation=r.choice(["tanh", "relu", "sigmoid", "linear"]),
+                  use_bias=r.random() < .7, return_sequences=r.random() < .5, go_backwards=r.random() < .3)
+    if kind in ("LSTM", "GRU"):
+        config.update(recurrent_activation=r.choice(["sigmoid", "hard_sigmoid", "tanh"]))
+    if kind == "LSTM":
+        config.update(unit_forget_bias=r.random() < .5)
+    if kind == "GRU":
+        config.update(reset_after=r.random() < .6)
+    return config
+
+
+def _draw_sequence(r, kind, batch):
+    """(name, config, shapes) for a sequence layer on (batch, steps, features) inputs; a wrapper's
+    inner layer is given as ("Name", config) and built by ``make_layer`` in each framework."""
+    shape = (batch, r.randint(1, 5), r.randint(1, 4))
+    if kind == "Bidirectional":
+        inner = r.choice(["SimpleRNN", "LSTM", "GRU"])
+        config = _draw_recurrent(r, inner)
+        config["go_backwards"] = False
+        return kind, dict(layer=(inner, config), merge_mode=r.choice(["concat", "sum", "mul", "ave"])), [shape]
+    if kind == "TimeDistributed":
+        dense = dict(units=r.randint(1, 4), activation=r.choice(ACTIVATIONS), use_bias=r.random() < .7)
+        return kind, dict(layer=("Dense", dense)), [shape]
+    return kind, _draw_recurrent(r, kind), [shape]
+
+
+def _draw_pooling1d(r, kind, batch):
+    """(name, config, shapes) for a 1-D layer on (batch, steps, channels), or (batch, channels, steps)
+    when it draws data_format="channels_first"."""
+    steps, channels = r.randint(1, 7), r.randint(1, 4)
+    config = {}
+    if kind not in ("Cropping1D", "UpSampling1D"):
+        config["data_format"] = r.choice(["channels_last", "channels_first"])
+    if kind in ("MaxPooling1D", "AveragePooling1D"):
+        pool = r.randint(1, 4)
+        steps = max(steps, pool)
+        config.update(pool_size=pool, padding=r.choice(["valid", "same"]), strides=r.choice([None, r.randint(1, 3)]))
+    elif kind in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+        config.update(keepdims=r.random() < .5)
+    elif kind == "ZeroPadding1D":
+        config.update(padding=(r.randint(0, 2), r.randint(0, 2)))
+    elif kind == "Cropping1D":
+        config.update(cropping=(r.randint(0, 2), r.randint(0, 2)))
+        steps += sum(config["cropping"])
+    else:
+        config.update(size=r.randint(1, 3))
+    shape = (batch, channels, steps) if config.get("data_format") == "channels_first" else (batch, steps, channels)
+    return kind, config, [shape]
+
+
+def make_layer(module, name, config):
+    """``module.name(**config)``, with a wrapper's ("Inner", inner_config) built in ``module`` too."""
+    if name in WRAPPERS:
+        inner_name, inner_config = config["layer"]
+        rest = {k: v for k, v in config.items() if k != "layer"}
+        return getattr(module, name)(getattr(module, inner_name)(**inner_config), **rest)
+    return getattr(module, name)(**config)
 
 
 # -- comparing one configuration ---------------------------------------------------------------------------
@@ -202,18 +277,18 @@ def compare(keras, name, config, shapes, seed, tiers=None):
     rng = np.random.default_rng(seed)
     xs = [rng.standard_normal(s).astype("float32") for s in shapes]
     try:
-        theirs = getattr(keras.layers, name)(**config)
+        theirs = make_layer(keras.layers, name, config)
         theirs(_one(xs))
     except Exception as keras_error:  # Keras refuses: numpy_nn must refuse too
         try:
-            getattr(ours_layers, name)(**config)(_one(xs))
+            make_layer(ours_layers, name, config)(_one(xs))
         except Exception:
             return None
         raise Mismatch(f"{where}: Keras refuses it ({type(keras_error).__name__}: {keras_error}), numpy_nn accepts it")
     weights = [rng.standard_normal(w.shape).astype("float32") * 0.5 for w in theirs.get_weights()]
     weights = [np.abs(w) + 0.5 if "variance" in v.path else w for w, v in zip(weights, theirs.weights)]
     theirs.set_weights(weights)
-    ours = getattr(ours_layers, name)(**config)
+    ours = make_layer(ours_layers, name, config)
     ours(_one(xs))
     initial = theirs.get_weights()
     ours.set_weights(initial)
@@ -332,13 +407,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tests.random_parity", description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100, help="number of random configurations (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="the configuration stream (default 0)")
-    parser.add_argument("--layers", default="", help=f"comma-separated subset of: {', '.join(LAYERS)}")
+    parser.add_argument("--suite", default="layers", choices=sorted(SUITES),
+                        help="the stream of layers to draw from (default layers: the image stream)")
+    parser.add_argument("--layers", default="", help=f"comma-separated subset of: {', '.join(ALL_LAYERS)}")
     parser.add_argument("--tiers", default=",".join(TIERS), help="comma-separated kernel tiers (default fast,reference)")
     args = parser.parse_args(argv)
-    layers = [name.strip() for name in args.layers.split(",") if name.strip()] or None
-    unknown = sorted(set(layers or []) - set(LAYERS))
+    layers = [name.strip() for name in args.layers.split(",") if name.strip()] or SUITES[args.suite]
+    unknown = sorted(set(layers) - set(ALL_LAYERS))
     if unknown:
-        parser.error(f"unknown layers {unknown}; choose from {', '.join(LAYERS)}")
+        parser.error(f"unknown layers {unknown}; choose from {', '.join(ALL_LAYERS)}")
     tiers = [t.strip() for t in args.tiers.split(",") if t.strip()]
     if not tiers or set(tiers) - set(TIERS):
         parser.error(f"--tiers: choose from {', '.join(TIERS)}")

@@ -29,9 +29,11 @@ from numpy_nn.layers.core import Activation, Dense, Embedding, Identity
 from numpy_nn.layers.dropout import Dropout, GaussianNoise, SpatialDropout2D
 from numpy_nn.layers.merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from numpy_nn.layers.normalization import BatchNormalization, LayerNormalization
-from numpy_nn.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from numpy_nn.layers.pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                                     GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
 from numpy_nn.layers.preprocessing import Normalization, Rescaling
-from numpy_nn.layers.reshaping import Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
+from numpy_nn.layers.reshaping import (Cropping1D, Cropping2D, Flatten, Permute, Reshape, UpSampling1D, UpSampling2D,
+                                       ZeroPadding1D, ZeroPadding2D)
 from numpy_nn.layers import (GRU, LSTM, RNN, Bidirectional, GRUCell, LSTMCell, Masking, SimpleRNN, SimpleRNNCell,
                              StackedRNNCells, TimeDistributed)
 from numpy_nn.models import Input, Model, Sequential
@@ -81,6 +83,10 @@ ROWS = [
     Row(ARGS, "MaxPooling2D(pool_size=0)", ValueError, ("'max_pooling2d'", "pool_size=0")),
     Row(ARGS, "AveragePooling2D(2, padding='full')", ValueError, ("'average_pooling2d'", "padding='full'")),
     Row(ARGS, "UpSampling2D(0)", ValueError, ("'up_sampling2d'", "size=0")),
+    Row(ARGS, "UpSampling1D(data_format='channels_first')", TypeError,
+        ("'up_sampling1d'", "no data_format", "data_format='channels_first'"),
+        note="as in Keras, UpSampling1D and Cropping1D take channels_last inputs only"),
+    Row(ARGS, "ZeroPadding1D(data_format='NCW')", ValueError, ("'zero_padding1d'", "data_format='NCW'")),
     Row(ARGS, "Embedding(0, 4)", ValueError, ("'embedding'", "input_dim=0")),
     Row(ARGS, "Reshape((-1, -1))", ValueError, ("'reshape'", "at most one -1", "target_shape=(-1, -1)")),
     Row(ARGS, "BatchNormalization(momentum=1.5)", ValueError, ("'batch_normalization'", "momentum=1.5")),
@@ -108,6 +114,12 @@ ROWS = [
         note="a built layer re-checks the output size on every call"),
     Row(SHAPES, "MaxPooling2D(4)(np.ones((1, 2, 2, 1)))", ValueError,
         ("'max_pooling2d'", "zero or negative", "pool_size=(4, 4)")),
+    Row(SHAPES, "MaxPooling1D()(np.ones((2, 8, 8, 3)))", ValueError,
+        ("'max_pooling1d'", "expected ndim=3", "found ndim=4", "(2, 8, 8, 3)")),
+    Row(SHAPES, "Cropping1D((3, 3))(np.ones((2, 5, 3)))", ValueError,
+        ("'cropping1d'", "cropping=(3, 3)", "(2, 5, 3)")),
+    Row(SHAPES, "GlobalAveragePooling1D()(np.ones((2, 5, 3)), mask=np.ones((2, 4), bool))", ValueError,
+        ("'global_average_pooling1d'", "(batch, steps) = (2, 5)", "(2, 5, 3)", "(2, 4)")),
     Row(SHAPES, "Add()([np.ones((2, 4)), np.ones((2, 5))])", ValueError, ("'add'", "[(None, 4), (None, 5)]")),
     Row(SHAPES, "Add()([np.ones((2, 4)), np.ones((3, 4))])", ValueError, ("'add'", "batch sizes", "(3, 4)")),
     Row(SHAPES, "Concatenate()([np.ones((2, 3, 4)), np.ones((2, 5, 4))])", ValueError,
@@ -340,6 +352,7 @@ def test_doc_is_up_to_date():
 # Fuzzing every layer class with bad shapes, dtypes and structures
 # ------------------------------------------------------------------------------------------------
 IMAGE = (2, 6, 6, 3)
+SEQUENCE = (2, 6, 3)
 LAYERS = {  # name: (factory, a good input that builds it)
     "Dense": (lambda: Dense(3), (2, 4)),
     "Activation": (lambda: Activation("relu"), IMAGE),
@@ -366,6 +379,15 @@ LAYERS = {  # name: (factory, a good input that builds it)
     "ZeroPadding2D": (ZeroPadding2D, IMAGE),
     "Cropping2D": (lambda: Cropping2D(1), IMAGE),
     "UpSampling2D": (UpSampling2D, IMAGE),
+    "MaxPooling1D": (lambda: MaxPooling1D(2, padding="same"), SEQUENCE),
+    "AveragePooling1D": (lambda: AveragePooling1D(2, data_format="channels_first"), SEQUENCE),
+    "GlobalAveragePooling1D": (GlobalAveragePooling1D, SEQUENCE),
+    "GlobalMaxPooling1D": (lambda: GlobalMaxPooling1D(keepdims=True), SEQUENCE),
+    "ZeroPadding1D": (ZeroPadding1D, SEQUENCE),
+    "Cropping1D": (Cropping1D, SEQUENCE),
+    "UpSampling1D": (UpSampling1D, SEQUENCE),
+    "MaxPooling2D_channels_first": (lambda: MaxPooling2D(2, data_format="channels_first"), IMAGE),
+    "BatchNormalization_axis1": (lambda: BatchNormalization(axis=1), IMAGE),
     "ReLU": (ReLU, IMAGE),
     "LeakyReLU": (LeakyReLU, IMAGE),
     "ELU": (ELU, IMAGE),

@@ -1,10 +1,11 @@
-"""Keras's own unit tests for optimizers, schedules, losses, metrics and BatchNormalization, run
-unchanged through numpy_nn (``tests/keras_upstream``: a shim standing in for ``keras``).
+"""Keras's own unit tests for optimizers, schedules, losses, metrics, BatchNormalization, pooling
+(1-D, 2-D, global) and the 1-D/2-D padding, cropping and upsampling layers, run unchanged through
+numpy_nn (``tests/keras_upstream``: a shim standing in for ``keras``).
 
 Every case listed in ``tests/keras_upstream/expected_pass.txt`` must pass; the cases that cannot
 run (features numpy_nn does not have: mixed-precision policies, symbolic KerasTensors, sparse
-gradients, masks in BatchNormalization, TensorBoard) are reported, not hidden: see
-``docs/optimizers-losses-metrics.md``. The only assertion failures allowed are those in KNOWN:
+gradients, 3-D pooling, TensorBoard) are reported, not hidden: see
+``docs/optimizers-losses-metrics.md`` and ``docs/sequences.md``. The only assertion failures allowed are those in KNOWN:
 tests comparing a scalar loss Tensor with ``==`` (numpy_nn's Tensor has no ``__eq__``).
 """
 import os

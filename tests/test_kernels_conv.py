@@ -124,7 +124,7 @@ def test_fast_conv2d_skips_the_input_gradient_for_a_constant_input(monkeypatch):
 
 # -- DepthwiseConv2D: chunked and threaded for dm = 1 ---------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("strides", [(1, 1), (2, 2), (1, 2), (2, 1)])
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2), (1, 2), (2, 1), (1, 3)])
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @given(batch=st.integers(0, 5), height=st.integers(3, 8), width=st.integers(3, 8), channels=st.integers(1, 4),
        dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), use_bias=st.booleans(), seed=st.integers(0, 2**16))
@@ -145,6 +145,21 @@ def test_depthwise_chunked_threaded_equals_reference(strides, padding, dtype, ba
         assert fn.chunked and len(fn._chunks()) == batch
     _, reference_out = run(reference.DepthwiseConv2D, inputs, params, upstream)
     assert_fast_equals_reference(fast_out, reference_out, dtype)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("kernel_size", [(1, 1), (3, 3)])
+def test_depthwise_strided_forward_with_one_output_column_equals_reference(kernel_size, channels):
+    """Width stride 2 with OW = 1: a column phase of width 1 keeps its odd strides (a regression)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, kernel_size[0], kernel_size[1], channels))
+    kernel = rng.standard_normal(kernel_size + (channels, 1))
+    params = dict(strides=(1, 2), padding="valid", dilation_rate=(1, 1))
+    upstream = rng.standard_normal((2, 1, 1, channels))
+    fn, fast_out = run(fast.DepthwiseConv2D, (x, kernel), params, upstream)
+    assert fn.chunked
+    _, reference_out = run(reference.DepthwiseConv2D, (x, kernel), params, upstream)
+    assert_fast_equals_reference(fast_out, reference_out, np.float64)
 
 
 def test_depthwise_with_a_multiplier_runs_the_reference():

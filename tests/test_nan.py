@@ -249,3 +249,16 @@ def test_clean_data_gives_a_finite_loss():
     x, y = _data()
     history = _classifier().fit(x, y, batch_size=16, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.keras
+def test_auc_counts_a_nan_prediction_as_negative_like_keras():
+    keras = pytest.importorskip("keras")
+    y_true, y_pred = np.array([0, 1, 1, 0.0]), np.array([0.2, np.nan, 0.8, 0.9])
+    ours = nn.metrics.AUC(num_thresholds=50)
+    theirs = keras.metrics.AUC(num_thresholds=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)      # no "invalid value encountered in cast"
+        ours.update_state(y_true, y_pred)
+    theirs.update_state(y_true, y_pred)
+    np.testing.assert_allclose(float(ours.result()), float(np.asarray(theirs.result())), rtol=1e-6)

@@ -71,6 +71,28 @@ def test_configuration_of_the_seed_0_stream_matches_keras(index):
     random_parity.compare(keras, name, config, shapes, seed=index)  # raises Mismatch on any disagreement
 
 
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("index", range(3))
+def test_configuration_of_the_sequence_stream_matches_keras(index):
+    """The first configurations of ``--suite sequences`` (recurrent layers and the two wrappers)."""
+    keras = import_keras()
+    name, config, shapes = random_parity.draw(0, index, random_parity.SEQUENCE_LAYERS)
+    assert name in random_parity.SEQUENCE_LAYERS
+    keras.utils.set_random_seed(index)
+    assert random_parity.compare(keras, name, config, shapes, seed=index) is not None
+
+
+@pytest.mark.both_tiers
+@pytest.mark.parametrize("index", range(3))
+def test_configuration_of_the_pooling_stream_matches_keras(index):
+    """The first configurations of ``--suite pooling`` (the 1-D pooling, padding, cropping, upsampling layers)."""
+    keras = import_keras()
+    name, config, shapes = random_parity.draw(0, index, random_parity.POOLING_LAYERS)
+    assert name in random_parity.POOLING_LAYERS
+    keras.utils.set_random_seed(index)
+    assert random_parity.compare(keras, name, config, shapes, seed=index) is not None
+
+
 def test_command_line_prints_the_table_and_exits_1_on_a_failure(monkeypatch, capsys):
     import_keras()
     assert random_parity.main(["--n", "2", "--tiers", "reference"]) == 0

@@ -190,7 +190,7 @@ def test_errors_name_the_layer():
         ZeroPadding2D((1, 2, 3), name="z1")
     with pytest.raises(ValueError, match="'z2'.*non-negative"):
         ZeroPadding2D(((1, -1), (0, 0)), name="z2")
-    with pytest.raises(ValueError, match=r"'c1'.*removes every row.*\(2, 4, 4, 3\)"):
+    with pytest.raises(ValueError, match=r"'c1'.*should be smaller.*removes every row.*\(2, 4, 4, 3\)"):
         Cropping2D(2, name="c1")(np.zeros((2, 4, 4, 3), np.float32))
     with pytest.raises(ValueError, match="'u1'.*interpolation='bicubic'"):
         UpSampling2D(interpolation="bicubic", name="u1")

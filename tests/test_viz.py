@@ -162,7 +162,7 @@ def test_grad_cam_defaults_range_and_model_untouched():
 
 
 def test_grad_cam_pooled_gradient_is_dense_column():
-    """conv -> GAP -> Dense: d logit_c / dA_k = W[k, c] / (h w) at every position (KERAS_FACTS §14)."""
+    """conv -> GAP -> Dense: d logit_c / dA_k = W[k, c] / (h w) at every position (docs/keras-conventions.md#grad-cam)."""
     model = small_cnn()
     cam = viz.GradCAM(model, "conv2")
     cam.compute(images(2), class_index=[0, 2])

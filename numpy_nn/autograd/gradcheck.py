@@ -44,6 +44,26 @@ def _gradient_of(fn, wrt, rng):
     return gradient
 
 
+def numerical_gradient(loss, x, eps=1e-6):
+    """Central differences of the scalar ``loss()`` w.r.t. each element of the array ``x`` it reads.
+
+        numeric[j] = (loss(x + eps e_j) - loss(x - eps e_j)) / (2 eps)
+
+    ``x`` is perturbed in place, one element at a time, and restored. ``gradcheck`` uses it; so
+    does ``numpy-nn explain``, which prints it beside each backward term.
+    """
+    numeric = np.zeros(x.shape)
+    for j in range(x.size):
+        orig = x.flat[j]
+        x.flat[j] = orig + eps
+        plus = loss()
+        x.flat[j] = orig - eps
+        minus = loss()
+        x.flat[j] = orig
+        numeric.flat[j] = (plus - minus) / (2 * eps)
+    return numeric
+
+
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, directions=3, seed=0,
               raise_exception=True, wrt=None, names=None, upstream=None, order=1):
     """Check the gradients of ``fn`` with respect to its inputs. Returns True, or raises ``GradcheckError``.
@@ -113,15 +133,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, dir
         for i, tensor, g in zip(wrt, checked, analytic):
             x, where_name = tensor.data, f"{names[i]} (shape {tensor.shape})"
             if x.size <= max_elements:
-                numeric = np.zeros(x.shape)
-                for j in range(x.size):
-                    orig = x.flat[j]
-                    x.flat[j] = orig + eps
-                    plus = loss()
-                    x.flat[j] = orig - eps
-                    minus = loss()
-                    x.flat[j] = orig
-                    numeric.flat[j] = (plus - minus) / (2 * eps)
+                numeric = numerical_gradient(loss, x, eps)
                 error = np.abs(g - numeric)
                 bad = error > atol + rtol * np.abs(numeric)
                 if bad.any():

@@ -12,11 +12,13 @@ from .input_layer import InputLayer
 from .masking import Masking
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, LayerNormalization
-from .pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool2D,
-                      GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
+from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, GlobalAveragePooling1D,
+                      GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
+                      GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
 from .preprocessing import Normalization, Rescaling
 from .recurrent import GRU, LSTM, RNN, SimpleRNN
-from .reshaping import Cropping2D, Flatten, Permute, Reshape, UpSampling2D, ZeroPadding2D
+from .reshaping import (Cropping1D, Cropping2D, Flatten, Permute, Reshape, UpSampling1D, UpSampling2D, ZeroPadding1D,
+                        ZeroPadding2D)
 from .rnn_cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .wrappers import Bidirectional, TimeDistributed
 
@@ -32,7 +34,10 @@ __all__ = [
     "Rescaling", "Normalization",
     "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D", "GlobalAveragePooling2D",
     "GlobalAvgPool2D", "GlobalMaxPooling2D", "GlobalMaxPool2D",
+    "MaxPooling1D", "MaxPool1D", "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D",
+    "GlobalMaxPooling1D", "GlobalMaxPool1D",
     "Flatten", "Reshape", "Permute", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
+    "ZeroPadding1D", "Cropping1D", "UpSampling1D",
     "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
     "Masking", "RNN", "SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells",
     "Bidirectional", "TimeDistributed",

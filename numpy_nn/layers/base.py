@@ -71,6 +71,10 @@ class Layer:
         input_dim = kwargs.pop("input_dim", None)
         batch_size = kwargs.pop("batch_size", None)
         kwargs.pop("autocast", None)
+        if "data_format" in kwargs:  # e.g. UpSampling1D, Cropping1D: Keras gives them no data_format either
+            raise TypeError(f"{type(self).__name__} '{name or to_snake_case(type(self).__name__)}' has no "
+                            f"data_format argument (as in Keras, it takes channels_last inputs only); "
+                            f"received data_format={kwargs['data_format']!r}")
         if kwargs:
             from ..naming import keyword_names, unexpected_keywords_message
             raise TypeError(unexpected_keywords_message(type(self).__name__, kwargs, keyword_names(

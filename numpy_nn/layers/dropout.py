@@ -79,7 +79,7 @@ class SpatialDropout2D(Dropout):
 
     def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None, **kwargs):
         super().__init__(rate, seed=seed, name=name, dtype=dtype, **kwargs)
-        data_format = "channels_last" if data_format is None else str(data_format).lower()
+        data_format = config.image_data_format() if data_format is None else str(data_format).lower()
         if data_format not in ("channels_last", "channels_first"):
             raise ValueError(f"Layer '{self.name}': data_format must be 'channels_last' or 'channels_first', "
                              f"received data_format={data_format!r}")

@@ -1,8 +1,10 @@
-"""Reshaping layers: Flatten, Reshape, Permute, ZeroPadding2D, Cropping2D, UpSampling2D.
+"""Reshaping layers: Flatten, Reshape, Permute, ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D.
 
 No weights. The ops (and their gradients) are in ``numpy_nn/ops/reshaping.py`` and
 ``numpy_nn/ops/math.py`` (Reshape, Transpose). Image layers take (N, H, W, C) inputs
-(``data_format="channels_last"``); channels_first inputs are transposed and back.
+(``data_format="channels_last"``); channels_first inputs are transposed and back. The 1-D
+layers take (N, steps, C); as in Keras, only ZeroPadding1D has a ``data_format``
+(Cropping1D and UpSampling1D take channels_last inputs only).
 """
 import math
 
@@ -152,8 +154,10 @@ class Cropping2D(Layer):
         for axis, (before, after) in zip(spatial_axes(self.data_format), self.cropping):
             if shape[axis] is not None:
                 if before + after >= shape[axis]:
-                    raise ValueError(f"Cropping2D '{self.name}': cropping={self.cropping} removes every row or "
-                                     f"column of an input of shape {tuple(input_shape)}")
+                    raise ValueError(f"Cropping2D '{self.name}': Values in `cropping` argument should be smaller "
+                                     f"than the corresponding spatial dimension of the input: cropping="
+                                     f"{self.cropping} removes every row or column of an input of shape "
+                                     f"{tuple(input_shape)} (data_format='{self.data_format}')")
                 shape[axis] -= before + after
         return tuple(shape)
 
@@ -197,3 +201,79 @@ class UpSampling2D(Layer):
     def get_config(self):
         return {**super().get_config(), "size": self.size, "data_format": self.data_format,
                 "interpolation": self.interpolation}
+
+
+class ZeroPadding1D(Layer):
+    """Adds zero steps: ``padding=(before, after)`` (or an int for both) on the steps axis of
+    (N, steps, C) (channels_first: (N, C, steps))."""
+
+    input_ndim = 3
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = standardize_data_format(self, data_format)
+        self.padding = layer_tuple(self, padding, "padding", allow_zero=True)
+
+    def compute_output_shape(self, input_shape):
+        shape, (axis,) = list(input_shape), spatial_axes(self.data_format, 1)
+        shape[axis] = None if shape[axis] is None else shape[axis] + sum(self.padding)
+        return tuple(shape)
+
+    def call(self, inputs, training=None):
+        y = R.ZeroPad1D.apply(to_channels_last(inputs, self.data_format), padding=self.padding)
+        return from_channels_last(y, self.data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
+
+
+class Cropping1D(Layer):
+    """Removes steps: ``cropping=(before, after)`` (or an int for both) from (N, steps, C)."""
+
+    input_ndim = 3
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = layer_tuple(self, cropping, "cropping", allow_zero=True)
+
+    def compute_output_shape(self, input_shape):
+        length = input_shape[1]
+        if length is not None:
+            if sum(self.cropping) >= length:
+                raise ValueError(f"Cropping1D '{self.name}': `cropping` parameter of `Cropping1D` layer must be "
+                                 f"smaller than the input length; cropping={self.cropping} removes every step of "
+                                 f"an input of shape {tuple(input_shape)}")
+            length -= sum(self.cropping)
+        return (input_shape[0], length, input_shape[2])
+
+    def call(self, inputs, training=None):
+        self.compute_output_shape(inputs.shape)
+        return R.Crop1D.apply(inputs, cropping=self.cropping)
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping}
+
+
+class UpSampling1D(Layer):
+    """Repeats each step ``size`` times: (N, steps, C) -> (N, steps * size, C)."""
+
+    input_ndim = 3
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"UpSampling1D '{self.name}': Expected an integer value for `size`; received "
+                            f"size={size!r} of type {type(size).__name__}")
+        if size <= 0:
+            raise ValueError(f"UpSampling1D '{self.name}': Argument `size` should be a positive integer; "
+                             f"received size={size}")
+        self.size = size
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None if input_shape[1] is None else input_shape[1] * self.size, input_shape[2])
+
+    def call(self, inputs, training=None):
+        return R.UpSample1D.apply(inputs, size=self.size)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}

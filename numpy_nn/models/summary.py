@@ -104,7 +104,8 @@ def _wrap(text, width):
         else:
             lines.append(current)
             current = word
-    lines.append(current)
+    if current or not lines:  # a cut word ends the cell: no empty line after it
+        lines.append(current)
     return lines
 
 

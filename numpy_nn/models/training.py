@@ -427,7 +427,10 @@ class Trainer:
                                  f"'{self._output_names_used[i]}', which has a loss")
             loss_fn, weight = entry
             weights = None if sample_weight is None else sample_weight[i]
-            if get_mask(y_pred[i]) is not None:  # Keras: a masked output's mask joins the sample weights
+            # Keras: a masked output's mask joins the sample weights. A losses.Loss does that itself in
+            # __call__ (from y_pred's mask); a plain callable gets it here.
+            from ..losses import Loss
+            if get_mask(y_pred[i]) is not None and not isinstance(loss_fn, Loss):
                 weights = mask_to_sample_weight(weights, get_mask(y_pred[i]), getattr(loss_fn, "reduction", None),
                                                 y_pred[i].dtype)
             value = loss_fn(y_true[i], y_pred[i], sample_weight=weights)

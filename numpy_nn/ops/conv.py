@@ -10,7 +10,7 @@ with its inputs as (N, C, H, W) and its kernel as (F, C/groups, kh, kw); its dep
 
 Padding and output sizes follow Keras (``numpy_nn/ops/geometry.py``): "valid" adds nothing,
 "same" pads so that out = ceil(n / s) and puts the extra pixel of an odd total at the bottom /
-right (PyTorch's ``padding="same"`` puts it at the top / left). ``xp`` is x zero-padded that way.
+right (PyTorch's ``padding="same"``, stride 1 only, does the same). ``xp`` is x zero-padded that way.
 
 Every op is written as a sum over the kernel taps t = (a, b): ``xp[geo.tap(t)]`` is the
 (N, OH, OW, C) slice of xp that tap t meets at every output pixel,

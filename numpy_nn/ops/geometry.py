@@ -12,8 +12,8 @@ define the output length and the padding as:
     causal:  out = ceil(n / s)                             (1-D only) pad d*(k - 1) before, 0 after:
                                                            output t never sees inputs after t
 
-PyTorch's ``padding="same"`` (stride 1 only) puts the extra position *before* instead; the two
-agree whenever ``ke`` is odd.
+PyTorch's ``padding="same"`` (stride 1 only) splits the total the same way (extra position after),
+so the two libraries agree for every kernel size.
 
 Output position ``o`` along the axis reads the padded input at ``o*s + t*d`` for window tap
 ``t = 0 .. k-1``. With several spatial axes (channels_last: ``x`` is (N, *spatial, C)) every

@@ -93,18 +93,18 @@ class BatchNormTrain(Function):
         self.m = x.size // x.shape[axis]
         shape = _broadcast_shape(x.ndim, (axis,), x.shape)
         self.gamma = gamma.reshape(shape)
-        mean = _sum(x, self.axes) / self.m
+        mean = self.mean = _sum(x, self.axes) / self.m
         self.centered = x - mean
-        variance = _sum(np.square(self.centered), self.axes) / self.m
+        variance = self.variance = _sum(np.square(self.centered), self.axes) / self.m
         self.r = _rsqrt(variance + epsilon)
+        self.x_hat = self.centered * self.r  # kept for backward (and shown by ``numpy-nn explain``)
         if stats is not None:
             stats["mean"], stats["variance"] = mean.reshape(-1), variance.reshape(-1)
         inv = self.r * self.gamma
         return x * inv + (beta.reshape(shape) - mean * inv)
 
     def backward(self, g):
-        r, m, centered = self.r, self.m, self.centered
-        x_hat = centered * r
+        r, m, centered, x_hat = self.r, self.m, self.centered, self.x_hat
         d_x_hat = g * self.gamma
         d_var = _sum(d_x_hat * centered, self.axes) * -0.5 * r**3
         d_mean = -_sum(d_x_hat, self.axes) * r + d_var * _sum(-2.0 * centered, self.axes) / m

@@ -1,5 +1,11 @@
 """Pooling: max and average over sliding windows, and their global versions (channels_last).
 
+One code path for every rank: the ops below are written with 2-D names and formulas, and
+``max_pool1d`` / ``avg_pool1d`` run the same ops on (N, L, C) inputs (one spatial axis, taps
+t = 0 .. k-1, ``y[n,i,c] = max_t xp[n, i*s + t, c]``); the global poolings reduce every axis
+between the batch and the channels, so they serve (N, L, C) too. channels_first layers move the
+channels last before calling these ops (numpy_nn/layers/pooling.py).
+
 Notation: input ``x`` of shape (N, H, W, C), window (kh, kw), strides (sh, sw) (default: the
 window), output ``y`` of shape (N, OH, OW, C), ``g = dL/dy``. ``xp`` is ``x`` after padding.
 
@@ -232,6 +238,41 @@ class GlobalMaxPool2D(Function):
     def tensor_backward(self, g, y, x):  # the shares is_max / count are locally constant
         share = self.backward(np.ones(g.shape, dtype=x.dtype))[0]
         return (g.reshape(self.y.shape) * share,)
+
+
+class MaskedGlobalAvgPool1D(Function):
+    """Keras's masked GlobalAveragePooling1D on (N, T, C) with a mask m (N, T) of 0/1:
+
+        y[n,c] = sum_t m[n,t] x[n,t,c] / sum_t m[n,t]      (shape (N,1,C) with keepdims);
+        dx[n,t,c] = m[n,t] g[n,c] / sum_t m[n,t].
+
+    Masked steps neither count nor receive gradient. A sequence whose every step is masked
+    divides 0 by 0: y is NaN there (as in Keras) and its gradient is 0 (JAX differentiates
+    ``where(m, x, 0)``, which sends nothing to masked steps).
+    """
+
+    def forward(self, x, mask=None, keepdims=False):
+        self.m = np.asarray(mask, dtype=bool)[:, :, None].astype(x.dtype)  # (N, T, 1)
+        self.count = self.m.sum(axis=1, keepdims=True)  # (N, 1, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(self.m > 0, x, 0).sum(axis=1, keepdims=True) / self.count
+        return y if keepdims else y[:, 0, :]
+
+    def backward(self, g):
+        g = g.reshape(g.shape[0], 1, g.shape[-1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = g / self.count
+        return (np.where(self.m > 0, share, 0).astype(g.dtype, copy=False),)
+
+
+def max_pool1d(x, pool_size=(2,), strides=None, padding="valid"):
+    """Max pooling of an (N, L, C) Tensor: ``MaxPool2D`` with one spatial axis."""
+    return MaxPool2D.apply(x, pool_size=tuple(pool_size), strides=strides, padding=padding)
+
+
+def avg_pool1d(x, pool_size, strides=None, padding="valid"):
+    """Average pooling of an (N, L, C) Tensor: ``AvgPool2D`` with one spatial axis."""
+    return AvgPool2D.apply(x, pool_size=tuple(pool_size), strides=strides, padding=padding)
 
 
 def max_pool2d(x, pool_size=(2, 2), strides=None, padding="valid"):

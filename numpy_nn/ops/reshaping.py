@@ -11,6 +11,49 @@ import numpy as np
 from ..autograd.function import Function
 
 
+class ZeroPad1D(Function):
+    """y = x with ``before``/``after`` zero steps added on the time axis of (N, L, C):
+
+        y[n, before + t, c] = x[n, t, c],   0 elsewhere;
+        dx = g[:, before:before + L, :]   (the padding's gradient is dropped).
+    """
+
+    def forward(self, x, padding=(1, 1)):
+        self.before, after = padding
+        self.length = x.shape[1]
+        return np.pad(x, ((0, 0), (self.before, after), (0, 0)))
+
+    def backward(self, g):
+        return (np.ascontiguousarray(g[:, self.before:self.before + self.length, :]),)
+
+
+class Crop1D(Function):
+    """y = x[:, before:L - after, :];   dx = g zero-padded back to x's shape."""
+
+    def forward(self, x, cropping=(1, 1)):
+        before, after = self.cropping = tuple(cropping)
+        return x[:, before:x.shape[1] - after, :].copy()
+
+    def backward(self, g):
+        return (np.pad(g, ((0, 0), self.cropping, (0, 0))),)
+
+
+class UpSample1D(Function):
+    """Repeats each step ``size`` times on the time axis of (N, L, C):
+
+        y[n, t*size + a, c] = x[n, t, c]   (0 <= a < size);
+        dx[n, t, c] = sum_a g[n, t*size + a, c].
+    """
+
+    def forward(self, x, size=2):
+        self.size = int(size)
+        return np.repeat(x, self.size, axis=1)
+
+    def backward(self, g):
+        n, length, c = g.shape
+        return (g.reshape(n, length // self.size, self.size, c).sum(axis=2),)
+
+
 class ZeroPad2D(Function):
     """y = x with ``top``/``bottom`` rows and ``left``/``right`` columns of zeros added:
 

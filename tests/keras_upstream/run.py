@@ -27,9 +27,13 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-# The families of issue 13 (optimizers, schedules, losses, metrics, BatchNormalization).
+# The families of issue 13 (optimizers, schedules, losses, metrics, BatchNormalization) and of
+# issue 12 (pooling 1-D/2-D, global pooling, and the 1-D/2-D padding, cropping, upsampling layers).
 DEFAULT_FILES = ["optimizers/*_test.py", "optimizers/schedules/*_test.py", "losses/*_test.py",
-                 "metrics/*_test.py", "layers/normalization/batch_normalization_test.py"]
+                 "metrics/*_test.py", "layers/normalization/batch_normalization_test.py",
+                 "layers/pooling/max_pooling_test.py", "layers/pooling/average_pooling_test.py",
+                 "layers/pooling/global_*_pooling_test.py", "layers/reshaping/zero_padding[12]d_test.py",
+                 "layers/reshaping/cropping[12]d_test.py", "layers/reshaping/up_sampling[12]d_test.py"]
 
 
 def keras_source_dir():

@@ -139,6 +139,8 @@ backend = _module(
     "keras.src.backend",
     Variable=Variable, KerasVariable=Variable, convert_to_tensor=convert_to_tensor,
     convert_to_numpy=_to_numpy, floatx=nn.floatx, set_floatx=nn.set_floatx, epsilon=lambda: 1e-7,
+    image_data_format=nn.config.image_data_format, set_image_data_format=nn.config.set_image_data_format,
+    config=nn.config,
     backend=lambda: "numpy", standardize_dtype=_standardize_dtype, name_scope=_name_scope,
     is_tensor=lambda x: isinstance(x, (Tensor, np.ndarray)), shape=lambda x: tuple(np.shape(x)),
     SUPPORTS_SPARSE_TENSORS=False, SUPPORTS_RAGGED_TENSORS=False,

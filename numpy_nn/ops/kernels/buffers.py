@@ -14,7 +14,7 @@ shrink after a big batch) -- hence opt-in, never done on import. NumPy itself st
 transparent huge pages on large arrays; that is unaffected.
 
 The conv kernels also avoid the worst case without it: they keep patch matrices in chunks of at
-most ``numpy_nn.ops.conv.CHUNK_BYTES`` (16 MiB), below glibc's 32 MiB ceiling.
+most ``numpy_nn.ops.kernels.conv.CHUNK_BYTES`` (16 MiB), below glibc's 32 MiB ceiling.
 """
 import ctypes
 import ctypes.util

@@ -19,6 +19,7 @@ import numpy as np
 from ...autograd.function import fast_kernel_for
 from .. import conv as reference
 from ..geometry import WindowGeometry
+from . import winograd
 from .threads import in_parallel
 
 PATCH_BUDGET_BYTES = 256 * 2**20  # largest patch matrix kept in memory for the backward pass
@@ -86,10 +87,16 @@ class Conv2D(reference.Conv2D):
     matmul) is added into the slice of dx that tap touched (at stride 1 straight into dx,
     clipped to it; under "same" padding the centre tap's product is written, not added, so dx
     needs no zero fill); at stride > 1 the product G @ K^T for all taps is done as one matmul
-    first ("col2im") into a padded dxp, which measured faster. 2-D only.
+    first ("col2im") into a padded dxp, which measured faster. 2-D only. With Winograd switched
+    on (``NUMPY_NN_WINOGRAD``, off by default), 3x3 stride-1 calls go to ``kernels/winograd.py``.
     """
+    winograd = None  # a winograd.WinogradConv2D when this call runs by Winograd tiles
 
     def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
+        self.winograd = winograd.plan(x, kernel, bias, strides, padding, dilation_rate, groups)
+        if self.winograd is not None:
+            self.has_bias = bias is not None
+            return self.winograd.forward()
         self.im2col = x.ndim == 4 and kernel.ndim == 4
         if not self.im2col:
             return super().forward(x, kernel, bias, strides, padding, dilation_rate, groups)
@@ -151,6 +158,10 @@ class Conv2D(reference.Conv2D):
         return range(0, self.geo.n, self.chunk)
 
     def backward(self, grad_output):
+        if self.winograd is not None:
+            need_b = self.has_bias and self.needs_input_grad[2]
+            dx, dkernel, dbias = self.winograd.backward(grad_output, *self.needs_input_grad[:2], need_b)
+            return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
         if not self.im2col:  # the forward pass ran the reference
             return super().backward(grad_output)
         groups = self.groups
@@ -249,7 +260,9 @@ class DepthwiseConv2D(reference.DepthwiseConv2D):
     padding is done per chunk. At width stride 1 a tap's view has one contiguous run per
     output row, (OW, C) -> OW*C values, and the per-channel weights are tiled OW times to match,
     so every NumPy inner loop runs over OW*C values instead of C (broadcasting a (C,) vector
-    makes NumPy loop over C at a time, ~2x slower). The chunks are split across two threads
+    makes NumPy loop over C at a time, ~2x slower); at width stride > 1 the forward pass gets
+    the same long rows by splitting each chunk into its column phases first (``_forward_chunked``).
+    The chunks are split across two threads
     (``in_parallel``). In the backward pass dK[a, b'] is one fused ``einsum`` per tap, db is
     summed per chunk without BLAS (float64 across chunks), and at stride 1 dx is computed like
     a forward pass, from G zero-padded by kh-1 rows and kw-1 columns (fewer where the padding of
@@ -289,28 +302,38 @@ class DepthwiseConv2D(reference.DepthwiseConv2D):
         reps = geo.out[1] if self._row_stride_one() else 1
         return [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), reps) for a, b in geo.taps]
 
-    def _rows(self, view):
-        """A (n, OH, OW, C) tap view as (n, OH, OW*C) when width stride is 1 (no copy), else as is."""
+    def _rows(self, view, contiguous=False):
+        """A (n, OH, OW, C) tap view as (n, OH, OW*C) when width stride is 1 or the caller made its
+        rows ``contiguous`` (no copy), else as is."""
         n, oh, ow, c = view.shape
-        if not self._row_stride_one():
+        if not (contiguous or self._row_stride_one()):
             return view
-        assert view.strides[3] == view.itemsize and view.strides[2] == c * view.itemsize
+        # rows of OW*C contiguous values (the stride of a length-1 axis does not matter)
+        assert (c == 1 or view.strides[3] == view.itemsize) and (ow == 1 or view.strides[2] == c * view.itemsize)
         return view.reshape(n, oh, ow * c)
 
     def _forward_chunked(self, x, kernel, bias):
-        geo = self.geo
-        y = np.empty((geo.n,) + geo.out + (geo.channels,), dtype=self.dtype)
-        weights = self._tap_weights(kernel)
-        bias_row = None if bias is None else np.tile(bias.astype(self.dtype, copy=False),
-                                                     geo.out[1] if self._row_stride_one() else 1)
+        """y = sum over taps of window * K[a, b'] (+ b), chunk by chunk, one output row = OW*C values.
 
-        def forward_chunks(chunks):  # y[chunk] = sum over taps of window * K[a, b'] (+ b)
+        At width stride sw > 1 each padded chunk is first split into its sw column phases
+        ``xp[:, :, p::sw]`` (copied contiguous); tap (a, b') then reads phase (b'*dw) % sw from
+        column (b'*dw) // sw on, stride 1 along the row, so its loops run over OW*C values too.
+        """
+        geo = self.geo
+        (sh, sw), (dh, dw), (oh, ow), c = geo.strides, geo.dilation, geo.out, geo.channels
+        y = np.empty((geo.n, oh, ow, c), dtype=self.dtype)
+        weights = [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), ow) for a, b in geo.taps]
+        bias_row = None if bias is None else np.tile(bias.astype(self.dtype, copy=False), ow)
+
+        def forward_chunks(chunks):
             for start, stop in chunks:
                 xp = _pad(geo, x[start:stop])
-                out = self._rows(y[start:stop])
+                phases = [xp] if sw == 1 else [np.ascontiguousarray(xp[:, :, p::sw]) for p in range(sw)]
+                out = y[start:stop].reshape(stop - start, oh, ow * c)
                 work = np.empty(out.shape, dtype=self.dtype)
-                for t, tap in enumerate(geo.taps):
-                    window = self._rows(xp[geo.tap(tap)])
+                for t, (a, b) in enumerate(geo.taps):
+                    phase, col = phases[(b * dw) % sw], (b * dw) // sw
+                    window = self._rows(phase[:, a * dh:a * dh + sh * (oh - 1) + 1:sh, col:col + ow], contiguous=True)
                     if t == 0:
                         np.multiply(window, weights[0], out=out)
                     else:

@@ -1,0 +1,2 @@
+def backward(x, g):
+    return (g * (x > 0),)
