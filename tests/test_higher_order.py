@@ -169,6 +169,11 @@ RESHAPE_MERGE = {
     "dropout": lambda a, b: D.Dropout.apply(a * b, rate=0.4, rng=np.random.default_rng(3)) ** 2,
     "upsample_nearest": lambda a, b: R.UpSample2DNearest.apply((a * b).reshape(1, *a.shape, 1), size=(2, 3)) ** 3,
     "upsample_bilinear": lambda a, b: R.UpSample2DBilinear.apply((a * b).reshape(1, *a.shape, 1), size=(3, 2)) ** 3,
+    "zero_pad_1d": lambda a, b: R.ZeroPad1D.apply((a * b).reshape(1, *a.shape), padding=(2, 1)) ** 3,
+    "crop_1d": lambda a, b: R.Crop1D.apply((a * b).reshape(1, *a.shape), cropping=(0, 1)) ** 3,
+    "upsample_1d": lambda a, b: R.UpSample1D.apply((a * b).reshape(1, *a.shape), size=3) ** 3,
+    "masked_global_avg_1d": lambda a, b: P.MaskedGlobalAvgPool1D.apply(
+        (a * b).reshape(1, *a.shape), mask=np.arange(a.shape[0])[None] % 2 == 0) ** 3,
 }
 
 
@@ -237,6 +242,8 @@ POOLS = {
     "avg_same_overlapping": lambda x: P.avg_pool2d(x, (2, 3), strides=1, padding="same"),
     "global_avg": lambda x: P.GlobalAvgPool2D.apply(x),
     "global_max": lambda x: P.GlobalMaxPool2D.apply(x, keepdims=True),
+    "max_1d_same": lambda x: P.max_pool1d(x.reshape(x.shape[0], -1, x.shape[-1]), (3,), strides=2, padding="same"),
+    "avg_1d": lambda x: P.avg_pool1d(x.reshape(x.shape[0], -1, x.shape[-1]), (2,)),
 }
 
 

@@ -264,6 +264,11 @@ class MaskedGlobalAvgPool1D(Function):
             share = g / self.count
         return (np.where(self.m > 0, share, 0).astype(g.dtype, copy=False),)
 
+    def tensor_backward(self, g, y, x):  # linear: the same shares on the tape
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(self.m > 0, 1 / self.count, 0).astype(x.dtype)
+        return (g.reshape(g.shape[0], 1, g.shape[-1]) * share,)
+
 
 def max_pool1d(x, pool_size=(2,), strides=None, padding="valid"):
     """Max pooling of an (N, L, C) Tensor: ``MaxPool2D`` with one spatial axis."""

@@ -26,6 +26,9 @@ class ZeroPad1D(Function):
     def backward(self, g):
         return (np.ascontiguousarray(g[:, self.before:self.before + self.length, :]),)
 
+    def tensor_backward(self, g, y, x):  # on the tape: the adjoint, a crop
+        return (Crop1D.apply(g, cropping=self.params.get("padding", (1, 1))),)
+
 
 class Crop1D(Function):
     """y = x[:, before:L - after, :];   dx = g zero-padded back to x's shape."""
@@ -36,6 +39,9 @@ class Crop1D(Function):
 
     def backward(self, g):
         return (np.pad(g, ((0, 0), self.cropping, (0, 0))),)
+
+    def tensor_backward(self, g, y, x):  # on the tape: the adjoint, a zero padding
+        return (ZeroPad1D.apply(g, padding=self.cropping),)
 
 
 class UpSample1D(Function):
@@ -50,6 +56,10 @@ class UpSample1D(Function):
         return np.repeat(x, self.size, axis=1)
 
     def backward(self, g):
+        n, length, c = g.shape
+        return (g.reshape(n, length // self.size, self.size, c).sum(axis=2),)
+
+    def tensor_backward(self, g, y, x):
         n, length, c = g.shape
         return (g.reshape(n, length // self.size, self.size, c).sum(axis=2),)
 
