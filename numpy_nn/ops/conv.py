@@ -312,5 +312,5 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="
     return conv2d(hidden, pointwise_kernel, bias=bias)
 
 
-__all__ = ["Conv2D", "DepthwiseConv2D", "Conv2DInputGradient", "Conv2DKernelGradient", "conv2d", "depthwise_conv2d", "separable_conv2d",
-           "block_diagonal", "diagonal_blocks"]
+__all__ = ["Conv2D", "DepthwiseConv2D", "Conv2DInputGradient", "Conv2DKernelGradient", "conv2d", "depthwise_conv2d",
+           "separable_conv2d", "block_diagonal", "diagonal_blocks"]

@@ -209,7 +209,8 @@ class GlobalAvgPool2D(Function):
 
     def tensor_backward(self, g, y, x):
         n, *spatial, c = x.shape
-        return (BroadcastTo.apply(g.reshape((n,) + (1,) * len(spatial) + (c,)), shape=x.shape) / float(np.prod(spatial)),)
+        kept = g.reshape((n,) + (1,) * len(spatial) + (c,))
+        return (BroadcastTo.apply(kept, shape=x.shape) / float(np.prod(spatial)),)
 
 
 class GlobalMaxPool2D(Function):
