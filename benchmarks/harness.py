@@ -2,6 +2,7 @@
 
     python -m benchmarks [--quick] [--only NAMES] [--out DIR] [--frameworks LIST]
                          [--update-doc PATH] [--from-json FILE]
+    python -m benchmarks --compare OLD.json NEW.json [--seed 0] [--confidence 0.95]
 
 For each framework (numpy_nn, PyTorch, Keras on JAX) that is installed, the harness starts
 ``python -m benchmarks.worker FRAMEWORK`` in a fresh process, one after the other (never at the
@@ -19,6 +20,8 @@ forward+backward faster than forward alone, or a layer above 100 % of NumPy's ow
 ``--update-doc docs/performance.md`` also replaces the part of that file between
 ``<!-- results:begin -->`` and ``<!-- results:end -->`` with the new tables; ``--from-json FILE``
 re-renders (and updates the doc) from an earlier run without measuring anything.
+``--compare OLD NEW`` compares two such files (``benchmarks/compare.py``): each result keeps its
+per-sample times (``samples_s``) and each framework its BLAS thread pools, for exactly that.
 """
 import argparse
 import datetime
@@ -397,11 +400,21 @@ def build_parser():
     parser.add_argument("--from-json", default=None, metavar="FILE",
                         help="render an earlier results.json instead of measuring")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
+                        help="compare two results.json files: per-workload ratio NEW/OLD with a bootstrap confidence "
+                             "interval over the recorded samples (benchmarks/compare.py); measures nothing")
+    parser.add_argument("--compare-framework", default="numpy_nn", help="which framework's times --compare uses")
+    parser.add_argument("--confidence", type=float, default=0.95, help="--compare: confidence of the interval")
+    parser.add_argument("--seed", type=int, default=0, help="--compare: seed of the bootstrap resampling")
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.compare:
+        from .compare import main as compare_main
+        return compare_main(*args.compare, framework=args.compare_framework, confidence=args.confidence,
+                            seed=args.seed)
     if args.list:
         for w in all_workloads(args.quick):
             print(f"{w.name:20s} {w.family:14s} {w.title}")

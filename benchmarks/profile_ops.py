@@ -3,18 +3,21 @@
 ``with OpProfiler() as prof: step()`` wraps ``forward`` and ``backward`` of every ``Function``
 subclass (every op of the library) in a timer for the duration of the block, and
 ``prof.table(total_seconds)`` lists them by total time, with the rest of the step (tape,
-layers, optimizer, loss bookkeeping) as "other". Timings are wall-clock (``perf_counter``) and,
+layers, optimizer, loss bookkeeping) as "other", and the minor page faults each op caused
+(first touches of freshly mapped memory: ``getrusage``, counted for the whole process). Timings are wall-clock (``perf_counter``) and,
 beside them, the CPU time of the calling thread (``thread_time``), which a busy machine
 disturbs less (BLAS worker threads are not in it, so for matmul-heavy ops it is lower than wall).
 
     python -m benchmarks.profile_ops                  # the small-CNN training step, batch 64
     python -m benchmarks.profile_ops --steps 20 --batch 64 --tune-allocator
+    python -m benchmarks.profile_ops --row-chunk-bytes 65536    # threads.ROW_CHUNK_BYTES for this run
     python -m benchmarks.profile_ops --predict mobilenetv2 --steps 3   # an application's predict
 """
 import argparse
 import collections
 import dataclasses
 import gc
+import resource
 import time
 
 
@@ -34,7 +37,7 @@ class OpProfiler:
     """Context manager accumulating (calls, wall seconds, thread-CPU seconds) per (op, phase)."""
 
     def __init__(self):
-        self.stats = collections.defaultdict(lambda: [0, 0.0, 0.0])
+        self.stats = collections.defaultdict(lambda: [0, 0.0, 0.0, 0])
         self._saved = []
 
     def _wrap(self, cls, phase):
@@ -44,6 +47,7 @@ class OpProfiler:
 
         def timed(fn_self, *args, **kwargs):
             wall, cpu = time.perf_counter(), time.thread_time()
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             try:
                 return original(fn_self, *args, **kwargs)
             finally:
@@ -51,6 +55,7 @@ class OpProfiler:
                 entry[0] += 1
                 entry[1] += time.perf_counter() - wall
                 entry[2] += time.thread_time() - cpu
+                entry[3] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         timed.__wrapped__ = original
         return timed
 
@@ -74,17 +79,17 @@ class OpProfiler:
     def table(self, total_wall, steps=1):
         """Markdown table, per step: op, phase, calls, wall ms, % of the step, thread-CPU ms."""
         rows = sorted(self.stats.items(), key=lambda item: -item[1][1])
-        lines = ["| Op | Phase | Calls/step | Wall ms/step | % of step | Thread CPU ms/step |",
-                 "|---|---|---|---|---|---|"]
-        accounted = 0.0
-        for (name, phase), (calls, wall, cpu) in rows:
-            accounted += wall
+        lines = ["| Op | Phase | Calls/step | Wall ms/step | % of step | Thread CPU ms/step | Page faults/step |",
+                 "|---|---|---|---|---|---|---|"]
+        accounted, faulted = 0.0, 0
+        for (name, phase), (calls, wall, cpu, faults) in rows:
+            accounted, faulted = accounted + wall, faulted + faults
             lines.append(f"| {name} | {phase} | {calls / steps:g} | {1e3 * wall / steps:.2f} | "
-                         f"{100 * wall / total_wall:.1f}% | {1e3 * cpu / steps:.2f} |")
+                         f"{100 * wall / total_wall:.1f}% | {1e3 * cpu / steps:.2f} | {faults / steps:.0f} |")
         other = total_wall - accounted
         lines.append(f"| (other: tape, layers, optimizer) | | | {1e3 * other / steps:.2f} | "
-                     f"{100 * other / total_wall:.1f}% | |")
-        lines.append(f"| **total** | | | **{1e3 * total_wall / steps:.2f}** | 100% | |")
+                     f"{100 * other / total_wall:.1f}% | | |")
+        lines.append(f"| **total** | | | **{1e3 * total_wall / steps:.2f}** | 100% | | |")
         return "\n".join(lines)
 
 
@@ -104,10 +109,13 @@ def profile_small_cnn(steps=10, batch=64, warmup=2):
     gc.disable()
     try:
         with OpProfiler() as profiler:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             for _ in range(steps):
                 step()
             total = time.perf_counter() - start
+            profiler.process_cpu = time.process_time() - cpu
+            profiler.faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     finally:
         gc.enable()
     return profiler, total
@@ -136,9 +144,14 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--tune-allocator", action="store_true",
                         help="call numpy_nn.ops.kernels.buffers.tune_allocator() first")
+    parser.add_argument("--row-chunk-bytes", type=int, default=None,
+                        help="numpy_nn.ops.kernels.threads.ROW_CHUNK_BYTES for this run (where it exists)")
     parser.add_argument("--predict", default=None, metavar="APP",
                         help="profile an application's predict instead (mobilenetv2, efficientnetb0, ...)")
     args = parser.parse_args(argv)
+    if args.row_chunk_bytes:
+        from numpy_nn.ops.kernels import threads
+        threads.ROW_CHUNK_BYTES = args.row_chunk_bytes
     if args.tune_allocator:
         from numpy_nn.ops.kernels.buffers import tune_allocator
         print("tune_allocator():", tune_allocator())
@@ -149,7 +162,8 @@ def main(argv=None):
         return
     profiler, total = profile_small_cnn(args.steps, args.batch)
     print(f"small-CNN training step, batch {args.batch}: {1e3 * total / args.steps:.2f} ms/step "
-          f"(mean of {args.steps}, profiler overhead included)")
+          f"(mean of {args.steps}, profiler overhead included); process CPU "
+          f"{1e3 * profiler.process_cpu / args.steps:.2f} ms/step, {profiler.faults / args.steps:.0f} minor page faults/step")
     print(profiler.table(total, args.steps))
 
 

@@ -4,7 +4,8 @@ Timing: ``warmup`` untimed calls (JIT compilation, allocator and BLAS warm-up), 
 ``repeats`` samples. A sample times ``number`` back-to-back calls with ``time.perf_counter`` and
 divides by ``number``; ``number`` is chosen after warm-up so one sample lasts at least
 ``min_sample_s`` (fast ops would otherwise measure the timer). We report the median sample and
-the min-max range, all in seconds per call.
+the min-max range, all in seconds per call, and every sample (``samples_s``, for
+``numpy-nn bench --compare``).
 
 Memory, two methods (each result says which one it used):
 - ``tracemalloc``: the peak of bytes allocated through Python's and NumPy's allocators during
@@ -47,7 +48,7 @@ def measure(fn, warmup=2, repeats=7, min_sample_s=0.02, max_number=1000):
         if gc_was_enabled:
             gc.enable()
     return {"median_s": statistics.median(samples), "min_s": min(samples), "max_s": max(samples),
-            "repeats": repeats, "calls_per_sample": number, "warmup": max(warmup, 1)}
+            "samples_s": samples, "repeats": repeats, "calls_per_sample": number, "warmup": max(warmup, 1)}
 
 
 def _read_status_kb(field):

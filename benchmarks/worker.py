@@ -40,7 +40,8 @@ def run_one(module, workload, mode, quick, memory_methods):
     warmup, repeats, min_sample_s = timing_plan(quick, workload.family)
     try:
         record.update(measure(fn, warmup=warmup, repeats=repeats, min_sample_s=min_sample_s))
-        record["peak_memory_mb"] = {m: peak_memory_mb(fn, m) for m in memory_methods}
+        before = getattr(module, "before_memory_measurement", lambda: None)
+        record["peak_memory_mb"] = {m: before() or peak_memory_mb(fn, m) for m in memory_methods}
     except Exception as error:
         return dict(record, status="error", note=f"{type(error).__name__}: {error}",
                     traceback=traceback.format_exc(limit=4))

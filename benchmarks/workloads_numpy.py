@@ -37,14 +37,25 @@ def setup():
     tuned = os.environ.get("NUMPY_NN_BENCH_DEFAULT_MALLOC") != "1"
     if tuned:
         numpy_nn.config.tune_allocator()
+    from numpy_nn.ops.kernels import threads
     info = {"version": getattr(numpy_nn, "__version__", "?"), "numpy": np.__version__,
-            "memory_methods": list(MEMORY_METHODS), "tune_allocator": tuned}
+            "memory_methods": list(MEMORY_METHODS), "tune_allocator": tuned, "numpy_nn_threads": threads.THREADS,
+            "kernels": numpy_nn.config.kernels()}
     try:
         from threadpoolctl import threadpool_info
         info["threadpools"] = threadpool_info()
     except ImportError:
         info["threadpools"] = "threadpoolctl not installed"
     return info
+
+
+def before_memory_measurement():
+    """Empty numpy_nn's pool of recycled arrays (``numpy_nn.config.release_buffers``) so that the measured
+    call allocates them afresh: otherwise tracemalloc and RSS would not see the memory the pool lends."""
+    import numpy_nn
+    release = getattr(numpy_nn.config, "release_buffers", None)
+    if release is not None:
+        release()
 
 
 def layer_class(name):

@@ -5,6 +5,7 @@
                                                   x.npy, or x.npz with one array per input name
     numpy-nn summary model.keras                  the model summary (no Keras needed)
     numpy-nn bench [--quick] [...]                the benchmarks/ suite, ratios side by side
+    numpy-nn bench --compare OLD.json NEW.json    two runs: ratio per workload with a bootstrap confidence interval
     numpy-nn exercise list | show NAME | check NAME FILE.py
                                                   write an op's backward pass yourself and check it
     numpy-nn explain LAYER --shape 2,3 [--seed S] [--training] [--units 3 ...]
@@ -118,7 +119,8 @@ def build_parser():
     compare.add_argument("--seed", type=int, default=0, help="seed of the random inputs used without --input")
     summary = sub.add_parser("summary", help="print the summary of a .keras file (no Keras needed)")
     summary.add_argument("path")
-    bench = sub.add_parser("bench", help="run the benchmarks side by side with PyTorch and JAX")
+    bench = sub.add_parser("bench", help="run the benchmarks side by side with PyTorch and JAX; "
+                                         "bench --compare OLD.json NEW.json compares two runs")
     bench.add_argument("--quick", action="store_true")
     exercise = sub.add_parser("exercise", help="write an op's backward pass yourself and check it")
     exercise.add_argument("action", choices=["list", "show", "check"])

@@ -122,3 +122,15 @@ def tune_allocator(keep_freed_memory=True):
     """
     from .ops.kernels.buffers import tune_allocator as _tune
     return _tune(keep_freed_memory=keep_freed_memory)
+
+
+def release_buffers():
+    """Free the arrays numpy_nn keeps for reuse between training steps; returns the bytes released.
+
+    The fast kernels take their large outputs and temporaries from a pool of recycled arrays
+    (``numpy_nn.ops.kernels.buffers.empty``, at most ``POOL_MAX_BYTES``, 256 MiB by default), so
+    that a training step writes into memory that is already mapped instead of page-faulting fresh
+    arrays (docs/performance.md, "Allocation"). The pool refills on the next step.
+    """
+    from .ops.kernels.buffers import release_buffers as _release
+    return _release()

@@ -42,6 +42,7 @@ import numpy as np
 
 from . import config, initializers
 from .autograd.tensor import Tensor, Variable
+from .ops.kernels.updates import adam_update, parallel_update_applies
 from .naming import to_snake_case, unique_name
 
 
@@ -1041,6 +1042,10 @@ class Adam(Optimizer):
         m = self._slot(self._momentums, variable)
         v = self._slot(self._velocities, variable)
         alpha = learning_rate * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        if parallel_update_applies(variable.data):  # large arrays: this same formula over chunks, in threads
+            v_hat = self._slot(self._velocity_hats, variable).data if self.amsgrad else None
+            return adam_update(variable.data, m.data, v.data, gradient, alpha, 1 - float(self.beta_1),
+                               1 - float(self.beta_2), float(self.epsilon), v_hat)
         m.assign_add((gradient - m.data) * (1 - float(self.beta_1)))             # (1 - beta) in double, then float32
         v.assign_add((np.square(gradient) - v.data) * (1 - float(self.beta_2)))
         if self.amsgrad:

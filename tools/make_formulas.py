@@ -267,7 +267,10 @@ def _extra_sections(family):
         extra.append((_anchor("conv", "SeparableConv2D"), "SeparableConv2D: depthwise, then pointwise", body))
     if family == "normalization":
         layers = importlib.import_module("numpy_nn.layers.normalization")
-        body = MOVING_AVERAGES + "\n```python\n" + _source(layers.BatchNormalization.call) + "```\n"
+        code = _source(layers.BatchNormalization.call)
+        if hasattr(layers.BatchNormalization, "update_moving_statistics"):
+            code += "\n" + _source(layers.BatchNormalization.update_moving_statistics)
+        body = MOVING_AVERAGES + "\n```python\n" + code + "```\n"
         extra.append((_anchor("normalization", "moving averages"),
                       "BatchNormalization: the moving averages (momentum, moving_mean, moving_variance)", body))
     return extra

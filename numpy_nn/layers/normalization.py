@@ -139,12 +139,16 @@ class BatchNormalization(Layer):
             else:
                 outputs, mean, variance = batch_norm_train(inputs, self.gamma, self.beta, axis=self.axis,
                                                            epsilon=self.epsilon)
-            momentum = self.momentum  # Keras's order: moving * momentum + batch * (1 - momentum)
-            self.moving_mean.assign(self.moving_mean.data * momentum + mean * (1.0 - momentum))
-            self.moving_variance.assign(self.moving_variance.data * momentum + variance * (1.0 - momentum))
+            self.update_moving_statistics(mean, variance)
             return outputs
         return batch_norm_inference(inputs, self.gamma, self.beta, self.moving_mean.data,
                                     self.moving_variance.data, axis=self.axis, epsilon=self.epsilon)
+
+    def update_moving_statistics(self, mean, variance):
+        """moving <- moving * momentum + batch * (1 - momentum), Keras's order, for mean and variance."""
+        momentum = self.momentum
+        self.moving_mean.assign(self.moving_mean.data * momentum + mean * (1.0 - momentum))
+        self.moving_variance.assign(self.moving_variance.data * momentum + variance * (1.0 - momentum))
 
     def _renorm_call(self, inputs):
         """Batch renormalization (Ioffe 2017), training mode, as Keras computes it:

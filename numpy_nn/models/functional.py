@@ -22,7 +22,9 @@ from ..autograd.function import no_grad
 from ..autograd.tensor import Tensor
 from ..layers.base import Layer, _training_stack, current_training, unique_name
 from ..layers.inputs import split_inputs, to_tensor
+from ..layers.fusion import fuse_batch_norm_relu
 from ..layers.masking import as_bool_mask
+from ..layers.normalization import BatchNormalization
 from ..layers.symbolic import _describe, _is_shape, _is_symbolic, call_symbolic
 from ..ops.node import flatten, get_mask, map_structure, pack_like, set_mask
 
@@ -141,10 +143,31 @@ class Graph:
                 kwargs = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, dict(node.call_kwargs))
                 if training is not None:
                     kwargs["training"] = training
+                relu = self._only_consumer(node) if type(node.layer) is BatchNormalization else None
+                fused = None if relu is None else fuse_batch_norm_relu(node.layer, relu.layer, args, training)
+                if fused is not None:  # BN + ReLU in one op (layers/fusion.py): the BN output never exists,
+                    # so the ReLU node is skipped below (its input is not computed)
+                    computed[id(relu.outputs[0])] = fused
+                    continue
                 result = node.layer(args, **kwargs)
                 for tensor, value in zip(node.outputs, flatten(result)):
                     computed[id(tensor)] = value
         return [computed[id(t)] for t in self.outputs]
+
+    def _only_consumer(self, node):
+        """The node that alone consumes ``node``'s single output, called on it alone with no arguments (and
+        that output is not a graph output), or None: then the two may be fused."""
+        if len(node.outputs) != 1 or node.call_kwargs or any(t is node.outputs[0] for t in self.outputs):
+            return None
+        if not hasattr(self, "_consumers"):
+            self._consumers = {}
+            for other in self.nodes:
+                for tensor in other.input_tensors:
+                    self._consumers.setdefault(id(tensor), []).append(other)
+        consumers = self._consumers.get(id(node.outputs[0]), [])
+        if len(consumers) != 1 or consumers[0].call_args is not node.outputs[0] or consumers[0].call_kwargs:
+            return None
+        return consumers[0]
 
     def output_shapes(self, input_shapes):
         """Propagate shapes (no values) through the graph: the nested-model compute_output_shape."""

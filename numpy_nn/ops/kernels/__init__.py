@@ -11,3 +11,5 @@ from . import pooling  # noqa: F401,E402
 from . import normalization  # noqa: F401,E402
 from . import conv  # noqa: F401,E402
 from . import recurrent  # noqa: F401,E402
+from . import activations  # noqa: F401,E402
+from . import math  # noqa: F401,E402

@@ -19,8 +19,11 @@ import numpy as np
 from ...autograd.function import fast_kernel_for
 from .. import normalization as reference
 from ..normalization import _broadcast_shape, _rsqrt
+from .buffers import empty_like
+from .threads import map_row_chunks
 
 SUM_BLOCK = 256  # rows per partial sum in _column_sums
+TILE_VALUES = 2048  # a (C,) vector is tiled to about this many values for long inner loops (_tiled)
 
 
 def _sum(a, axes):
@@ -73,10 +76,32 @@ def _normalize_backward(d_x_hat, x_hat, inv_std, axes, m):
     return (inv_std / m) * (m * d_x_hat - sum_d - x_hat * sum_d_x_hat)
 
 
+def _rows_layout(x, axis):
+    """True when x is C-contiguous with the channels last: then it is a 2-D (rows, C) array and the
+    elementwise passes run over chunks of rows, in threads (``map_row_chunks``)."""
+    return axis == x.ndim - 1 and x.flags.c_contiguous and x.ndim >= 2 and x.size > 0
+
+
+def _tiled(vector, rows):
+    """(width, vector tiled): a (C,) vector broadcast over (rows, C) makes NumPy loop C values at a
+    time; viewing ``rows`` rows as (rows / k, k * C) with the vector tiled k times runs long loops.
+    Returns (C, vector) when ``rows`` is not a multiple of the tile."""
+    k = max(1, TILE_VALUES // vector.size)
+    if rows % k:
+        return vector.size, vector
+    return k * vector.size, np.tile(vector, k)
+
+
 @fast_kernel_for(reference.BatchNormTrain)
 class BatchNormTrain(reference.BatchNormTrain):
     """Fast tier of ``numpy_nn.ops.normalization.BatchNormTrain`` (must equal it to rounding):
-    blocked BLAS column sums, the squares written into y's memory, the compact closed-form dx."""
+    blocked BLAS column sums (in the calling thread: BLAS has its own threads), the elementwise
+    passes over chunks of rows split over ``THREADS`` threads (channels-last input), the squares
+    written into y's memory, the compact closed-form dx with one output and one temporary.
+
+    ``relu=True`` is the fused ``BatchNormReLUTrain`` below (never passed to this class by the tape)."""
+
+    relu = False
 
     def forward(self, x, gamma, beta, axis=-1, epsilon=1e-3, stats=None):
         axis = axis % x.ndim
@@ -84,24 +109,74 @@ class BatchNormTrain(reference.BatchNormTrain):
         self.m = x.size // x.shape[axis]
         shape = _broadcast_shape(x.ndim, (axis,), x.shape)
         self.gamma = gamma.reshape(shape)
+        self.rows = _rows_layout(x, axis)
+        if self.rows:
+            y, mean, variance = self._forward_rows(x, gamma, beta, epsilon)
+        else:
+            y, mean, variance = self._forward_any(x, beta.reshape(shape), epsilon)
+        if stats is not None:
+            stats["mean"], stats["variance"] = mean.reshape(-1), variance.reshape(-1)
+        if self.relu:
+            self.y = y
+        return y
+
+    def _forward_any(self, x, beta, epsilon):
         mean = _sum(x, self.axes) / self.m
         self.centered = x - mean
         y = np.square(self.centered)  # y's memory holds the squares first
         variance = _sum(y, self.axes) / self.m
         self.r = _rsqrt(variance + epsilon)
         inv = self.r * self.gamma
-        if stats is not None:
-            stats["mean"], stats["variance"] = mean.reshape(-1), variance.reshape(-1)
         np.multiply(x, inv, out=y)
-        y += beta.reshape(shape) - mean * inv  # y = x * inv + (beta - mean * inv)
-        return y
+        y += beta - mean * inv  # y = x * inv + (beta - mean * inv)
+        if self.relu:
+            np.maximum(y, 0, out=y)
+        return y, mean, variance
+
+    def _forward_rows(self, x, gamma, beta, epsilon):
+        c = x.shape[-1]
+        x2 = x.reshape(-1, c)
+        n_rows, row_bytes = x2.shape[0], c * x.itemsize
+        mean = _column_sums(x2) / self.m
+        centered, y = empty_like(x), empty_like(x)  # recycled arrays (buffers.py): no page faults
+        c2, y2 = centered.reshape(-1, c), y.reshape(-1, c)
+
+        def center_and_square(start, stop):
+            width, mean_t = _tiled(mean, stop - start)
+            np.subtract(x2[start:stop].reshape(-1, width), mean_t, out=c2[start:stop].reshape(-1, width))
+            np.square(c2[start:stop], out=y2[start:stop])  # y's memory holds the squares first
+
+        map_row_chunks(center_and_square, n_rows, row_bytes)
+        variance = _column_sums(y2) / self.m
+        self.centered = centered
+        self.r = _rsqrt(variance + epsilon).reshape(self.gamma.shape)
+        inv = (self.r * self.gamma).reshape(-1)
+        shift = beta - mean * inv
+        relu = self.relu
+
+        def affine(start, stop):  # y = x * inv + (beta - mean * inv), then max(y, 0) when fused
+            width, inv_t = _tiled(inv, stop - start)
+            _, shift_t = _tiled(shift, stop - start)
+            y_view = y2[start:stop].reshape(-1, width)
+            np.multiply(x2[start:stop].reshape(-1, width), inv_t, out=y_view)
+            y_view += shift_t
+            if relu:
+                np.maximum(y_view, 0, out=y_view)
+
+        map_row_chunks(affine, n_rows, row_bytes)
+        return y, mean, variance
 
     def backward(self, g):
         """dx written per channel as  scale * g + shift + coef * (x - mean_B)  (one output, one temporary):
 
         scale = gamma * r,  shift = -scale * sum(g) / m,  coef = -scale * r * sum(g * x_hat) / m,
         with r = 1 / sqrt(var_B + eps) and sum(g * x_hat) = r * sum(g * (x - mean_B)).
+        Fused with ReLU, g is first replaced by g * [y > 0] (ReLU's gradient, y its output).
         """
+        if self.rows and g.flags.c_contiguous and g.shape == self.centered.shape:
+            return self._backward_rows(g)
+        if self.relu:
+            g = g * (self.y > 0)
         need_x, need_gamma, need_beta = self.needs_input_grad
         r, m = self.r, self.m
         sum_g = _sum(g, self.axes)
@@ -116,6 +191,81 @@ class BatchNormTrain(reference.BatchNormTrain):
         dgamma = sum_g_x_hat.reshape(-1) if need_gamma else None
         dbeta = sum_g.reshape(-1) if need_beta else None
         return dx, dgamma, dbeta
+
+    def _backward_rows(self, g):
+        need_x, need_gamma, need_beta = self.needs_input_grad
+        r, m, c = self.r.reshape(-1), self.m, g.shape[-1]
+        n_rows, row_bytes = g.size // c, c * g.itemsize
+        c2 = self.centered.reshape(-1, c)
+        work = empty_like(g)  # g * (x - mean_B); then g * scale (a recycled temporary)
+        w2 = work.reshape(-1, c)
+        if self.relu:  # g * [y > 0] goes into dx's memory
+            dx = empty_like(g)
+            g2, y2 = dx.reshape(-1, c), self.y.reshape(-1, c)
+            g_in = g.reshape(-1, c)
+
+            def mask(start, stop):
+                np.multiply(g_in[start:stop], y2[start:stop] > 0, out=g2[start:stop])
+                np.multiply(g2[start:stop], c2[start:stop], out=w2[start:stop])
+
+            map_row_chunks(mask, n_rows, row_bytes)
+        else:
+            dx, g2 = None, g.reshape(-1, c)
+
+            def product(start, stop):
+                np.multiply(g2[start:stop], c2[start:stop], out=w2[start:stop])
+
+            map_row_chunks(product, n_rows, row_bytes)
+        sum_g = _column_sums(g2)
+        sum_g_x_hat = _column_sums(w2) * r
+        if need_x:
+            scale = self.gamma.reshape(-1) * r
+            coef, shift = -scale * r * sum_g_x_hat / m, -scale * sum_g / m
+            dx = empty_like(g) if dx is None else dx
+            d2 = dx.reshape(-1, c)
+
+            def closed_form(start, stop):  # dx = (x - mean_B) * coef + g * scale + shift
+                width, coef_t = _tiled(coef, stop - start)
+                _, scale_t = _tiled(scale, stop - start)
+                _, shift_t = _tiled(shift, stop - start)
+                g_view, w_view = g2[start:stop].reshape(-1, width), w2[start:stop].reshape(-1, width)
+                np.multiply(g_view, scale_t, out=w_view)
+                d_view = d2[start:stop].reshape(-1, width)
+                np.multiply(c2[start:stop].reshape(-1, width), coef_t, out=d_view)
+                d_view += w_view
+                d_view += shift_t
+
+            map_row_chunks(closed_form, n_rows, row_bytes)
+        else:
+            dx = None
+        dgamma = sum_g_x_hat if need_gamma else None
+        dbeta = sum_g if need_beta else None
+        return dx, dgamma, dbeta
+
+
+class BatchNormReLUTrain(BatchNormTrain):
+    """Fused fast path: relu(BatchNormTrain(x, gamma, beta)) in one op (fast tier only).
+
+    Must equal ``numpy_nn.ops.activations.ReLU`` applied to ``numpy_nn.ops.normalization.
+    BatchNormTrain`` (the reference composition) to float32 rounding, forward and gradients;
+    tests/test_kernels_elementwise.py checks it. The maximum is taken in y's memory while the
+    chunk is in cache, ReLU's gradient [y > 0] is read from the output (no mask kept, no second
+    activation-sized output), and the masked g goes straight into dx's memory. Used by
+    ``batch_norm_relu_train`` when a model knows that a BatchNormalization's output feeds only a
+    ReLU (``numpy_nn.layers.normalization.fuse_batch_norm_relu``).
+    """
+
+    relu = True
+
+
+def batch_norm_relu_train(x, gamma, beta, axis=-1, epsilon=1e-3):
+    """relu(batch norm with batch statistics), fused. Returns ``(y, batch_mean, batch_variance)``."""
+    channels = (x.shape[axis],)
+    gamma = reference._affine_or_constant(gamma, 1, channels, x.dtype)
+    beta = reference._affine_or_constant(beta, 0, channels, x.dtype)
+    stats = {}
+    y = BatchNormReLUTrain.apply(x, gamma, beta, axis=axis, epsilon=epsilon, stats=stats)
+    return y, stats["mean"], stats["variance"]
 
 
 @fast_kernel_for(reference.BatchNormInference)

@@ -26,7 +26,8 @@ import numpy as np
 
 from ...autograd.function import fast_kernel_for
 from .. import pooling as reference
-from .threads import in_parallel
+from .buffers import empty
+from .threads import map_chunks, map_row_chunks
 
 POOL_CHUNK_BYTES = 2**21  # input of one chunk of the batch in the tiled MaxPool2D kernels
 MAX_TILE_TAPS = 256  # the winner index of the tiled kernel is one byte
@@ -99,8 +100,9 @@ class MaxPool2D(reference.MaxPool2D):
     def _forward_tiles(self, x):
         """Running maximum over the taps; ``winner`` = index of the first maximum's tap (C order)."""
         geo = self.geo
-        y = np.empty((x.shape[0],) + geo.out + (x.shape[-1],), dtype=x.dtype)
-        winner = np.zeros(y.shape, dtype=np.uint8)
+        y = empty((x.shape[0],) + geo.out + (x.shape[-1],), x.dtype)
+        winner = empty(y.shape, np.uint8)
+        winner[...] = 0
 
         def pool_chunks(chunks):
             for start, stop in chunks:
@@ -116,14 +118,14 @@ class MaxPool2D(reference.MaxPool2D):
                     np.multiply(better, np.uint8(index), out=claim)
                     np.maximum(winner_chunk, claim, out=winner_chunk)
 
-        in_parallel(pool_chunks, self._chunks())
+        map_chunks(lambda chunk: pool_chunks([chunk]), self._chunks())
         self.winner = winner
         return y
 
     def _backward_tiles(self, g):
         geo = self.geo
         dtype = np.result_type(g.dtype, np.float32) if g.dtype.kind != "f" else g.dtype
-        dx = np.empty(self.shape, dtype=dtype)
+        dx = empty(self.shape, dtype)
         for axis, (o, k) in enumerate(zip(geo.out, geo.kernel), start=1):
             uncovered = (slice(None),) * axis + (slice(o * k, None),)
             dx[uncovered] = 0  # rows and columns that no window covers (odd sizes, "valid")
@@ -137,7 +139,7 @@ class MaxPool2D(reference.MaxPool2D):
                     np.equal(winner, index, out=won)
                     np.multiply(g_chunk, won, out=dx_chunk[geo.tap(t)])
 
-        in_parallel(route_chunks, self._chunks())
+        map_chunks(lambda chunk: route_chunks([chunk]), self._chunks())
         return dx
 
     def _backward_windows(self, g):
@@ -176,3 +178,25 @@ class AvgPool2D(reference.AvgPool2D):
         covered = (slice(None),) + tuple(slice(0, o * k) for o, k in zip(geo.out, geo.kernel))
         dxp[covered] = blocks.reshape((n,) + tuple(o * k for o, k in zip(geo.out, geo.kernel)) + (c,))
         return (np.ascontiguousarray(geo.unpad(dxp)),)
+
+
+@fast_kernel_for(reference.GlobalAvgPool2D)
+class GlobalAvgPool2D(reference.GlobalAvgPool2D):
+    """Fast tier of ``numpy_nn.ops.pooling.GlobalAvgPool2D`` (must equal it bit for bit): the
+    reference forward (one reduction); the backward pass, a broadcast copy of g / (H*W) over the
+    map, written over chunks of the batch in ``THREADS`` threads (channels_last input)."""
+
+    def backward(self, g):
+        shape = self.shape
+        if getattr(self, "data_format", "channels_last") != "channels_last" or g.size != shape[0] * shape[-1]:
+            return super().backward(g)
+        n, *spatial, c = shape
+        share = g.reshape((n,) + (1,) * len(spatial) + (c,)) / np.prod(spatial)
+        dx = empty(shape, share.dtype)
+        row_bytes = int(np.prod(shape[1:])) * dx.itemsize
+
+        def spread(start, stop):
+            np.copyto(dx[start:stop], share[start:stop])
+
+        map_row_chunks(spread, n, row_bytes)
+        return (dx,)
