@@ -82,7 +82,7 @@ class ReLU(Function):
         return (g * self.positive,)
 
     def tensor_backward(self, g, y, x):  # relu'' = 0 (the slope is locally constant), as in JAX
-        return (g * constant(self.positive, g),)
+        return (g * constant(x.data > 0, g),)  # (from x: the fast kernel keeps no mask)
 
 
 class ReLU6(Function):
