@@ -9,6 +9,9 @@ the worst index and both values. There is no second finite-difference implementa
 
 ``assert_layer_gradients_match(layer, x, training=...)`` applies it to a layer: the input(s) and
 every trainable weight.
+
+``assert_second_derivatives_match(forward, params)`` does the same one order up (``order=2``):
+the first gradient, computed on the tape with ``create_graph=True``, is differentiated again.
 """
 import contextlib
 
@@ -48,3 +51,15 @@ def floatx64():
         yield
     finally:
         nn.set_floatx(previous)
+
+
+def assert_second_derivatives_match(forward, params, eps=1e-6, atol=1e-6, rtol=1e-4, max_elements=0, directions=3,
+                                    seed=0, names=None):
+    """``nn.gradcheck(..., order=2)``: the tape's second derivatives of ``L = sum(u * forward())``
+    (``nn.grad(..., create_graph=True)`` differentiated again) against central finite differences
+    of the first gradient, w.r.t. each float64 Tensor in ``params``. By default along ``directions``
+    random unit directions only (two evaluations each, whatever the size; pass ``max_elements``
+    to also check element by element)."""
+    names = names or [f"param{i}" for i in range(len(params))]
+    nn.gradcheck(lambda *_: forward(), list(params), eps=eps, atol=atol, rtol=rtol, max_elements=max_elements,
+                 directions=directions, seed=seed, names=names, order=2)

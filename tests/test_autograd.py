@@ -260,3 +260,14 @@ def test_deep_chain_does_not_recurse():
         y = y * 1.0
     y.backward()
     assert x.grad == 1.0
+
+
+def test_tensor_equality_compares_values_with_numbers_and_identity_with_tensors():
+    Tensor = nn.Tensor
+    t = Tensor(np.array([0.0, 1.0, 0.0], dtype=np.float32))
+    np.testing.assert_array_equal(t == 0.0, [True, False, True])          # like a Keras / JAX tensor
+    np.testing.assert_array_equal(t != np.array([0.0, 1.0, 1.0]), [False, False, True])
+    assert Tensor(np.float32(0.0)) == 0.0                                 # assertEqual(loss, 0.0) works
+    twin = Tensor(t.data.copy())
+    assert (t == twin) is False and (t != twin) is True and t == t       # Tensors: identity
+    assert t in [None, "name", twin, t] and {t: 1}[t] == 1                # lists and dict keys still work

@@ -5,6 +5,12 @@ Tensor comes after all the Tensors computed from it (a topological order of the 
 in that order, each creator Function's ``backward`` turns the gradient of its output into
 gradients of its inputs, which are summed where a Tensor feeds several ops (the multivariate
 chain rule). Broadcasting is undone in exactly one place, ``unbroadcast``.
+
+Higher-order gradients. ``grad(..., create_graph=True)`` walks the same order, but every
+gradient is a Tensor and each creator's ``tensor_backward`` (the same formula written with
+Tensor ops, see ``function.py``) computes the input gradients, so the backward pass is itself
+recorded on the tape. The gradients returned have a history: ``grad`` of them gives second
+derivatives (Hessian-vector products, gradient penalties), and so on.
 """
 import numpy as np
 
@@ -46,11 +52,20 @@ def _seed(output, grad_output):
     return grad_output
 
 
-def _propagate(output, grad_output, wanted=None):
+def _as_gradient(grad, parent, create_graph):
+    """A gradient as the engine accumulates it: an ndarray, or a Tensor when ``create_graph``."""
+    if not create_graph:
+        return np.asarray(grad, dtype=parent.dtype)
+    grad = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad, dtype=parent.dtype), _copy=False)
+    return grad if grad.dtype == parent.dtype else grad.astype(parent.dtype)
+
+
+def _propagate(output, grad_output, wanted=None, create_graph=False):
     """Return {id(tensor): gradient} for the tensors on the tape below ``output``.
 
     With ``wanted`` (a set of ids), only the part of the graph that leads to a wanted tensor is
     differentiated, and a Function is told (``needs_input_grad``) which inputs to skip.
+    With ``create_graph``, gradients are Tensors computed by ``tensor_backward`` on the tape.
     """
     if not output.requires_grad:
         return {}
@@ -63,7 +78,10 @@ def _propagate(output, grad_output, wanted=None):
             creator = tensor._creator
             if id(tensor) in wanted or (creator is not None and any(id(p) in needed for p in creator.inputs)):
                 needed.add(id(tensor))
-    grads = {id(output): _seed(output, grad_output)}
+    seed = _seed(output, grad_output)
+    if create_graph:  # a Tensor grad_output keeps its history (a gradient of a gradient may depend on it)
+        seed = grad_output if isinstance(grad_output, Tensor) and grad_output.dtype == seed.dtype else Tensor(seed)
+    grads = {id(output): seed}
     for tensor in order:
         creator, grad = tensor._creator, grads.get(id(tensor))
         if creator is None or grad is None or id(tensor) not in needed:
@@ -73,7 +91,10 @@ def _propagate(output, grad_output, wanted=None):
         saved = creator.needs_input_grad
         creator.needs_input_grad = tuple(p.requires_grad and id(p) in needed for p in creator.inputs)
         try:
-            input_grads = creator.backward(grad)
+            if create_graph:
+                input_grads = creator.tensor_backward(grad, tensor, *creator.inputs)
+            else:
+                input_grads = creator.backward(grad)
         finally:
             creator.needs_input_grad = saved
         if not isinstance(input_grads, tuple):
@@ -84,7 +105,7 @@ def _propagate(output, grad_output, wanted=None):
         for parent, parent_grad in zip(creator.inputs, input_grads):
             if parent_grad is None or not parent.requires_grad or id(parent) not in needed:
                 continue
-            parent_grad = unbroadcast(np.asarray(parent_grad, dtype=parent.dtype), parent.shape)
+            parent_grad = unbroadcast(_as_gradient(parent_grad, parent, create_graph), parent.shape)
             key = id(parent)
             grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
     return grads
@@ -99,12 +120,17 @@ def backward(output, grad_output=None):
             tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
 
 
-def grad(output, inputs, grad_output=None):
+def grad(output, inputs, grad_output=None, create_graph=False):
     """Fresh gradients of ``output`` with respect to ``inputs`` (leaves *or* intermediate tensors).
 
     ``inputs`` is one Tensor or a list of them; the result has the same structure, each
     gradient a Tensor with no history (``np.asarray`` works on it). A tensor that ``output`` does
     not depend on gets zeros. ``.grad`` attributes are left untouched.
+
+    ``create_graph=True``: the gradients are computed with Tensor operations on the tape, so
+    they have a history and can be differentiated again (``grad_output`` may then be a Tensor
+    with a history too). Hessian-vector product of a scalar loss L(w) along v:
+    ``g = nn.grad(L, w, create_graph=True); hv = nn.grad((g * v).sum(), w)``.
 
     Example (Grad-CAM): ``features, logits = model_with_two_outputs(x)``;
     ``d_score_d_features = nn.grad(logits[:, k].sum(), features)``.
@@ -114,7 +140,8 @@ def grad(output, inputs, grad_output=None):
     for t in tensors:
         if not isinstance(t, Tensor):
             raise TypeError(f"grad: inputs must be Tensors on the tape, got {type(t).__name__}")
-    grads = _propagate(output, grad_output, wanted={id(t) for t in tensors})
-    result = [Tensor(grads[id(t)] if id(t) in grads else np.zeros_like(t.data), _copy=False)
+    grads = _propagate(output, grad_output, wanted={id(t) for t in tensors}, create_graph=create_graph)
+    result = [grads[id(t)] if create_graph and id(t) in grads
+              else Tensor(grads[id(t)] if id(t) in grads else np.zeros_like(t.data), _copy=False)
               for t in tensors]
     return result[0] if single else result

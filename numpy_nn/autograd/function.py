@@ -9,9 +9,19 @@ A subclass implements two methods and nothing else:
   gradient. ``self.needs_input_grad[i]`` says whether input ``i`` needs one, so expensive
   gradients (the input gradient of a first convolution, say) can be skipped.
 
+and, optionally, a third one for higher-order gradients:
+
+* ``tensor_backward(self, g, y, *inputs) -> tuple``: the same gradients as ``backward``, written
+  with Tensor operations on Tensors (``g`` the output's gradient, ``y`` the output, ``inputs``
+  the input Tensors; keyword parameters are in ``self.params``). ``nn.grad(...,
+  create_graph=True)`` calls it, so the gradients it returns are themselves on the tape and can
+  be differentiated again. An op without one still gives the right gradient values (its NumPy
+  ``backward`` runs), but differentiating *through* them raises an error naming the op.
+
 ``Function.apply(*inputs, **params)`` runs ``forward`` and, when gradients are enabled and an
 input requires one, records the call on the tape: the output Tensor remembers the Function
-instance, which remembers its input Tensors. That chain *is* the tape.
+instance, which remembers its input Tensors (and its keyword parameters, ``params``). That chain
+*is* the tape.
 
 Two tiers. The Function subclasses in ``numpy_nn/ops/<family>.py`` are the *reference* tier:
 their ``forward``/``backward`` read like the docstring formula. A *fast* kernel for the same op
@@ -98,6 +108,17 @@ class Function:
     def backward(self, grad_output):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
+    def tensor_backward(self, g, y, *inputs):
+        """``backward`` as Tensor operations, for ``create_graph=True`` (see the module docstring).
+
+        This default has no formula to record: it runs the NumPy ``backward`` on ``g``'s values and
+        returns each gradient as a ``NumpyOnlyGradient``, right in value but not differentiable.
+        """
+        grads = self.backward(g.data)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        return tuple(None if d is None else NumpyOnlyGradient.apply(g, *inputs, value=d, op=type(self).__name__)
+                     for d in grads)
+
     @classmethod
     def implementation(cls):
         """The class that runs for this op in the current tier (itself, or its fast kernel)."""
@@ -116,13 +137,31 @@ class Function:
         requires_grad = _grad_enabled and any(t.requires_grad for t in tensors)
         result = Tensor(output, requires_grad=requires_grad, _copy=False)
         if requires_grad:
-            fn.inputs = tensors
+            fn.inputs, fn.params = tensors, params
             fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
             result._creator = fn
         return result
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+class NumpyOnlyGradient(Function):
+    """A gradient computed by an op whose backward exists in NumPy only: its value, and no derivative.
+
+    Its inputs are the op's incoming gradient and inputs (what the gradient depends on), so the
+    tape knows when a second derivative would need it, and then says which op is missing one.
+    """
+
+    def forward(self, *arrays, value, op):
+        self.op = op
+        return value
+
+    def backward(self, grad_output):
+        raise NotImplementedError(
+            f"create_graph=True: {self.op}.backward is written in NumPy only (no tensor_backward), so the "
+            f"gradient it produced cannot be differentiated again; higher-order gradients through {self.op} "
+            "are not available (see docs/autograd.md for the ops that have them)")
 
 
 def as_array_grad(grad, like):

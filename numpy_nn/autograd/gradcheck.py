@@ -9,6 +9,10 @@ element by element (for inputs up to ``max_elements`` entries) and, always, alon
 unit directions ``v`` (``dL/dx . v``), which costs two evaluations whatever the input size, so
 it stays cheap for a large convolution (the HIPS/autograd ``check_grads`` idea).
 
+``order=2`` checks second derivatives the same way: ``fn`` is replaced by its gradient
+``x -> dL1/dx`` computed with ``grad(..., create_graph=True)`` (``L1 = sum(u * fn(x))``, fixed random
+``u``), whose tape gradient is compared with central differences of that first gradient.
+
 This is the one finite-difference checker of the project: the tests' factory
 (``tests/gradcheck_factory.py``) calls it for ops, layers (input and weights) and whole models.
 """
@@ -16,7 +20,6 @@ import numpy as np
 
 from .. import config
 from .engine import grad as tape_grad
-from .function import no_grad
 from .tensor import Tensor
 
 
@@ -26,6 +29,19 @@ class GradcheckError(AssertionError):
 
 def _as_list(out):
     return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def _gradient_of(fn, wrt, rng):
+    """The function x -> d sum(u * fn(x)) / dx[wrt] (u fixed, drawn once), its outputs on the tape."""
+    weights = []
+
+    def gradient(*args):
+        outs = _as_list(fn(*args))
+        if not weights:
+            weights.extend(rng.standard_normal(o.shape) for o in outs)
+        total = sum(((o * Tensor(u)).sum() for o, u in zip(outs, weights)), Tensor(0.0))
+        return tape_grad(total, [args[i] for i in wrt], create_graph=True)
+    return gradient
 
 
 def numerical_gradient(loss, x, eps=1e-6):
@@ -49,7 +65,7 @@ def numerical_gradient(loss, x, eps=1e-6):
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, directions=3, seed=0,
-              raise_exception=True, wrt=None, names=None, upstream=None):
+              raise_exception=True, wrt=None, names=None, upstream=None, order=1):
     """Check the gradients of ``fn`` with respect to its inputs. Returns True, or raises ``GradcheckError``.
 
     ``fn(*inputs)`` returns a Tensor (or a list of Tensors, which are all checked).
@@ -67,6 +83,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, dir
       ``atol + rtol*|numeric| + 1e-7 * sum|dL/dx|`` (the last term allows for rounding in a
       long float64 sum).
     * ``raise_exception=False``: return False instead of raising.
+    * ``order=2``: check the second derivatives instead (``create_graph=True``, see the module
+      docstring); ``upstream`` then weighs the first gradients, one array per checked input.
+
+    ``fn`` is evaluated on the tape for the finite differences too, so it may take a gradient
+    itself (``grad(..., create_graph=True)``, as a gradient penalty does).
 
     floatx is float64 during the check, so layers built inside ``fn`` compute in float64. The
     error names the input, its shape, how many elements disagree, the worst one's index and
@@ -74,6 +95,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, dir
     """
     rng = np.random.default_rng(seed)
     wrt = list(range(len(inputs))) if wrt is None else [int(i) for i in wrt]
+    if order not in (1, 2):
+        raise ValueError(f"gradcheck: order must be 1 or 2, got {order!r}")
+    if order == 2:
+        fn = _gradient_of(fn, wrt, rng)
     names = list(names) if names is not None else [f"input {i}" for i in range(len(inputs))]
     previous = config.floatx()
     config.set_floatx("float64")
@@ -97,8 +122,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, max_elements=2048, dir
         analytic = [g.data for g in tape_grad(total, checked)]
 
         def loss():
-            with no_grad():
-                values = _as_list(fn(*args))
+            values = _as_list(fn(*args))  # on the tape: fn may take a gradient inside (a gradient penalty)
             return float(sum(np.sum(w * o.data) for w, o in zip(weights, values)))
 
         def fail(msg):

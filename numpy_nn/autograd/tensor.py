@@ -34,6 +34,9 @@ def _default_array(data, dtype):
     return array
 
 
+_VALUES = (int, float, complex, np.number, np.bool_, np.ndarray)  # what == compares by value
+
+
 class Tensor:
     """An array on the autograd tape.
 
@@ -141,6 +144,15 @@ class Tensor:
     def __ge__(self, o): return self.data >= np.asarray(o)
     def __lt__(self, o): return self.data < np.asarray(o)
     def __le__(self, o): return self.data <= np.asarray(o)
+
+    # == and != against a number or an array compare values (as a Keras / JAX tensor does); against
+    # anything else (another Tensor, None, a string) they stay identity, so Tensors remain usable in
+    # lists, sets and dict keys
+    def __eq__(self, o):
+        return self.data == o if isinstance(o, _VALUES) else NotImplemented
+
+    def __ne__(self, o):
+        return self.data != o if isinstance(o, _VALUES) else NotImplemented
 
     __hash__ = object.__hash__
 

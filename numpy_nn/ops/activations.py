@@ -28,7 +28,8 @@ import numpy as np
 from scipy import special
 
 from ..autograd.function import Function
-from .math import clip_slope, tie_weight
+from .math import clip_slope, tie_weight, where
+from .reshaping import Concatenate
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
@@ -63,6 +64,12 @@ def log_softmax_array(x, axis=-1):
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+def constant(values, g):
+    """``values`` (a mask or a slope that is locally constant in x) as an array of g's dtype, for
+    ``tensor_backward``: multiplying by it records nothing about x, so its second derivative is 0."""
+    return np.asarray(values, dtype=g.dtype)
+
+
 # -- the ReLU family ------------------------------------------------------------------------------
 class ReLU(Function):
     """y = max(x, 0);  y' = [x > 0]  (so relu(nan) = nan, its gradient 0, as in Keras)."""
@@ -74,6 +81,9 @@ class ReLU(Function):
     def backward(self, g):
         return (g * self.positive,)
 
+    def tensor_backward(self, g, y, x):  # relu'' = 0 (the slope is locally constant), as in JAX
+        return (g * constant(x.data > 0, g),)  # (from x: the fast kernel keeps no mask)
+
 
 class ReLU6(Function):
     """y = min(max(x, 0), 6);  y' = [0 < x < 6]."""
@@ -84,6 +94,9 @@ class ReLU6(Function):
 
     def backward(self, g):
         return (g * self.inside,)
+
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.inside, g),)
 
 
 class GeneralReLU(Function):
@@ -117,6 +130,9 @@ class GeneralReLU(Function):
         slope = self.above * self.clip_slope + self.negative_slope * self.below
         return (g * np.asarray(slope, dtype=g.dtype),)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.above * self.clip_slope + self.negative_slope * self.below, g),)
+
 
 class LeakyReLU(Function):
     """y = x if x >= 0 else a x;  y' = 1 if x >= 0 else a."""
@@ -128,6 +144,9 @@ class LeakyReLU(Function):
 
     def backward(self, g):
         return (np.where(self.nonneg, g, self.slope * g),)
+
+    def tensor_backward(self, g, y, x):
+        return (g * constant(np.where(self.nonneg, 1.0, self.slope), g),)
 
 
 class ELU(Function):
@@ -142,6 +161,9 @@ class ELU(Function):
     def backward(self, g):
         return (np.where(self.positive, g, g * (self.negative_part + self.alpha)),)
 
+    def tensor_backward(self, g, y, x):
+        return (where(self.positive, g, g * (y + self.alpha)),)
+
 
 class SELU(Function):
     """y = scale * elu(x, alpha), alpha = 1.6732632423543772, scale = 1.0507009873554805;
@@ -154,6 +176,9 @@ class SELU(Function):
 
     def backward(self, g):
         return (SELU_SCALE * np.where(self.positive, g, g * (self.negative_part + SELU_ALPHA)),)
+
+    def tensor_backward(self, g, y, x):  # y + scale alpha = scale alpha e^x where x <= 0
+        return (where(self.positive, SELU_SCALE * g, g * (y + SELU_SCALE * SELU_ALPHA)),)
 
 
 class CELU(Function):
@@ -168,6 +193,9 @@ class CELU(Function):
     def backward(self, g):
         return (np.where(self.positive, g, g * self.exp_part),)
 
+    def tensor_backward(self, g, y, x):  # y + alpha = alpha e^(x/alpha) where x <= 0
+        return (where(self.positive, g, g * (y + self.alpha) / self.alpha),)
+
 
 # -- sigmoid-like ------------------------------------------------------------------------------------
 class Sigmoid(Function):
@@ -179,6 +207,9 @@ class Sigmoid(Function):
 
     def backward(self, g):
         return (g * self.y * (1 - self.y),)
+
+    def tensor_backward(self, g, y, x):
+        return (g * y * (1 - y),)
 
 
 class HardSigmoid(Function):
@@ -194,6 +225,9 @@ class HardSigmoid(Function):
     def backward(self, g):
         return (g * self.inside / 6.0,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.inside / 6.0, g),)
+
 
 class SparseSigmoid(Function):
     """y = clip(x + 1, 0, 2) / 2;  y' = clip'(x + 1) / 2 = [-1 < x < 1] / 2, and 1/4 at x = +-1
@@ -206,6 +240,9 @@ class SparseSigmoid(Function):
     def backward(self, g):
         return (g * self.slope * 0.5,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.slope * 0.5, g),)
+
 
 class LogSigmoid(Function):
     """y = log(sigmoid(x)) = -softplus(-x);  y' = sigmoid(-x) = 1 - sigmoid(x)."""
@@ -217,6 +254,9 @@ class LogSigmoid(Function):
     def backward(self, g):
         return (g * sigmoid_array(-self.x),)
 
+    def tensor_backward(self, g, y, x):
+        return (g * Sigmoid.apply(-x),)
+
 
 class Tanh(Function):
     """y = tanh(x);  y' = 1 - y^2."""
@@ -227,6 +267,9 @@ class Tanh(Function):
 
     def backward(self, g):
         return (g * (1 - self.y * self.y),)
+
+    def tensor_backward(self, g, y, x):
+        return (g * (1 - y * y),)
 
 
 class HardTanh(Function):
@@ -241,6 +284,9 @@ class HardTanh(Function):
     def backward(self, g):
         return (g * self.inside,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.inside, g),)
+
 
 class TanhShrink(Function):
     """y = x - tanh(x);  y' = tanh(x)^2."""
@@ -251,6 +297,10 @@ class TanhShrink(Function):
 
     def backward(self, g):
         return (g * self.t * self.t,)
+
+    def tensor_backward(self, g, y, x):
+        t = x - y
+        return (g * t * t,)
 
 
 # -- x times a gate ------------------------------------------------------------------------------------
@@ -263,6 +313,10 @@ class Silu(Function):
 
     def backward(self, g):
         return (g * self.s * (1 + self.x * (1 - self.s)),)
+
+    def tensor_backward(self, g, y, x):
+        s = Sigmoid.apply(x)
+        return (g * s * (1 + x * (1 - s)),)
 
 
 class HardSilu(Function):
@@ -278,6 +332,10 @@ class HardSilu(Function):
     def backward(self, g):
         inside = (self.x > -3) & (self.x < 3)
         return (g * (self.h + np.where(inside, self.x / 6.0, 0)),)
+
+    def tensor_backward(self, g, y, x):
+        inside = (x.data > -3) & (x.data < 3)
+        return (g * (HardSigmoid.apply(x) + where(inside, x / 6.0, 0.0)),)
 
 
 class Gelu(Function):
@@ -305,6 +363,13 @@ class Gelu(Function):
         pdf = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
         return (g * (self.cdf + x * pdf),)
 
+    def tensor_backward(self, g, y, x):  # the tanh form only (erf has no op of its own here)
+        if not self.approximate:
+            return super().tensor_backward(g, y, x)
+        t = Tanh.apply(_SQRT_2_OVER_PI * (x + _GELU_CUBIC * x ** 3))
+        du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * x * x)
+        return (g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du),)
+
 
 class Mish(Function):
     """y = x tanh(softplus(x));  y' = t + x (1 - t^2) sigmoid(x),  t = tanh(softplus(x))."""
@@ -316,6 +381,10 @@ class Mish(Function):
 
     def backward(self, g):
         return (g * (self.t + self.x * (1 - self.t * self.t) * sigmoid_array(self.x)),)
+
+    def tensor_backward(self, g, y, x):
+        t = Tanh.apply(Softplus.apply(x))
+        return (g * (t + x * (1 - t * t) * Sigmoid.apply(x)),)
 
 
 class GLU(Function):
@@ -335,6 +404,13 @@ class GLU(Function):
         db = g * self.a * self.s * (1 - self.s)
         return (np.concatenate([da, db], axis=self.axis),)
 
+    def tensor_backward(self, g, y, x):
+        axis = self.axis % x.ndim
+        half = x.shape[axis] // 2
+        a = x[(slice(None),) * axis + (slice(0, half),)]
+        s = Sigmoid.apply(x[(slice(None),) * axis + (slice(half, None),)])
+        return (Concatenate.apply(g * s, g * a * s * (1 - s), axis=axis),)
+
 
 # -- smooth ReLU-likes and others -------------------------------------------------------------------------
 class Softplus(Function):
@@ -346,6 +422,9 @@ class Softplus(Function):
 
     def backward(self, g):
         return (g * sigmoid_array(self.x),)
+
+    def tensor_backward(self, g, y, x):
+        return (g * Sigmoid.apply(x),)
 
 
 class SparsePlus(Function):
@@ -360,6 +439,9 @@ class SparsePlus(Function):
         x = self.x
         return (g * np.where(x <= -1, 0, np.where(x >= 1, 1, (x + 1) / 2.0)).astype(g.dtype, copy=False),)
 
+    def tensor_backward(self, g, y, x):
+        return (where(x.data >= 1, g, g * constant(x.data > -1, g) * (x + 1) / 2.0),)
+
 
 class Squareplus(Function):
     """y = (x + sqrt(x^2 + b)) / 2;  y' = (1 + x / sqrt(x^2 + b)) / 2."""
@@ -372,6 +454,9 @@ class Squareplus(Function):
     def backward(self, g):
         return (g * 0.5 * (1 + self.x / self.root),)
 
+    def tensor_backward(self, g, y, x):
+        return (g * 0.5 * (1 + x / (x * x + float(self.params.get("b", 4))).sqrt()),)
+
 
 class Softsign(Function):
     """y = x / (1 + |x|);  y' = 1 / (1 + |x|)^2."""
@@ -382,6 +467,10 @@ class Softsign(Function):
 
     def backward(self, g):
         return (g / (self.denominator * self.denominator),)
+
+    def tensor_backward(self, g, y, x):
+        d = 1 + x.abs()
+        return (g / (d * d),)
 
 
 class Exponential(Function):
@@ -394,6 +483,9 @@ class Exponential(Function):
     def backward(self, g):
         return (g * self.y,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * y,)
+
 
 class HardShrink(Function):
     """y = x if |x| > threshold else 0;  y' = [|x| > threshold]."""
@@ -404,6 +496,9 @@ class HardShrink(Function):
 
     def backward(self, g):
         return (g * self.outside,)
+
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.outside, g),)
 
 
 class SoftShrink(Function):
@@ -419,6 +514,9 @@ class SoftShrink(Function):
     def backward(self, g):
         return (g * self.outside,)
 
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.outside, g),)
+
 
 class Threshold(Function):
     """y = x if x > threshold else default_value;  y' = [x > threshold]."""
@@ -429,6 +527,9 @@ class Threshold(Function):
 
     def backward(self, g):
         return (g * self.above,)
+
+    def tensor_backward(self, g, y, x):
+        return (g * constant(self.above, g),)
 
 
 # -- along an axis ---------------------------------------------------------------------------------------
@@ -444,6 +545,9 @@ class Softmax(Function):
     def backward(self, g):
         return (self.y * (g - np.sum(g * self.y, axis=self.axis, keepdims=True)),)
 
+    def tensor_backward(self, g, y, x):
+        return (y * (g - (g * y).sum(axis=self.axis, keepdims=True)),)
+
 
 class LogSoftmax(Function):
     """y_i = x_i - max x - log sum_j e^(x_j - max x) along ``axis``;
@@ -456,6 +560,9 @@ class LogSoftmax(Function):
 
     def backward(self, g):
         return (g - np.exp(self.y) * np.sum(g, axis=self.axis, keepdims=True),)
+
+    def tensor_backward(self, g, y, x):
+        return (g - y.exp() * g.sum(axis=self.axis, keepdims=True),)
 
 
 class Sparsemax(Function):
@@ -508,4 +615,9 @@ class PReLU(Function):
         x = self.x
         dx = g * ((x > 0) + self.alpha * (x < 0)) if self.needs_input_grad[0] else None
         dalpha = g * np.minimum(x, 0) if self.needs_input_grad[1] else None
+        return dx, dalpha
+
+    def tensor_backward(self, g, y, x, alpha):  # piecewise linear in x, linear in alpha
+        dx = where(x.data > 0, g, g * alpha) * constant(x.data != 0, g) if self.needs_input_grad[0] else None
+        dalpha = g * x.minimum(0.0) if self.needs_input_grad[1] else None
         return dx, dalpha

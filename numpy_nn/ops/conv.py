@@ -129,6 +129,18 @@ class Conv2D(Function):
         return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
 
 
+    def tensor_backward(self, g, y, x, kernel, bias=None):
+        """The same gradients as operations on the tape (for ``create_graph=True``): the input
+        gradient is a transposed convolution of G with K, the kernel gradient a correlation of
+        x with G, each a Function whose own gradients are convolutions again (see below)."""
+        params = _conv_params(self.params)
+        dx = Conv2DInputGradient.apply(g, kernel, x_shape=x.shape, **params) if self.needs_input_grad[0] else None
+        dkernel = Conv2DKernelGradient.apply(x, g, kernel_shape=kernel.shape, **params) \
+            if self.needs_input_grad[1] else None
+        if bias is None:
+            return dx, dkernel
+        return dx, dkernel, (g.sum(axis=tuple(range(g.ndim - 1))) if self.needs_input_grad[2] else None)
+
 class DepthwiseConv2D(Function):
     """Depthwise 2-D convolution: input channel c is convolved with its own dm filters.
 
@@ -177,6 +189,88 @@ class DepthwiseConv2D(Function):
                 dxp[geo.tap(t)] += np.sum(g * kernel[t], axis=-1)
             dx = geo.unpad(dxp)
         return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
+
+    def tensor_backward(self, g, y, x, kernel, bias=None):
+        """On the tape as the grouped Conv2D it is (groups = C, kernel as (kh, kw, 1, C*dm))."""
+        channels = kernel.shape[-2]
+        params = dict(self.params, groups=channels)
+        grouped = kernel.reshape(kernel.shape[:-2] + (1, channels * kernel.shape[-1]))
+        dx = Conv2DInputGradient.apply(g, grouped, x_shape=x.shape, **params) if self.needs_input_grad[0] else None
+        dkernel = None
+        if self.needs_input_grad[1]:
+            dkernel = Conv2DKernelGradient.apply(x, g, kernel_shape=grouped.shape, **params).reshape(kernel.shape)
+        if bias is None:
+            return dx, dkernel
+        return dx, dkernel, (g.sum(axis=tuple(range(g.ndim - 1))) if self.needs_input_grad[2] else None)
+
+
+class Conv2DInputGradient(Function):
+    """The input gradient of Conv2D as an op of its own (a *transposed convolution*), so that
+    ``create_graph=True`` can differentiate it: with Conv2D's geometry for an input of ``x_shape``,
+
+        z = unpad(dxp),   dxp[tap(a,b)] += G @ K[a,b]^T   for every tap   (G: (N, OH, OW, F))
+
+    It is linear in G and in K, with gradients (H = dL/dz, of x's shape)
+
+        dG = conv2d(H, K)                            (Conv2D's forward: the adjoint of the scatter)
+        dK = Conv2DKernelGradient(H, G)              (Conv2D's kernel gradient with H as the input)
+    """
+
+    def forward(self, g, kernel, x_shape, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
+        geo = WindowGeometry(x_shape, kernel.shape[:-2], strides, padding, dilation_rate, what="Conv2D")
+        full_kernel = block_diagonal(kernel, groups)
+        dxp = np.zeros((geo.n,) + geo.padded_spatial + (full_kernel.shape[-2],), dtype=np.result_type(g, kernel))
+        for t in geo.taps:
+            dxp[geo.tap(t)] += g @ full_kernel[t].T
+        return geo.unpad(dxp)
+
+    def backward(self, h):
+        (g, kernel), p = self.inputs, self.params
+        dg = Conv2D().forward(h, kernel.data, **_conv_params(p)) if self.needs_input_grad[0] else None
+        dk = Conv2DKernelGradient().forward(h, g.data, kernel.shape, **_conv_params(p)) \
+            if self.needs_input_grad[1] else None
+        return dg, dk
+
+    def tensor_backward(self, h, z, g, kernel):
+        p = _conv_params(self.params)
+        dg = Conv2D.apply(h, kernel, **p) if self.needs_input_grad[0] else None
+        dk = Conv2DKernelGradient.apply(h, g, kernel_shape=kernel.shape, **p) if self.needs_input_grad[1] else None
+        return dg, dk
+
+
+class Conv2DKernelGradient(Function):
+    """The kernel gradient of Conv2D as an op of its own (for ``create_graph=True``):
+
+        z[a,b] = rows(xp[tap(a,b)])^T @ rows(G)      (C x F; grouped: its diagonal blocks, ``kernel_shape``)
+
+    It is linear in x and in G, with gradients (H = dL/dz, of the kernel's shape)
+
+        dx = Conv2DInputGradient(G, H)               (the scatter of G @ H[a,b]^T)
+        dG = conv2d(x, H)                            (Conv2D's forward with H as the kernel)
+    """
+
+    def forward(self, x, g, kernel_shape, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
+        geo = WindowGeometry(x.shape, kernel_shape[:-2], strides, padding, dilation_rate, what="Conv2D")
+        xp = geo.pad(x)
+        dfull = np.stack([_pixel_rows(xp[geo.tap(t)]).T @ _pixel_rows(g) for t in geo.taps])
+        return diagonal_blocks(dfull.reshape(tuple(kernel_shape[:-2]) + (x.shape[-1], g.shape[-1])), groups)
+
+    def backward(self, h):
+        (x, g), p = self.inputs, _conv_params(self.params)
+        dx = Conv2DInputGradient().forward(g.data, h, x.shape, **p) if self.needs_input_grad[0] else None
+        dg = Conv2D().forward(x.data, h, **p) if self.needs_input_grad[1] else None
+        return dx, dg
+
+    def tensor_backward(self, h, z, x, g):
+        p = _conv_params(self.params)
+        dx = Conv2DInputGradient.apply(g, h, x_shape=x.shape, **p) if self.needs_input_grad[0] else None
+        dg = Conv2D.apply(x, h, **p) if self.needs_input_grad[1] else None
+        return dx, dg
+
+
+def _conv_params(params):
+    """The geometry keywords of a Conv2D call (strides, padding, dilation_rate, groups), nothing else."""
+    return {k: v for k, v in params.items() if k in ("strides", "padding", "dilation_rate", "groups")}
 
 
 class Conv1D(Conv2D):
@@ -274,6 +368,9 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, strides=1, padding="
     hidden = depthwise_conv2d(x, depthwise_kernel, strides, padding, dilation_rate)
     return conv2d(hidden, pointwise_kernel, bias=bias)
 
+
+__all__ = ["Conv2D", "DepthwiseConv2D", "Conv2DInputGradient", "Conv2DKernelGradient", "conv2d", "depthwise_conv2d",
+           "separable_conv2d", "block_diagonal", "diagonal_blocks"]
 
 def conv1d(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1, bias=None):
     """Differentiable 1-D convolution. x (N, L, C), kernel (k, C/groups, F) -> (N, OL, F).

@@ -67,3 +67,6 @@ class Dropout(Function):
 
     def backward(self, g):
         return (np.where(self.mask, g * self.scale.astype(g.dtype), g.dtype.type(0)),)
+
+    def tensor_backward(self, g, y, x):  # the mask is fixed: linear in x
+        return (g * np.where(self.mask, self.scale, 0).astype(g.dtype),)

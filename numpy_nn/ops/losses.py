@@ -14,8 +14,8 @@ a target gives a NaN loss for its sample, as in Keras (clip keeps NaN).
 import numpy as np
 
 from ..autograd.function import Function
-from .activations import log_softmax_array, sigmoid_array, softplus_array
-from .math import clip_slope
+from .activations import Sigmoid, Softmax, log_softmax_array, sigmoid_array, softplus_array
+from .math import clip_slope, where
 
 EPSILON = 1e-7
 
@@ -53,6 +53,15 @@ class CategoricalCrossentropy(Function):
         u = -y / self.c * self.clip_slope
         return (g * (u - np.sum(u * self.q, axis=self.axis, keepdims=True)) / self.total,)
 
+    def tensor_backward(self, g, loss, p):  # the same formulas on the tape (create_graph=True)
+        g, y = g.reshape(_kept(g.shape, self.axis)), self.target
+        if self.from_logits:
+            return (g * (Softmax.apply(p, axis=self.axis) * np.sum(y, axis=self.axis, keepdims=True) - y),)
+        total = p.sum(axis=self.axis, keepdims=True)
+        q = p / total
+        u = -y / q.clip(EPSILON, 1.0 - EPSILON) * self.clip_slope
+        return (g * (u - (u * q).sum(axis=self.axis, keepdims=True)) / total,)
+
 
 class BinaryCrossentropy(Function):
     """Elementwise binary crossentropy (before Keras's mean over the last axis).
@@ -78,6 +87,13 @@ class BinaryCrossentropy(Function):
             return (g * (sigmoid_array(self.prediction) - y),)
         return (g * (-y / self.c + (1 - y) / (1 - self.c)) * self.clip_slope,)
 
+    def tensor_backward(self, g, loss, p):
+        y = self.target
+        if self.from_logits:
+            return (g * (Sigmoid.apply(p) - y),)
+        c = p.clip(EPSILON, 1.0 - EPSILON)
+        return (g * (-y / c + (1 - y) / (1 - c)) * self.clip_slope,)
+
 
 class Huber(Function):
     """Elementwise Huber loss of the error e = p - y:
@@ -94,6 +110,16 @@ class Huber(Function):
 
     def backward(self, g):
         return (g * np.where(self.small, self.error, self.delta * np.sign(self.error)),)
+
+    def tensor_backward(self, g, loss, p):
+        return (g * where(self.small, p - self.params["target"], self.delta * np.sign(self.error)),)
+
+
+def _kept(shape, axis):
+    """``shape`` with a size-1 axis inserted at ``axis`` (where a reduction removed it)."""
+    shape = list(shape)
+    shape.insert(axis % (len(shape) + 1) if axis >= 0 else len(shape) + 1 + axis, 1)
+    return tuple(shape)
 
 
 class CTC(Function):

@@ -10,7 +10,7 @@ NaN propagates as in NumPy and JAX: max, min, clip and the reductions keep it (t
 """
 import numpy as np
 
-from ..autograd.function import Function
+from ..autograd.function import Function, unbroadcast
 from ..autograd.tensor import OPERATORS
 
 
@@ -23,6 +23,9 @@ class Add(Function):
     def backward(self, g):
         return g, g
 
+    def tensor_backward(self, g, z, x, y):
+        return g, g
+
 
 class Subtract(Function):
     """z = x - y;  dx = g,  dy = -g."""
@@ -32,6 +35,9 @@ class Subtract(Function):
 
     def backward(self, g):
         return g, (-g if self.needs_input_grad[1] else None)
+
+    def tensor_backward(self, g, z, x, y):
+        return g, -g
 
 
 class Multiply(Function):
@@ -46,6 +52,9 @@ class Multiply(Function):
         dy = g * self.x if self.needs_input_grad[1] else None
         return dx, dy
 
+    def tensor_backward(self, g, z, x, y):
+        return g * y, g * x
+
 
 class Divide(Function):
     """z = x / y;  dx = g / y,  dy = -g * x / y**2 = -g * z / y."""
@@ -59,6 +68,9 @@ class Divide(Function):
         dx = g / self.y if self.needs_input_grad[0] else None
         dy = -g * self.z / self.y if self.needs_input_grad[1] else None
         return dx, dy
+
+    def tensor_backward(self, g, z, x, y):
+        return g / y, -g * z / y
 
 
 class Power(Function):
@@ -78,6 +90,11 @@ class Power(Function):
                 dy = g * self.z * np.log(np.where(self.x == 0, 1, self.x))
         return dx, dy
 
+    def tensor_backward(self, g, z, x, y):
+        dx = g * y * x ** (y - 1) if self.needs_input_grad[0] else None
+        dy = g * z * where(x.data == 0, 1.0, x).log() if self.needs_input_grad[1] else None
+        return dx, dy
+
 
 class Negative(Function):
     """z = -x;  dx = -g."""
@@ -86,6 +103,9 @@ class Negative(Function):
         return -x
 
     def backward(self, g):
+        return (-g,)
+
+    def tensor_backward(self, g, z, x):
         return (-g,)
 
 
@@ -112,6 +132,16 @@ class MatMul(Function):
                 dw = np.matmul(np.swapaxes(self.x, -1, -2), g)
         return dx, dw
 
+    def tensor_backward(self, g, z, x, w):
+        dx = g @ swap_last_axes(w) if self.needs_input_grad[0] else None
+        dw = None
+        if self.needs_input_grad[1]:
+            if w.ndim == 2 and x.ndim > 2:
+                dw = x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+            else:
+                dw = swap_last_axes(x) @ g
+        return dx, dw
+
 
 def _expand(g, shape, axis, keepdims):
     """Broadcast a reduced gradient back over the reduced axes."""
@@ -125,6 +155,38 @@ def _expand(g, shape, axis, keepdims):
     return np.broadcast_to(g, shape)
 
 
+def _kept_shape(shape, axis, keepdims):
+    """The shape of a reduction's result with the reduced axes kept as size 1."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = {a % len(shape) for a in ((axis,) if np.isscalar(axis) else axis)}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def swap_last_axes(t):
+    """A Tensor with its last two axes swapped (the matrix transpose of a batch of matrices)."""
+    axes = list(range(t.ndim))
+    axes[-2:] = axes[-1], axes[-2]
+    return t.transpose(tuple(axes))
+
+
+class BroadcastTo(Function):
+    """z = x broadcast to ``shape`` (NumPy rules);  dx = g summed over the broadcast axes (``unbroadcast``).
+
+    The two are adjoint: BroadcastTo's gradient is a sum, Sum's gradient is a BroadcastTo.
+    """
+
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return np.array(np.broadcast_to(x, shape))
+
+    def backward(self, g):
+        return (unbroadcast(g, self.shape),)
+
+    def tensor_backward(self, g, z, x):
+        return (unbroadcast(g, x.shape),)
+
+
 class Sum(Function):
     """z = sum(x, axis);  dx = g broadcast back over the summed axes."""
 
@@ -134,6 +196,9 @@ class Sum(Function):
 
     def backward(self, g):
         return (np.array(_expand(g, self.shape, self.axis, self.keepdims)),)
+
+    def tensor_backward(self, g, z, x):
+        return (BroadcastTo.apply(g.reshape(_kept_shape(self.shape, self.axis, self.keepdims)), shape=self.shape),)
 
 
 class Mean(Function):
@@ -147,6 +212,10 @@ class Mean(Function):
 
     def backward(self, g):
         return (np.array(_expand(g, self.shape, self.axis, self.keepdims)) / self.count,)
+
+    def tensor_backward(self, g, z, x):
+        kept = g.reshape(_kept_shape(self.shape, self.axis, self.keepdims))
+        return (BroadcastTo.apply(kept, shape=self.shape) / float(self.count),)
 
 
 class Max(Function):
@@ -165,6 +234,10 @@ class Max(Function):
         with np.errstate(invalid="ignore", divide="ignore"):  # a NaN maximum: 0 / 0 = nan, as in JAX
             return (_expand(g, self.x.shape, self.axis, self.keepdims) * mask / ties,)
 
+    def tensor_backward(self, g, z, x):  # the shares mask / ties are locally constant: max'' = 0
+        share = self.backward(np.ones(z.shape, dtype=x.dtype))[0]
+        return (BroadcastTo.apply(g.reshape(_kept_shape(x.shape, self.axis, self.keepdims)), shape=x.shape) * share,)
+
 
 class Reshape(Function):
     """z = reshape(x, shape) (C order);  dx = reshape(g, x.shape)."""
@@ -176,6 +249,9 @@ class Reshape(Function):
     def backward(self, g):
         return (g.reshape(self.shape),)
 
+    def tensor_backward(self, g, z, x):
+        return (g.reshape(x.shape),)
+
 
 class Transpose(Function):
     """z = transpose(x, axes);  dx = transpose(g, argsort(axes))."""
@@ -186,6 +262,9 @@ class Transpose(Function):
 
     def backward(self, g):
         return (np.transpose(g, None if self.axes is None else np.argsort(self.axes)),)
+
+    def tensor_backward(self, g, z, x):
+        return (g.transpose() if self.axes is None else g.transpose(tuple(int(a) for a in np.argsort(self.axes))),)
 
 
 class GetItem(Function):
@@ -200,6 +279,28 @@ class GetItem(Function):
         np.add.at(dx, self.index, g)
         return (dx,)
 
+    def tensor_backward(self, g, z, x):
+        return (ScatterAdd.apply(g, index=self.index, shape=self.shape),)
+
+
+class ScatterAdd(Function):
+    """z = zeros(shape) with x added at ``index`` (repeated indices add up);  dx = g[index].
+
+    The adjoint of GetItem (its gradient), and the other way round.
+    """
+
+    def forward(self, x, index, shape):
+        self.index = index
+        z = np.zeros(shape, dtype=x.dtype)
+        np.add.at(z, index, x)
+        return z
+
+    def backward(self, g):
+        return (np.array(g[self.index]),)
+
+    def tensor_backward(self, g, z, x):
+        return (g[self.index],)
+
 
 class Exp(Function):
     """z = exp(x);  dx = g * z."""
@@ -210,6 +311,9 @@ class Exp(Function):
 
     def backward(self, g):
         return (g * self.z,)
+
+    def tensor_backward(self, g, z, x):
+        return (g * z,)
 
 
 class Log(Function):
@@ -222,6 +326,9 @@ class Log(Function):
     def backward(self, g):
         return (g / self.x,)
 
+    def tensor_backward(self, g, z, x):
+        return (g / x,)
+
 
 class Sqrt(Function):
     """z = sqrt(x);  dx = g / (2 z)."""
@@ -233,6 +340,9 @@ class Sqrt(Function):
     def backward(self, g):
         return (g / (2 * self.z),)
 
+    def tensor_backward(self, g, z, x):
+        return (g / (2 * z),)
+
 
 class Abs(Function):
     """z = |x|;  dx = g * s,  s = 1 if x >= 0 else -1  (JAX's slope at 0 is +1, not 0)."""
@@ -243,6 +353,9 @@ class Abs(Function):
 
     def backward(self, g):
         return (np.where(self.x >= 0, g, -g),)
+
+    def tensor_backward(self, g, z, x):  # the sign is locally constant: |x|'' = 0
+        return (g * np.where(x.data >= 0, 1, -1).astype(x.dtype),)
 
 
 def tie_weight(x, y):
@@ -269,6 +382,9 @@ class Clip(Function):
     def backward(self, g):
         return (g * self.slope,)
 
+    def tensor_backward(self, g, z, x):
+        return (g * self.slope,)
+
 
 class Maximum(Function):
     """z = max(x, y) elementwise;  dx = g * w(x, y),  dy = g * w(y, x),  w(x, y) = [x > y] + 1/2 [x == y]
@@ -282,6 +398,9 @@ class Maximum(Function):
         dx = g * tie_weight(self.x, self.y).astype(g.dtype) if self.needs_input_grad[0] else None
         dy = g * tie_weight(self.y, self.x).astype(g.dtype) if self.needs_input_grad[1] else None
         return dx, dy
+
+    def tensor_backward(self, g, z, x, y):
+        return g * tie_weight(x.data, y.data).astype(g.dtype), g * tie_weight(y.data, x.data).astype(g.dtype)
 
 
 class Minimum(Function):
@@ -297,6 +416,9 @@ class Minimum(Function):
         dy = g * tie_weight(self.x, self.y).astype(g.dtype) if self.needs_input_grad[1] else None
         return dx, dy
 
+    def tensor_backward(self, g, z, x, y):
+        return g * tie_weight(y.data, x.data).astype(g.dtype), g * tie_weight(x.data, y.data).astype(g.dtype)
+
 
 class Where(Function):
     """z = where(condition, x, y);  dx = g * condition,  dy = g * (1 - condition)."""
@@ -308,6 +430,9 @@ class Where(Function):
     def backward(self, g):
         return g * self.condition, g * ~self.condition
 
+    def tensor_backward(self, g, z, x, y):
+        return g * self.condition, g * ~self.condition
+
 
 class Cast(Function):
     """z = x converted to ``dtype``;  dx = g converted back to x's dtype."""
@@ -317,6 +442,9 @@ class Cast(Function):
         return x.astype(dtype)
 
     def backward(self, g):
+        return (g.astype(self.dtype),)
+
+    def tensor_backward(self, g, z, x):
         return (g.astype(self.dtype),)
 
 
@@ -337,4 +465,4 @@ def minimum(x, y):
 # (numpy_nn/autograd) imports no op family, so this module registers them by name on import.
 OPERATORS.update({cls.__name__: cls for cls in (
     Add, Subtract, Multiply, Divide, Power, Negative, MatMul, Sum, Mean, Max, Reshape, Transpose, GetItem,
-    Exp, Log, Sqrt, Abs, Clip, Maximum, Minimum, Cast)})
+    Exp, Log, Sqrt, Abs, Clip, Maximum, Minimum, Cast, BroadcastTo, ScatterAdd)})

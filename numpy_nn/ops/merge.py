@@ -37,6 +37,9 @@ class AddN(Function):
     def backward(self, g):
         return tuple(g if needed else None for needed in self.needs_input_grad)
 
+    def tensor_backward(self, g, y, *xs):
+        return tuple(g if needed else None for needed in self.needs_input_grad)
+
 
 class Average(Function):
     """y = (x_1 + ... + x_k) / k;   dx_i = g / k."""
@@ -47,6 +50,10 @@ class Average(Function):
 
     def backward(self, g):
         share = g / self.k
+        return tuple(share if needed else None for needed in self.needs_input_grad)
+
+    def tensor_backward(self, g, y, *xs):
+        share = g / float(self.k)
         return tuple(share if needed else None for needed in self.needs_input_grad)
 
 
@@ -66,6 +73,10 @@ class MultiplyN(Function):
             others = [x for j, x in enumerate(self.xs) if j != i]
             grads.append(functools.reduce(np.multiply, others, g) if needed else None)
         return tuple(grads)
+
+    def tensor_backward(self, g, y, *xs):
+        return tuple(functools.reduce(lambda a, b: a * b, [x for j, x in enumerate(xs) if j != i], g)
+                     if needed else None for i, needed in enumerate(self.needs_input_grad))
 
 
 def add_n(inputs):

@@ -146,6 +146,11 @@ class BatchNormInference(Function):
         dbeta = _sum(g, self.axes).reshape(-1)
         return dx, dgamma, dbeta
 
+    def tensor_backward(self, g, y, x, gamma, beta):  # the same, on the tape (an affine map of x)
+        x_hat = (x - self.mean) * self.r
+        dx = g * (gamma.reshape(self.r.shape) * self.r)
+        return dx, (g * x_hat).sum(axis=self.axes).reshape(-1), g.sum(axis=self.axes).reshape(-1)
+
 
 class LayerNorm(Function):
     """Layer normalization over ``axes`` (Keras ``ops.layer_normalization``), per example.

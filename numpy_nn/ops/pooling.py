@@ -31,6 +31,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from .geometry import WindowGeometry
+from .math import BroadcastTo
 
 
 def pool_geometry(x_shape, pool_size, strides, padding, what):
@@ -66,19 +67,71 @@ class MaxPool2D(Function):
         start = np.full((x.shape[0],) + geo.out + (x.shape[-1],), -np.inf, dtype=x.dtype)
         return functools.reduce(np.maximum, (xp[geo.tap(t)] for t in geo.taps), start)
 
-    def backward(self, g):
+    def selected_taps(self):
+        """winner[n,i,j,c] = the index (in ``geo.taps``) of the tap selected in window (i, j)."""
         geo, xp = self.geo, self.xp
         first, *later = geo.taps
-        selected, winner = xp[geo.tap(first)], np.zeros(g.shape, dtype=np.intp)
+        selected = xp[geo.tap(first)]
+        winner = np.zeros(selected.shape, dtype=np.intp)
         for index, t in enumerate(later, start=1):
             tap = xp[geo.tap(t)]
             replace = ~(selected >= tap)  # NaN on either side compares False: replace
             selected = np.where(replace, tap, selected)
             winner = np.where(replace, index, winner)
+        return winner
+
+    def backward(self, g):
+        geo, xp, winner = self.geo, self.xp, self.selected_taps()
         dxp = np.zeros(xp.shape, dtype=xp.dtype)
         for index, t in enumerate(geo.taps):
             dxp[geo.tap(t)] += g * (winner == index)
         return (geo.unpad(dxp),)
+
+    def tensor_backward(self, g, y, x):  # the selection is locally constant: second derivative 0
+        return (MaxPool2DGradient.apply(g, x, **self.params),)
+
+
+def gather_selected(pool, h):
+    """h (of x's shape) read at the selected tap of every window of a ``MaxPool2D`` call -> (N, OH, OW, C)."""
+    geo, winner = pool.geo, pool.selected_taps()
+    hp = geo.pad(h)
+    return sum(np.where(winner == index, hp[geo.tap(t)], 0) for index, t in enumerate(geo.taps))
+
+
+class MaxPool2DGradient(Function):
+    """MaxPool2D's input gradient as an op (for ``create_graph=True``): z = G scattered to the
+    selected taps of x's windows (``MaxPool2D.backward``). Linear in G, the selection fixed:
+
+        dG = H gathered at the selected taps (``MaxPool2DSelect``),  no gradient for x
+        (the selection is piecewise constant in x).
+    """
+
+    def forward(self, g, x, pool_size=(2, 2), strides=None, padding="valid"):
+        self.pool = MaxPool2D()
+        self.pool.forward(x, pool_size, strides, padding)
+        return self.pool.backward(g)[0]
+
+    def backward(self, h):
+        return gather_selected(self.pool, h), None
+
+    def tensor_backward(self, h, z, g, x):
+        return MaxPool2DSelect.apply(h, x, **self.params), None
+
+
+class MaxPool2DSelect(Function):
+    """z = H (of x's shape) gathered at the selected tap of each window of x (``gather_selected``);
+    linear in H, its gradient scatters back: dH = MaxPool2DGradient(G, x); none for x."""
+
+    def forward(self, h, x, pool_size=(2, 2), strides=None, padding="valid"):
+        self.pool = MaxPool2D()
+        self.pool.forward(x, pool_size, strides, padding)
+        return gather_selected(self.pool, h)
+
+    def backward(self, g):
+        return self.pool.backward(g)[0], None
+
+    def tensor_backward(self, g, z, h, x):
+        return MaxPool2DGradient.apply(g, x, **self.params), None
 
 
 class AvgPool2D(Function):
@@ -109,6 +162,31 @@ class AvgPool2D(Function):
             dxp[geo.tap(t)] += share
         return (geo.unpad(dxp),)
 
+    def tensor_backward(self, g, y, x):
+        return (AvgPool2DGradient.apply(g, x_shape=x.shape, **self.params),)
+
+
+class AvgPool2DGradient(Function):
+    """AvgPool2D's input gradient as an op (for ``create_graph=True``): every cell of window (i, j)
+    receives g[n,i,j,c] / count[i,j]. It is linear, and its adjoint is the average pool itself:
+
+        dG = AvgPool2D(H)      (H = dL/dz, of x's shape)
+    """
+
+    def forward(self, g, x_shape, pool_size, strides=None, padding="valid"):
+        self.pool = AvgPool2D()  # its backward needs the windows and counts only: set up on an empty batch
+        self.pool.forward(np.zeros((0,) + tuple(x_shape[1:]), dtype=g.dtype), pool_size, strides, padding)
+        return self.pool.backward(g)[0]
+
+    def backward(self, h):
+        return (AvgPool2D().forward(h, **self.params_without_shape()),)
+
+    def tensor_backward(self, h, z, g):
+        return (AvgPool2D.apply(h, **self.params_without_shape()),)
+
+    def params_without_shape(self):
+        return {k: v for k, v in self.params.items() if k != "x_shape"}
+
 
 def _spatial_axes(x):
     return tuple(range(1, x.ndim - 1))
@@ -128,6 +206,11 @@ class GlobalAvgPool2D(Function):
         n, *spatial, c = self.shape
         g = g.reshape((n,) + (1,) * len(spatial) + (c,))
         return (np.broadcast_to(g / np.prod(spatial), self.shape).copy(),)
+
+    def tensor_backward(self, g, y, x):
+        n, *spatial, c = x.shape
+        kept = g.reshape((n,) + (1,) * len(spatial) + (c,))
+        return (BroadcastTo.apply(kept, shape=x.shape) / float(np.prod(spatial)),)
 
 
 class GlobalMaxPool2D(Function):
@@ -153,6 +236,10 @@ class GlobalMaxPool2D(Function):
             share = g.reshape(self.y.shape) / count
             return ((share * is_max).astype(self.x.dtype, copy=False),)
 
+    def tensor_backward(self, g, y, x):  # the shares is_max / count are locally constant
+        share = self.backward(np.ones(g.shape, dtype=x.dtype))[0]
+        return (g.reshape(self.y.shape) * share,)
+
 
 class MaskedGlobalAvgPool1D(Function):
     """Keras's masked GlobalAveragePooling1D on (N, T, C) with a mask m (N, T) of 0/1:
@@ -177,6 +264,11 @@ class MaskedGlobalAvgPool1D(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             share = g / self.count
         return (np.where(self.m > 0, share, 0).astype(g.dtype, copy=False),)
+
+    def tensor_backward(self, g, y, x):  # linear: the same shares on the tape
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(self.m > 0, 1 / self.count, 0).astype(x.dtype)
+        return (g.reshape(g.shape[0], 1, g.shape[-1]) * share,)
 
 
 def max_pool1d(x, pool_size=(2,), strides=None, padding="valid"):

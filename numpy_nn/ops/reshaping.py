@@ -26,6 +26,9 @@ class ZeroPad1D(Function):
     def backward(self, g):
         return (np.ascontiguousarray(g[:, self.before:self.before + self.length, :]),)
 
+    def tensor_backward(self, g, y, x):  # on the tape: the adjoint, a crop
+        return (Crop1D.apply(g, cropping=self.params.get("padding", (1, 1))),)
+
 
 class Crop1D(Function):
     """y = x[:, before:L - after, :];   dx = g zero-padded back to x's shape."""
@@ -36,6 +39,9 @@ class Crop1D(Function):
 
     def backward(self, g):
         return (np.pad(g, ((0, 0), self.cropping, (0, 0))),)
+
+    def tensor_backward(self, g, y, x):  # on the tape: the adjoint, a zero padding
+        return (ZeroPad1D.apply(g, padding=self.cropping),)
 
 
 class UpSample1D(Function):
@@ -50,6 +56,10 @@ class UpSample1D(Function):
         return np.repeat(x, self.size, axis=1)
 
     def backward(self, g):
+        n, length, c = g.shape
+        return (g.reshape(n, length // self.size, self.size, c).sum(axis=2),)
+
+    def tensor_backward(self, g, y, x):
         n, length, c = g.shape
         return (g.reshape(n, length // self.size, self.size, c).sum(axis=2),)
 
@@ -71,6 +81,10 @@ class ZeroPad2D(Function):
         cols = slice(self.left, self.left + self.width)
         return (np.ascontiguousarray(g[:, rows, cols, :]),)
 
+    def tensor_backward(self, g, y, x):  # on the tape: the adjoint, a crop
+        (top, bottom), (left, right) = self.params.get("padding", ((1, 1), (1, 1)))
+        return (Crop2D.apply(g, cropping=((top, bottom), (left, right))),)
+
 
 class Crop2D(Function):
     """y = x[:, top:H - bottom, left:W - right, :];   dx = g zero-padded back to x's shape."""
@@ -82,6 +96,9 @@ class Crop2D(Function):
 
     def backward(self, g):
         return (np.pad(g, ((0, 0), self.padding[0], self.padding[1], (0, 0))),)
+
+    def tensor_backward(self, g, y, x):  # on the tape: the adjoint, a zero padding
+        return (ZeroPad2D.apply(g, padding=self.padding),)
 
 
 class UpSample2DNearest(Function):
@@ -99,6 +116,10 @@ class UpSample2DNearest(Function):
         (sh, sw), (n, height, width, c) = self.size, g.shape
         blocks = g.reshape(n, height // sh, sh, width // sw, sw, c)
         return (blocks.sum(axis=(2, 4)),)
+
+    def tensor_backward(self, g, y, x):
+        (sh, sw), (n, height, width, c) = self.size, g.shape
+        return (g.reshape(n, height // sh, sh, width // sw, sw, c).sum(axis=(2, 4)),)
 
 
 def linear_resize_matrix(n, factor, dtype=np.float64):
@@ -135,6 +156,10 @@ class UpSample2DBilinear(Function):
     def backward(self, g):
         return (np.einsum("oh,nopc,pw->nhwc", self.rows, g, self.cols, optimize=True),)
 
+    def tensor_backward(self, g, y, x):  # A_h^T g A_w per (n, c), as matrix products on the tape
+        planes = g.transpose(0, 3, 1, 2)                                  # (N, C, H*sh, W*sw)
+        return ((self.rows.T @ planes @ self.cols).transpose(0, 2, 3, 1),)
+
 
 class Concatenate(Function):
     """y = concatenate([x_1, ..., x_k], axis);   dx_i = the slice of g that x_i occupies."""
@@ -148,6 +173,14 @@ class Concatenate(Function):
         pieces = np.split(g, self.boundaries, axis=self.axis)
         return tuple(np.ascontiguousarray(p) if needed else None
                      for p, needed in zip(pieces, self.needs_input_grad))
+
+    def tensor_backward(self, g, y, *xs):
+        axis, start, grads = self.axis % g.ndim, 0, []
+        for x, needed in zip(xs, self.needs_input_grad):
+            index = (slice(None),) * axis + (slice(start, start + x.shape[axis]),)
+            grads.append(g[index] if needed else None)
+            start += x.shape[axis]
+        return tuple(grads)
 
 
 def concatenate(tensors, axis=-1):

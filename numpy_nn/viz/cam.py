@@ -181,15 +181,57 @@ class GradCAMPlusPlus(BaseCAM):
         w[n, k]        = sum_s alpha[n, s, k] ReLU(g[n, s, k])
 
     (the ReLU of dY/dA = Y g is, up to the positive factor Y, the ReLU of g).
+
+    ``exact=True`` keeps Y = exp(y) but drops the piecewise-linear assumption: the true second
+    and third derivatives of y, element by element (the diagonals), h = d^2 y/dA^2 and
+    t = d^3 y/dA^3, computed on the tape with ``nn.grad(..., create_graph=True)``, give
+
+        d^2 Y/dA^2 = Y (g^2 + h),        d^3 Y/dA^3 = Y (g^3 + 3 g h + t)
+        alpha[n, s, k] = (g^2 + h) / ( 2 (g^2 + h) + sum_s' A[n, s', k] (g^3 + 3 g h + t) )
+
+    It equals the closed form when h = t = 0 (only ReLU, max pooling and linear layers between
+    A and y) and differs when a smooth function (tanh, sigmoid, a softmax, a similarity target)
+    lies between them. Cost: two more backward passes per element of one sample's A (|grid| * K
+    of them), each for the whole batch. After a call, ``self.higher = (h, t)``.
     """
+
+    def __init__(self, model, layer_name=None, exact=False):
+        super().__init__(model, layer_name)
+        self.exact = bool(exact)
+        self.higher = None
 
     def weights(self, activations, gradients):
         axes = spatial_axes(gradients)
-        g2, g3 = gradients ** 2, gradients ** 3
-        denominator = 2 * g2 + activations.sum(axis=axes, keepdims=True) * g3
+        g = gradients
+        second, third = g ** 2, g ** 3   # d^2 Y/dA^2 / Y and d^3 Y/dA^3 / Y
+        if self.exact:
+            h, t = self.higher = self.higher_derivatives()
+            second, third = second + h, third + 3 * g * h + t
+        denominator = 2 * second + activations.sum(axis=axes, keepdims=True) * third
         safe = np.where(denominator != 0, denominator, 1)
-        alpha = np.where(denominator != 0, g2 / safe, 0)
+        alpha = np.where(denominator != 0, second / safe, 0)
         return np.sum(alpha * np.maximum(gradients, 0), axis=axes, keepdims=True)
+
+    def higher_derivatives(self):
+        """(h, t) = (d^2 y/dA^2, d^3 y/dA^3) element by element, each of A's shape.
+
+        One forward pass on the tape; g = dy/dA with ``create_graph=True``; then for each
+        position of A the derivative of g there (a Hessian column; h is its diagonal entry) and
+        the derivative of that entry (t). Each sample's score depends on its own A only, so one
+        pass serves the whole batch.
+        """
+        batch, layer, goal = (self.context[key] for key in ("batch", "layer", "target"))
+        _, outputs, found = tape.forward(self.model, batch, [layer])
+        activations = found[layer]
+        score = targets.evaluate(goal, tape.ModelOutputs(self.model, outputs, found), activations.shape[0])
+        g = tape_grad(score.sum(), activations, create_graph=True)
+        h, t = np.zeros(activations.shape), np.zeros(activations.shape)
+        for position in np.ndindex(*activations.shape[1:]):
+            at = (slice(None),) + position  # the same element of every sample
+            column = tape_grad(g[at].sum(), activations, create_graph=True)
+            h[at] = column.data[at]
+            t[at] = tape_grad(column[at].sum(), activations).data[at]
+        return h.astype(activations.dtype), t.astype(activations.dtype)
 
 
 class HiResCAM(BaseCAM):
@@ -325,9 +367,14 @@ def grad_cam(model, x, layer_name=None, class_index=None, output=None, target=No
     return GradCAM(model, layer_name)(x, class_index, output, target)
 
 
-def grad_cam_plus_plus(model, x, layer_name=None, class_index=None, output=None, target=None):
-    """Grad-CAM++ heatmap in [0, 1] (see ``GradCAMPlusPlus``); arguments as ``grad_cam``."""
-    return GradCAMPlusPlus(model, layer_name)(x, class_index, output, target)
+def grad_cam_plus_plus(model, x, layer_name=None, class_index=None, output=None, target=None, exact=False):
+    """Grad-CAM++ heatmap in [0, 1] (see ``GradCAMPlusPlus``); arguments as ``grad_cam``.
+
+    ``exact=False`` (default): the usual closed form, alpha from powers of the gradient (exact
+    for a piecewise-linear network above the layer, the form Keras recipes use).
+    ``exact=True``: alpha from the true second and third derivatives (``create_graph=True``).
+    """
+    return GradCAMPlusPlus(model, layer_name, exact=exact)(x, class_index, output, target)
 
 
 def hires_cam(model, x, layer_name=None, class_index=None, output=None, target=None):
