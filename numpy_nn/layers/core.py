@@ -223,7 +223,7 @@ class Embedding(Layer):
 
     def _to_tensor(self, value):
         """Integer indices stay integers (float32 would round ids above 2**24); floats must be whole."""
-        array = np.asarray(getattr(value, "data", value))
+        array = np.asarray(value.data if isinstance(value, Tensor) else value)  # an ndarray's .data is a buffer
         if array.dtype.kind in "iub":
             return Tensor(array, _copy=False)
         tensor = super()._to_tensor(value)
