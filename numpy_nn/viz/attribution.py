@@ -18,6 +18,7 @@ import contextlib
 import numpy as np
 
 from ..autograd.engine import grad as tape_grad
+from ..autograd.function import fast_kernels
 from ..ops.node import flatten, pack_like
 from ..ops import activations as activation_ops
 from . import tape, targets
@@ -32,23 +33,33 @@ def guided_relu():
     Guided ReLU:  dx = g * [x > 0] * [g > 0]   (only positive signal flows back through
                                                 positive inputs; Springenberg et al. 2015)
 
-    It swaps ``numpy_nn.ops.activations.ReLU.backward`` for the duration of the block (backward
-    runs when gradients are requested, so the gradient call must be inside the block; the
-    forward pass may be inside or outside). It affects every plain ReLU (``activation="relu"``,
+    It swaps the backward of ``numpy_nn.ops.activations.ReLU`` and of its fast kernel (if one is
+    registered) for the duration of the block: the guided gradient is the ordinary one times
+    [g > 0]. Backward runs when gradients are requested, so the gradient call must be inside the
+    block; the forward pass may be inside or outside. It affects every plain ReLU (``activation="relu"``,
     ``ReLU()`` with default arguments), not the general ReLU with a slope, cap or threshold.
     The swap is process-wide while the block runs: do not compute ordinary gradients in another
     thread at the same time.
     """
-    original = activation_ops.ReLU.backward
+    classes = [activation_ops.ReLU]
+    fast = fast_kernels().get(activation_ops.ReLU)
+    if fast is not None:
+        classes.append(fast)
+    originals = {cls: cls.__dict__["backward"] for cls in classes}
 
-    def guided_backward(self, g):
-        return (g * self.positive * (g > 0),)
+    def guided(ordinary):
+        def guided_backward(self, g):
+            (dx,) = ordinary(self, g)           # g * [x > 0]
+            return (dx * (np.asarray(g) > 0),)  # ... * [g > 0]
+        return guided_backward
 
-    activation_ops.ReLU.backward = guided_backward
+    for cls, ordinary in originals.items():
+        cls.backward = guided(ordinary)
     try:
         yield
     finally:
-        activation_ops.ReLU.backward = original
+        for cls, ordinary in originals.items():
+            cls.backward = ordinary
 
 
 class Attribution:
