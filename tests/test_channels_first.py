@@ -132,8 +132,10 @@ def test_image_data_format_is_the_default_data_format():
         nn.config.set_image_data_format("channels_first")
         keras.config.set_image_data_format("channels_first")
         for name in ("MaxPooling2D", "GlobalMaxPooling1D", "ZeroPadding2D", "UpSampling2D", "Cropping2D",
-                     "ZeroPadding1D", "MaxPooling1D", "SpatialDropout2D"):
-            args = (0.5,) if name == "SpatialDropout2D" else ()
+                     "ZeroPadding1D", "MaxPooling1D", "SpatialDropout2D", "Conv2D", "Conv1D", "DepthwiseConv2D",
+                     "SeparableConv2D", "Conv2DTranspose"):
+            args = (0.5,) if name == "SpatialDropout2D" else (3,) if name == "DepthwiseConv2D" else \
+                (2, 3) if "Conv" in name else ()
             ours, theirs = getattr(L, name)(*args), getattr(keras.layers, name)(*args)
             assert ours.data_format == theirs.data_format == "channels_first", name
         x = np.random.default_rng(0).standard_normal((2, 3, 6, 5)).astype(np.float32)

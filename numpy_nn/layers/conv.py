@@ -13,7 +13,7 @@ result transposed back, which is what Keras's channels_first means numerically.
 """
 import numpy as np
 
-from .. import activations, constraints, initializers, regularizers
+from .. import activations, config, constraints, initializers, regularizers
 from ..ops import math as M
 from ..ops.conv import conv2d, depthwise_conv2d, separable_conv2d
 from ..ops.geometry import output_length
@@ -59,7 +59,8 @@ class _BaseConv(Layer):
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): the `padding` argument must be "
                              f"{allowed} (case-insensitive). Received: padding={padding!r}")
         self.padding = padding.lower()
-        data_format = "channels_last" if data_format is None else str(data_format).lower()
+        # None: nn.config.image_data_format() ("channels_last" unless set), as Keras's default
+        data_format = config.image_data_format() if data_format is None else str(data_format).lower()
         if data_format not in DATA_FORMATS:
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}): the `data_format` argument must be "
                              f"'channels_last' or 'channels_first'. Received: data_format={data_format!r}")
