@@ -3,7 +3,9 @@ import json
 import re
 
 import numpy as np
+import pytest
 
+from numpy_nn.datasets import make_shapes, split
 from numpy_nn.tour import run_tour
 
 
@@ -37,7 +39,10 @@ def test_tour_quick_writes_every_figure_and_report(tmp_path, capsys):
     n_test = int(re.search(r"validation \d+, test (\d+)", console).group(1))
     correct = numbers["test_accuracy"] * n_test
     assert abs(correct - round(correct)) < 1e-3 and np.isfinite(numbers["test_loss"])
-    assert 0.0 < numbers["pointing_baseline"] < 1.0
+    # the random-point baseline is the mean object area of the test split the tour used
+    images, labels, masks = make_shapes(600, size=24, seed=0)                  # the quick tour's data
+    (_, test_masks), _ = split((images, masks), labels, fractions=(0.7, 0.15, 0.15), seed=0)[2]
+    assert numbers["pointing_baseline"] == pytest.approx(float(np.mean(test_masks)), rel=1e-6)
     assert f"{numbers['test_accuracy']:.4f}" in report
     for figure in ("learning_curves.png", "activations.png", "filters.png", "gradcam.png"):
         assert f"({figure})" in report
