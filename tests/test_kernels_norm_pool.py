@@ -162,6 +162,30 @@ def test_batch_norm_float32_large_batch_matches_float64_oracle(op, shape):
     assert _relative(dx, dx_ref) < 2e-5 and _relative(dgamma, dgamma_ref) < 1e-5 and _relative(dbeta, dbeta_ref) < 1e-6
 
 
+@pytest.mark.parametrize("op", [norm_ref.BatchNormTrain, norm_fast.BatchNormTrain], ids=["reference", "fast"])
+def test_batch_norm_float32_large_mean_keeps_the_variance_accurate(op, monkeypatch):
+    """x = 1000 + N(0, 1) in float32: E[x^2] - E[x]^2 in float32 would lose every digit of the variance
+    (asserted below); both tiers center first and stay at float32 rounding of a float64 oracle. Chunks
+    of 16 rows in two threads force the fast kernel's threaded passes."""
+    monkeypatch.setattr(threads, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(threads, "ROW_CHUNK_BYTES", 16 * 16 * 4)
+    rng = np.random.default_rng(5)
+    shape = (64, 8, 8, 16)
+    arrays = [(1000 + rng.standard_normal(shape)).astype(np.float32), rng.standard_normal(16).astype(np.float32),
+              rng.standard_normal(16).astype(np.float32), rng.standard_normal(shape).astype(np.float32)]
+    x, gamma, beta, upstream = (a.astype(np.float64) for a in arrays)  # the oracle sees the same float32 values
+    y_ref, mean_ref, var_ref = oracles_normalization.batch_norm_train(x, gamma, beta)
+    dx_ref, dgamma_ref, dbeta_ref = oracles_normalization.batch_norm_train_backward(x, gamma, upstream)
+    stats = {}
+    _, y, (dx, dgamma, dbeta) = _run(op, arrays[:3], dict(axis=-1, epsilon=1e-3, stats=stats), arrays[3])
+    rows = arrays[0].reshape(-1, 16)
+    naive = np.mean(np.square(rows), axis=0) - np.square(np.mean(rows, axis=0))
+    assert _relative(naive, var_ref) > 0.1  # the formula this test rules out
+    assert _relative(stats["mean"], mean_ref) < 2e-7 and _relative(stats["variance"], var_ref) < 2e-7
+    assert _relative(y, y_ref) < 1e-4  # y = x * inv + shift: float32 rounding of x * inv at |x| = 1000
+    assert _relative(dx, dx_ref) < 2e-6 and _relative(dgamma, dgamma_ref) < 1e-4 and _relative(dbeta, dbeta_ref) < 1e-6
+
+
 # (shape, axis) of batch norm; the comment names the _sum path of the fast kernel it takes
 BATCH_NORM_CASES = [((40, 6), -1),  # leading axes, contiguous: BLAS column sums, 40 rows = blocks of 16 + remainder
                     ((5, 4, 3, 6), 3),  # the same over three leading axes
