@@ -24,7 +24,7 @@ SWEEP_REGRESSIONS = [22, 75, 296]
 CONV_STREAM = random_parity.CONV_STREAM
 
 
-def _parity(name, config, shapes, seed):
+def assert_parity_with_keras(name, config, shapes, seed):
     keras = import_keras()
     keras.utils.set_random_seed(seed)
     rows = random_parity.compare(keras, name, config, shapes, seed, tiers=list(random_parity.TIERS))
@@ -35,7 +35,7 @@ def _parity(name, config, shapes, seed):
 @pytest.mark.parametrize("index", list(range(CI_CONV_CONFIGS)) + SWEEP_REGRESSIONS)
 def test_random_convolution_configuration_matches_keras(index):
     name, config, shapes = random_parity.draw(0, index, CONV_STREAM)
-    _parity(name, config, shapes, seed=index)
+    assert_parity_with_keras(name, config, shapes, seed=index)
 
 
 @pytest.mark.keras
@@ -50,7 +50,7 @@ def test_random_convolution_configuration_matches_keras(index):
 ], ids=["Conv1D-causal-cf", "Conv1D-causal-strided-groups", "Conv2DTranspose-op-cf", "Conv1DTranspose-dilated",
         "DepthwiseConv2D-cf"])
 def test_fixed_convolution_configs_match_keras(name, config, shape):
-    _parity(name, dict(config, activation="tanh"), [shape], seed=11)
+    assert_parity_with_keras(name, dict(config, activation="tanh"), [shape], seed=11)
 
 
 @pytest.mark.both_tiers

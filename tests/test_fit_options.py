@@ -50,7 +50,7 @@ def _fit_both(keras, builder, make_optimizer, compile_kwargs, x, y, make_callbac
     return ours, theirs, histories[1], histories[0]
 
 
-def _compare(ours, theirs, h_ours, h_theirs, key):
+def assert_history_and_weights_match(ours, theirs, h_ours, h_theirs, key):
     assert list(h_ours.history) == list(h_theirs.history), (list(h_ours.history), list(h_theirs.history))
     assert h_ours.epoch == h_theirs.epoch
     worst = 0.0
@@ -77,7 +77,7 @@ def test_class_weight_validation_split_weighted_metrics_and_schedule():
                                                  m.Recall(name="recall")]}),
         x, y, batch_size=8, epochs=3, shuffle=False, validation_split=0.25, class_weight={0: 0.4, 1: 2.5})
     assert "val_weighted_accuracy" in h_ours.history
-    _compare(ours, theirs, h_ours, h_theirs, "class_weight+validation_split")
+    assert_history_and_weights_match(ours, theirs, h_ours, h_theirs, "class_weight+validation_split")
     for model in (ours, theirs):
         model.compile(optimizer="sgd", loss="binary_crossentropy")
     plain_val = ours.evaluate(x[30:], y[30:], verbose=0, return_dict=True)["loss"]
@@ -98,7 +98,7 @@ def test_sample_weight_with_weighted_validation_data_and_new_optimizer():
              weighted_metrics=["sparse_categorical_crossentropy"]),
         x[:32], labels[:32], batch_size=10, epochs=3, shuffle=False, sample_weight=w,
         validation_data=(x[32:], labels[32:], val_w))
-    _compare(ours, theirs, h_ours, h_theirs, "sample_weight+weighted validation_data (Nadam)")
+    assert_history_and_weights_match(ours, theirs, h_ours, h_theirs, "sample_weight+weighted validation_data (Nadam)")
 
 
 def _mlp3(L):
@@ -117,7 +117,7 @@ def test_unweighted_validation_data_with_sample_weights_and_cosine_restarts():
         lambda o: o.SGD(o.schedules.CosineDecayRestarts(0.2, 4, t_mul=1.5, m_mul=0.7), momentum=0.8),
         dict(loss="mse", metrics=["mae"], weighted_metrics=["mse"]),
         x[:32], y[:32], batch_size=6, epochs=3, shuffle=False, sample_weight=w, validation_data=(x[32:], y[32:]))
-    _compare(ours, theirs, h_ours, h_theirs, "sample_weight+validation_data (CosineDecayRestarts)")
+    assert_history_and_weights_match(ours, theirs, h_ours, h_theirs, "sample_weight+validation_data (CosineDecayRestarts)")
 
 
 @pytest.mark.keras
@@ -134,7 +134,7 @@ def test_reduce_lr_and_early_stopping_restore_best_weights_then_evaluate_and_pre
                                                         restore_best_weights=True)],
         batch_size=8, epochs=6, shuffle=False, validation_split=0.2)
     assert len(h_ours.epoch) == 3 and h_ours.history["learning_rate"][-1] < 0.05
-    _compare(ours, theirs, h_ours, h_theirs, "ReduceLROnPlateau+EarlyStopping(restore_best_weights)")
+    assert_history_and_weights_match(ours, theirs, h_ours, h_theirs, "ReduceLROnPlateau+EarlyStopping(restore_best_weights)")
     ours_eval = ours.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
     theirs_eval = theirs.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
     assert set(ours_eval) == set(theirs_eval)
@@ -150,7 +150,7 @@ def test_ema_weights_become_the_model_weights_at_the_end_of_fit():
     ours, theirs, h_ours, h_theirs = _fit_both(
         keras, binary_mlp, lambda o: o.Adam(0.05, use_ema=True, ema_momentum=0.8, ema_overwrite_frequency=3),
         dict(loss="binary_crossentropy", metrics=["accuracy"]), x, y, batch_size=8, epochs=2, shuffle=False)
-    _compare(ours, theirs, h_ours, h_theirs, "use_ema in fit")
+    assert_history_and_weights_match(ours, theirs, h_ours, h_theirs, "use_ema in fit")
     average = ours.optimizer._model_variables_moving_average
     np.testing.assert_array_equal(ours.trainable_weights[0].numpy(), average[0].numpy())
 
@@ -170,7 +170,7 @@ def test_optimizer_arguments_and_scheduler_inside_fit(name):
     ours, theirs, h_ours, h_theirs = _fit_both(keras, binary_mlp, make_optimizer,
                                                dict(loss="binary_crossentropy", metrics=["accuracy"]), x, y,
                                                make_callbacks=make_callbacks, batch_size=8, epochs=2, shuffle=False)
-    _compare(ours, theirs, h_ours, h_theirs, name)
+    assert_history_and_weights_match(ours, theirs, h_ours, h_theirs, name)
 
 
 @pytest.mark.keras
@@ -181,7 +181,7 @@ def test_swap_ema_weights_validates_with_the_averages():
         keras, binary_mlp, lambda o: o.SGD(0.2, use_ema=True, ema_momentum=0.7),
         dict(loss="binary_crossentropy"), x, y, make_callbacks=lambda c: [c.SwapEMAWeights()],
         batch_size=8, epochs=2, shuffle=False, validation_split=0.25)
-    _compare(ours, theirs, h_ours, h_theirs, "SwapEMAWeights")
+    assert_history_and_weights_match(ours, theirs, h_ours, h_theirs, "SwapEMAWeights")
 
 
 def test_report_worst_differences():

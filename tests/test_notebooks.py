@@ -39,7 +39,7 @@ def test_notebook_is_stored_without_outputs_and_matches_its_generator(name):
         "stale notebook: run python tools/make_notebooks.py"
 
 
-def _run(name, tmp_path, monkeypatch, quick):
+def assert_notebook_runs(name, tmp_path, monkeypatch, quick):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
@@ -80,10 +80,10 @@ def _report_timing(name, nb):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_in_quick_mode(name, tmp_path, monkeypatch):
-    _run(name, tmp_path, monkeypatch, quick=True)
+    assert_notebook_runs(name, tmp_path, monkeypatch, quick=True)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_in_full(name, tmp_path, monkeypatch):
-    _run(name, tmp_path, monkeypatch, quick=False)
+    assert_notebook_runs(name, tmp_path, monkeypatch, quick=False)

@@ -68,7 +68,8 @@ def test_configuration_of_the_seed_0_stream_matches_keras(index):
     keras = import_keras()
     name, config, shapes = random_parity.draw(0, index)
     keras.utils.set_random_seed(index)
-    random_parity.compare(keras, name, config, shapes, seed=index)  # raises Mismatch on any disagreement
+    rows = random_parity.compare(keras, name, config, shapes, seed=index)  # raises Mismatch on a disagreement
+    assert rows is None or all(row["forward_rel"] <= random_parity.FORWARD_RTOL for row in rows)  # None: both refuse
 
 
 @pytest.mark.both_tiers

@@ -72,7 +72,7 @@ def _keras_results(make_keras, x, mask, states, upstream_seed, training, seed):
     return keras_layer.get_weights(), theirs, upstream, grads
 
 
-def compare(case, make_keras, our_layer, seed=0, mask=True, initial_state=None, training=False, x=None):
+def assert_matches_keras(case, make_keras, our_layer, seed=0, mask=True, initial_state=None, training=False, x=None):
     """Forward and gradient parity of ``our_layer`` with ``make_keras()``; returns the worst
     (forward, gradient) relative differences."""
     rng = np.random.default_rng(seed + 100)
@@ -119,27 +119,27 @@ def _states(name, units=3):
 @pytest.mark.parametrize("options", LAYER_OPTIONS, ids=str)
 def test_simple_rnn(case, options):
     keras = import_keras()
-    compare(case, lambda: keras.layers.SimpleRNN(3, **options), L.SimpleRNN(3, **options),
+    assert_matches_keras(case, lambda: keras.layers.SimpleRNN(3, **options), L.SimpleRNN(3, **options),
             initial_state=_states("SimpleRNN"))
 
 
 @pytest.mark.parametrize("options", GATED_OPTIONS, ids=str)
 def test_lstm(case, options):
     keras = import_keras()
-    compare(case, lambda: keras.layers.LSTM(3, **options), L.LSTM(3, **options), initial_state=_states("LSTM"))
+    assert_matches_keras(case, lambda: keras.layers.LSTM(3, **options), L.LSTM(3, **options), initial_state=_states("LSTM"))
 
 
 @pytest.mark.parametrize("options", GATED_OPTIONS + [{"reset_after": False, "return_sequences": True},
                                                      {"reset_after": False, "use_bias": False}], ids=str)
 def test_gru(case, options):
     keras = import_keras()
-    compare(case, lambda: keras.layers.GRU(3, **options), L.GRU(3, **options), initial_state=_states("GRU"))
+    assert_matches_keras(case, lambda: keras.layers.GRU(3, **options), L.GRU(3, **options), initial_state=_states("GRU"))
 
 
 @pytest.mark.parametrize("name", ["SimpleRNN", "LSTM", "GRU"])
 def test_without_mask_and_initial_state(case, name):
     keras = import_keras()
-    compare(case, lambda: getattr(keras.layers, name)(4, return_sequences=True),
+    assert_matches_keras(case, lambda: getattr(keras.layers, name)(4, return_sequences=True),
             getattr(L, name)(4, return_sequences=True), mask=False)
 
 
@@ -147,7 +147,7 @@ def test_without_mask_and_initial_state(case, name):
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_bidirectional(case, merge_mode, return_sequences):
     keras = import_keras()
-    compare(case, lambda: keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=return_sequences),
+    assert_matches_keras(case, lambda: keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=return_sequences),
                                                      merge_mode=merge_mode),
             L.Bidirectional(L.LSTM(3, return_sequences=return_sequences), merge_mode=merge_mode))
 
@@ -163,16 +163,16 @@ def test_bidirectional_with_backward_layer_states_and_initial_state(case):
     ours = L.Bidirectional(L.GRU(3, return_sequences=True, return_state=True),
                            backward_layer=L.GRU(3, return_sequences=True, return_state=True, go_backwards=True,
                                                 reset_after=False))
-    compare(case, theirs, ours, initial_state=[(N, 3), (N, 3)])
+    assert_matches_keras(case, theirs, ours, initial_state=[(N, 3), (N, 3)])
     assert [w.shape for w in ours.get_weights()] == [w.shape for w in _KERAS_RESULTS[case][0]]
 
 
 def test_time_distributed_dense_and_conv(case):
     keras = import_keras()
-    compare(case + "dense", lambda: keras.layers.TimeDistributed(keras.layers.Dense(2, activation="tanh")),
+    assert_matches_keras(case + "dense", lambda: keras.layers.TimeDistributed(keras.layers.Dense(2, activation="tanh")),
             L.TimeDistributed(L.Dense(2, activation="tanh")))
     x = np.random.default_rng(3).standard_normal((N, T, 5, 5, 2)).astype("float32")
-    compare(case + "conv", lambda: keras.layers.TimeDistributed(keras.layers.Conv2D(3, 3)),
+    assert_matches_keras(case + "conv", lambda: keras.layers.TimeDistributed(keras.layers.Conv2D(3, 3)),
             L.TimeDistributed(L.Conv2D(3, 3)), x=x)
 
 
@@ -184,7 +184,7 @@ def test_rnn_of_cells(case, cells):
         if cells == "stacked":
             return [module.LSTMCell(3), module.GRUCell(2, reset_after=False), module.SimpleRNNCell(2)]
         return getattr(module, cells)(3)
-    compare(case, lambda: keras.layers.RNN(make(keras.layers), return_sequences=True, return_state=True),
+    assert_matches_keras(case, lambda: keras.layers.RNN(make(keras.layers), return_sequences=True, return_state=True),
             L.RNN(make(L), return_sequences=True, return_state=True))
 
 
