@@ -2,11 +2,12 @@
 
 Each test forces the threaded path (``threads.PARALLEL_MIN_BYTES`` = 0, small ``ROW_CHUNK_BYTES`` so
 an array is many chunks, ``THREADS`` = 2) and compares with the reference tier on the same arrays.
-Tolerances: ReLU, GlobalAvgPool2D's gradient, Add and the Adam update are elementwise and run the
-reference's operations in the same order on each chunk: bit for bit. Batch norm (and the fused
-BN + ReLU against the reference composition): float64 within 1e-12 relative, float32 within 1e-6
-(forward) and 1e-5 (gradients), the float32 rounding of blocked sums and the compact closed form;
-the fused op equals the fast-tier composition bit for bit.
+Tolerances: ReLU, GlobalAvgPool2D's gradient, Add, Multiply (and both its gradients) and the Adam update
+are elementwise and run the reference's operations in the same order on each chunk: bit for bit.
+Sum's full sum adds chunk sums in float64: float32 rounding (float64 1e-12), its gradient bit for
+bit. Batch norm (and the fused BN + ReLU against the reference composition): float64 within 1e-12
+relative, float32 within 1e-6 (forward) and 1e-5 (gradients), the float32 rounding of blocked sums
+and the compact closed form; the fused op equals the fast-tier composition bit for bit.
 """
 import contextlib
 
@@ -56,7 +57,8 @@ def _relative(ours, reference):
     return np.abs(ours - reference).max() / max(np.abs(reference).max(), 1e-30)
 
 
-@pytest.mark.parametrize("fast", [act_fast.ReLU, pool_fast.GlobalAvgPool2D, math_fast.Add], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("fast", [act_fast.ReLU, pool_fast.GlobalAvgPool2D, math_fast.Add, math_fast.Multiply, math_fast.Sum],
+                         ids=lambda c: c.__name__)
 def test_new_kernels_are_registered_and_name_their_reference(fast):
     assert fast_kernels()[fast.reference] is fast and issubclass(fast, fast.reference)
     assert f"{fast.reference.__module__}.{fast.reference.__name__}" in fast.__doc__
@@ -203,6 +205,58 @@ def test_add_kernel_threads_a_large_bias_add_and_keeps_the_dtype(threaded):
     out = math_fast.Add().forward(x, bias)
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, x + bias)
+
+
+@pytest.mark.parametrize("y_shape", [(7,), (1, 7), (5, 1), (4, 5, 7), (1, 5, 7)], ids=str)
+def test_multiply_kernel_and_its_gradients_equal_reference_bit_for_bit(threaded, y_shape):
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((4, 5, 7)).astype(np.float32), rng.standard_normal(y_shape).astype(np.float32)
+    upstream = rng.standard_normal((4, 5, 7)).astype(np.float32)
+    for a, b in ((x, y), (y, x)):
+        _, z, grads = _run(math_fast.Multiply, (a, b), {}, upstream)
+        _, z_ref, grads_ref = _run(math_ref.Multiply, (a, b), {}, upstream)
+        np.testing.assert_array_equal(z, z_ref)
+        for grad, grad_ref in zip(grads, grads_ref):
+            np.testing.assert_array_equal(grad, grad_ref)
+
+
+def test_multiply_kernel_reads_sums_broadcast_gradient_as_one_value(threaded):
+    """(x * y).sum(): Sum's gradient is one value broadcast (every stride 0); the products equal the
+    reference's, and only the gradients asked for are computed."""
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((6, 4, 5)).astype(np.float32), rng.standard_normal((6, 4, 5)).astype(np.float32)
+    total = math_fast.Sum()
+    total.forward(x * y)
+    (g,) = total.backward(np.asarray(1.5, np.float32))
+    assert g.shape == x.shape and not any(g.strides) and not g.flags.writeable  # a view, nothing written
+    fast, ref = math_fast.Multiply(), math_ref.Multiply()
+    for op in (fast, ref):
+        op.needs_input_grad = (True, False)
+        op.forward(x, y)
+    (dx, dy), (dx_ref, _) = fast.backward(g), ref.backward(np.array(g))
+    assert dy is None and dx.dtype == np.float32
+    np.testing.assert_array_equal(dx, dx_ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sum_kernel_adds_chunks_in_float64_whatever_the_threads(threaded, dtype, keepdims):
+    """The full sum of a large array: chunk sums added in float64 in chunk order. Equal to the
+    reference to float32 rounding (float64: 1e-12 relative), closer to the exact sum than a float32
+    running sum, the same for one thread and two, and its gradient the reference's bit for bit."""
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((50, 40, 3)) + 0.25).astype(dtype)
+    upstream = np.asarray(0.75, dtype)
+    _, z, (dx,) = _run(math_fast.Sum, (x,), dict(keepdims=keepdims), upstream.reshape((1,) * 3 if keepdims else ()))
+    _, z_ref, (dx_ref,) = _run(math_ref.Sum, (x,), dict(keepdims=keepdims), upstream.reshape((1,) * 3 if keepdims else ()))
+    exact = x.astype(np.float64).sum()
+    assert z.shape == z_ref.shape and z.dtype == dtype
+    assert abs(float(z.sum()) - float(z_ref.sum())) <= abs(exact) * (1e-12 if dtype == np.float64 else 1e-6)
+    if dtype == np.float32:
+        assert abs(float(z.sum()) - exact) <= abs(np.cumsum(x.reshape(-1))[-1] - exact)
+    np.testing.assert_array_equal(dx, dx_ref)
+    threaded.setattr(threads, "THREADS", 1)
+    np.testing.assert_array_equal(_run(math_fast.Sum, (x,), dict(keepdims=keepdims), dx_ref.sum())[1], z)
 
 
 # -- the Adam update over chunks -----------------------------------------------------------------------------------

@@ -1,11 +1,15 @@
-"""Fast ``Add`` (bias adds, residual adds): the numbers of ``numpy_nn/ops/math.py``, over both cores.
+"""Fast ``Add``, ``Multiply`` and ``Sum``: the numbers of ``numpy_nn/ops/math.py``, over both cores.
 
-``Add`` here must equal ``numpy_nn.ops.math.Add`` bit for bit (one ``np.add`` per element either
-way); tests/test_kernels_elementwise.py checks it. For outputs of at least
-``threads.PARALLEL_MIN_BYTES`` the sum is written over chunks of the leading axis in ``THREADS``
-threads (``threads.map_row_chunks``): a bias (C,) or (1, C) is added to every chunk, an operand
-with the full leading axis is sliced with the output. Its gradient (g to both inputs, summed
-over broadcast axes by the engine) is the reference's.
+``Add`` and ``Multiply`` here must equal ``numpy_nn.ops.math.Add`` and ``numpy_nn.ops.math.Multiply``
+bit for bit (one ``np.add`` / ``np.multiply`` per element either way); ``Sum`` must equal
+``numpy_nn.ops.math.Sum`` to float32 rounding (its full sum adds chunk sums in float64) and its
+gradient bit for bit. tests/test_kernels_elementwise.py checks them. For outputs of at least
+``threads.PARALLEL_MIN_BYTES`` the result is written over chunks of the leading axis in
+``THREADS`` threads (``threads.map_row_chunks``) into a recycled array (``buffers.empty``: no
+page faults): a bias (C,) or (1, C) is used by every chunk, an operand with the full leading
+axis is sliced with the output. Add's gradient (g to both inputs, summed over broadcast axes by
+the engine) is the reference's; Multiply's products g * y and g * x are written the same way,
+a gradient that is one value broadcast (Sum's) read as that one value.
 """
 import numpy as np
 
@@ -22,23 +26,83 @@ def _chunkable(operand, shape):
     return lambda start, stop: operand
 
 
+def _compact(operand):
+    """A broadcast of a single value (every stride 0, e.g. Sum's gradient) as a (1, ..., 1) array."""
+    if isinstance(operand, np.ndarray) and operand.ndim and operand.size and not any(operand.strides):
+        return operand.reshape(-1)[:1].reshape((1,) * operand.ndim)
+    return operand
+
+
+def _threaded(ufunc, x, y):
+    """``ufunc(x, y)`` written over chunks of rows in threads into a recycled array, or None when the
+    operands are not arrays, the output is small or there is one thread (the caller computes it)."""
+    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
+        return None
+    x, y = _compact(x), _compact(y)
+    shape = np.broadcast_shapes(x.shape, y.shape)
+    dtype = np.result_type(x, y)
+    if len(shape) < 2 or np.prod(shape) * dtype.itemsize < threads.PARALLEL_MIN_BYTES or threads.THREADS < 2:
+        return None
+    out = empty(shape, dtype)
+    x_rows, y_rows = _chunkable(x, shape), _chunkable(y, shape)
+
+    def apply(start, stop):
+        ufunc(x_rows(start, stop), y_rows(start, stop), out=out[start:stop])
+
+    threads.map_row_chunks(apply, shape[0], int(np.prod(shape[1:])) * dtype.itemsize)
+    return out
+
+
 @fast_kernel_for(reference.Add)
 class Add(reference.Add):
     """Fast tier of ``numpy_nn.ops.math.Add`` (must equal it bit for bit): large sums written over
     chunks of the leading axis in threads; everything else is the reference."""
 
     def forward(self, x, y):
-        if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
-            return super().forward(x, y)
-        shape = np.broadcast_shapes(x.shape, y.shape)
-        dtype = np.result_type(x, y)
-        if len(shape) < 2 or np.prod(shape) * dtype.itemsize < threads.PARALLEL_MIN_BYTES or threads.THREADS < 2:
-            return super().forward(x, y)
-        out = empty(shape, dtype)
-        x_rows, y_rows = _chunkable(x, shape), _chunkable(y, shape)
+        out = _threaded(np.add, x, y)
+        return super().forward(x, y) if out is None else out
 
-        def add(start, stop):
-            np.add(x_rows(start, stop), y_rows(start, stop), out=out[start:stop])
 
-        threads.map_row_chunks(add, shape[0], int(np.prod(shape[1:])) * dtype.itemsize)
-        return out
+@fast_kernel_for(reference.Multiply)
+class Multiply(reference.Multiply):
+    """Fast tier of ``numpy_nn.ops.math.Multiply`` (must equal it bit for bit): large products, forward
+    and both gradients, written over chunks of the leading axis in threads into recycled arrays; a
+    gradient that is one value broadcast (``Sum``'s) is read as that value."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        out = _threaded(np.multiply, x, y)
+        return super().forward(x, y) if out is None else out
+
+    def backward(self, g):
+        dx = dy = None
+        if self.needs_input_grad[0]:
+            dx = _threaded(np.multiply, g, self.y)
+            dx = g * self.y if dx is None else dx
+        if self.needs_input_grad[1]:
+            dy = _threaded(np.multiply, g, self.x)
+            dy = g * self.x if dy is None else dy
+        return dx, dy
+
+
+@fast_kernel_for(reference.Sum)
+class Sum(reference.Sum):
+    """Fast tier of ``numpy_nn.ops.math.Sum`` (must equal it to float32 rounding, its gradient bit for
+    bit). The sum of every value of a large float array adds chunks of ``threads.ROW_CHUNK_BYTES``
+    (NumPy's pairwise sum each, in threads) in float64, in chunk order: the same result for any
+    number of threads, at least as accurate as one pairwise float32 sum. The gradient is g broadcast
+    back as a read-only view (no array of x's size is written; ``Multiply`` reads it as one value)."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        if axis is not None or x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous \
+                or x.nbytes < threads.PARALLEL_MIN_BYTES:
+            return super().forward(x, axis=axis, keepdims=keepdims)
+        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
+        flat, step = x.reshape(-1), max(1, threads.ROW_CHUNK_BYTES // x.itemsize)
+        chunks = [(start, min(start + step, flat.size)) for start in range(0, flat.size, step)]
+        partial = threads.map_chunks(lambda chunk: np.add.reduce(flat[chunk[0]:chunk[1]]), chunks)
+        total = np.asarray(np.sum(np.array(partial, dtype=np.float64)), dtype=x.dtype)
+        return total.reshape((1,) * x.ndim) if keepdims else total
+
+    def backward(self, g):
+        return (reference._expand(g, self.shape, self.axis, self.keepdims),)

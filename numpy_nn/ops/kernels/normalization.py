@@ -26,7 +26,7 @@ from .buffers import empty_like
 from .threads import map_row_chunks
 
 SUM_BLOCK = 256  # rows per partial sum in _column_sums
-TILE_VALUES = 2048  # a (C,) vector is tiled to about this many values for long inner loops (_tiled)
+TILE_VALUES = 8192  # a (C,) vector is tiled to about this many values for long inner loops (_Tiled)
 
 
 def _sum(a, axes):
@@ -85,14 +85,23 @@ def _rows_layout(x, axis):
     return axis == x.ndim - 1 and x.flags.c_contiguous and x.ndim >= 2 and x.size > 0
 
 
-def _tiled(vector, rows):
-    """(width, vector tiled): a (C,) vector broadcast over (rows, C) makes NumPy loop C values at a
-    time; viewing ``rows`` rows as (rows / k, k * C) with the vector tiled k times runs long loops.
-    Returns (C, vector) when ``rows`` is not a multiple of the tile."""
-    k = max(1, TILE_VALUES // vector.size)
-    if rows % k:
-        return vector.size, vector
-    return k * vector.size, np.tile(vector, k)
+class _Tiled:
+    """A (C,) vector for long inner loops over a (rows, C) chunk: broadcast as it is, NumPy loops C
+    values at a time; ``split`` views the chunk as (rows / k, k * C) and pairs it with the vector
+    tiled k times (about ``TILE_VALUES`` values, tiled once per pass, not per chunk). A chunk whose
+    row count k does not divide stays (rows, C) with the plain vector."""
+
+    def __init__(self, vector):
+        self.k = max(1, TILE_VALUES // max(vector.size, 1))
+        self.vector, self.tiled = vector, np.tile(vector, self.k)
+
+    def wide(self, rows):
+        """The (rows, C) chunk viewed as (rows / k, k * C), or as it is."""
+        return rows if len(rows) % self.k else rows.reshape(-1, self.tiled.size)
+
+    def split(self, rows):
+        """(the chunk's wide view, the vector that broadcasts over it)."""
+        return self.wide(rows), (self.vector if len(rows) % self.k else self.tiled)
 
 
 @fast_kernel_for(reference.BatchNormTrain)
@@ -147,10 +156,12 @@ class BatchNormTrain(reference.BatchNormTrain):
         y = empty_like(x)  # a recycled array (buffers.py): no page faults
         y2 = y.reshape(-1, c)
 
+        mean_t = _Tiled(mean)
+
         def center_and_square(start, stop):  # y's memory holds the squares first; x - mean_B is not kept
-            width, mean_t = _tiled(mean, stop - start)
-            y_view = y2[start:stop].reshape(-1, width)
-            np.subtract(x2[start:stop].reshape(-1, width), mean_t, out=y_view)
+            x_view, mean_v = mean_t.split(x2[start:stop])
+            y_view = mean_t.wide(y2[start:stop])
+            np.subtract(x_view, mean_v, out=y_view)
             np.square(y_view, out=y_view)
 
         map_row_chunks(center_and_square, n_rows, row_bytes)
@@ -158,15 +169,13 @@ class BatchNormTrain(reference.BatchNormTrain):
         self.x, self.mean = x, mean  # backward recomputes x - mean_B chunk by chunk, in cache
         self.r = _rsqrt(variance + epsilon).reshape(self.gamma.shape)
         inv = (self.r * self.gamma).reshape(-1)
-        shift = beta - mean * inv
+        inv_t, shift_t = _Tiled(inv), _Tiled(beta - mean * inv)
         relu = self.relu
 
         def affine(start, stop):  # y = x * inv + (beta - mean * inv), then max(y, 0) when fused
-            width, inv_t = _tiled(inv, stop - start)
-            _, shift_t = _tiled(shift, stop - start)
-            y_view = y2[start:stop].reshape(-1, width)
-            np.multiply(x2[start:stop].reshape(-1, width), inv_t, out=y_view)
-            y_view += shift_t
+            (x_view, inv_v), (y_view, shift_v) = inv_t.split(x2[start:stop]), shift_t.split(y2[start:stop])
+            np.multiply(x_view, inv_v, out=y_view)
+            y_view += shift_v
             if relu:
                 np.maximum(y_view, 0, out=y_view)
 
@@ -218,11 +227,13 @@ class BatchNormTrain(reference.BatchNormTrain):
         g2, c2 = (d2, w2) if relu else (g_in, d2)
         y2 = self.y.reshape(-1, c) if relu else None
 
+        mean_t = _Tiled(mean)
+
         def center_and_product(start, stop):  # c2 = x - mean_B, w2 = g * (x - mean_B)
             if relu:
                 np.multiply(g_in[start:stop], y2[start:stop] > 0, out=g2[start:stop])
-            width, mean_t = _tiled(mean, stop - start)
-            np.subtract(x2[start:stop].reshape(-1, width), mean_t, out=c2[start:stop].reshape(-1, width))
+            x_view, mean_v = mean_t.split(x2[start:stop])
+            np.subtract(x_view, mean_v, out=mean_t.wide(c2[start:stop]))
             np.multiply(c2[start:stop], g2[start:stop], out=w2[start:stop])
 
         map_row_chunks(center_and_product, n_rows, row_bytes)
@@ -232,21 +243,18 @@ class BatchNormTrain(reference.BatchNormTrain):
             scale = self.gamma.reshape(-1) * r
             coef, shift = -scale * r * sum_g_x_hat / m, -scale * sum_g / m
 
+            coef_t, scale_t, shift_t = _Tiled(coef), _Tiled(scale), _Tiled(shift)
+
             def closed_form(start, stop):  # dx = (x - mean_B) * coef + g * scale + shift
-                width, coef_t = _tiled(coef, stop - start)
-                _, scale_t = _tiled(scale, stop - start)
-                _, shift_t = _tiled(shift, stop - start)
-                g_view, w_view = g2[start:stop].reshape(-1, width), w2[start:stop].reshape(-1, width)
-                d_view = d2[start:stop].reshape(-1, width)
-                if relu:  # x - mean_B again (w2 is needed for g * scale), then the masked g is read
-                    _, mean_t = _tiled(mean, stop - start)
-                    np.multiply(g_view, scale_t, out=w_view)
-                    np.subtract(x2[start:stop].reshape(-1, width), mean_t, out=d_view)
-                else:
-                    np.multiply(g_view, scale_t, out=w_view)
-                d_view *= coef_t
+                (g_view, scale_v), (d_view, coef_v) = scale_t.split(g2[start:stop]), coef_t.split(d2[start:stop])
+                w_view, shift_v = shift_t.split(w2[start:stop])
+                np.multiply(g_view, scale_v, out=w_view)
+                if relu:  # x - mean_B again (w2 was needed for it), into dx's memory once the masked g is read
+                    x_view, mean_v = mean_t.split(x2[start:stop])
+                    np.subtract(x_view, mean_v, out=d_view)
+                d_view *= coef_v
                 d_view += w_view
-                d_view += shift_t
+                d_view += shift_v
 
             map_row_chunks(closed_form, n_rows, row_bytes)
         else:
