@@ -1,15 +1,15 @@
 """Fast ``Add``, ``Multiply`` and ``Sum``: the numbers of ``numpy_nn/ops/math.py``, over both cores.
 
-``Add`` and ``Multiply`` here must equal ``numpy_nn.ops.math.Add`` and ``numpy_nn.ops.math.Multiply``
-bit for bit (one ``np.add`` / ``np.multiply`` per element either way); ``Sum`` must equal
-``numpy_nn.ops.math.Sum`` to float32 rounding (its full sum adds chunk sums in float64) and its
-gradient bit for bit. tests/test_kernels_elementwise.py checks them. For outputs of at least
+``Add``, ``Multiply`` and ``Sum`` here must equal ``numpy_nn.ops.math.Add``, ``numpy_nn.ops.math.Multiply``
+and ``numpy_nn.ops.math.Sum`` bit for bit (one ``np.add`` / ``np.multiply`` per element either way);
+tests/test_kernels_elementwise.py checks them. For outputs of at least
 ``threads.PARALLEL_MIN_BYTES`` the result is written over chunks of the leading axis in
 ``THREADS`` threads (``threads.map_row_chunks``) into a recycled array (``buffers.empty``: no
 page faults): a bias (C,) or (1, C) is used by every chunk, an operand with the full leading
 axis is sliced with the output. Add's gradient (g to both inputs, summed over broadcast axes by
-the engine) is the reference's; Multiply's products g * y and g * x are written the same way,
-a gradient that is one value broadcast (Sum's) read as that one value.
+the engine) is the reference's; Multiply's products g * y and g * x are written the same way.
+Sum's gradient is a read-only broadcast view of g (nothing of x's size is written), and Multiply
+reads a gradient that is one value broadcast as that one value.
 """
 import numpy as np
 
@@ -87,22 +87,9 @@ class Multiply(reference.Multiply):
 
 @fast_kernel_for(reference.Sum)
 class Sum(reference.Sum):
-    """Fast tier of ``numpy_nn.ops.math.Sum`` (must equal it to float32 rounding, its gradient bit for
-    bit). The sum of every value of a large float array adds chunks of ``threads.ROW_CHUNK_BYTES``
-    (NumPy's pairwise sum each, in threads) in float64, in chunk order: the same result for any
-    number of threads, at least as accurate as one pairwise float32 sum. The gradient is g broadcast
-    back as a read-only view (no array of x's size is written; ``Multiply`` reads it as one value)."""
-
-    def forward(self, x, axis=None, keepdims=False):
-        if axis is not None or x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous \
-                or x.nbytes < threads.PARALLEL_MIN_BYTES:
-            return super().forward(x, axis=axis, keepdims=keepdims)
-        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
-        flat, step = x.reshape(-1), max(1, threads.ROW_CHUNK_BYTES // x.itemsize)
-        chunks = [(start, min(start + step, flat.size)) for start in range(0, flat.size, step)]
-        partial = threads.map_chunks(lambda chunk: np.add.reduce(flat[chunk[0]:chunk[1]]), chunks)
-        total = np.asarray(np.sum(np.array(partial, dtype=np.float64)), dtype=x.dtype)
-        return total.reshape((1,) * x.ndim) if keepdims else total
+    """Fast tier of ``numpy_nn.ops.math.Sum`` (must equal it bit for bit): the reference forward; the
+    gradient is g broadcast back as a read-only view, not copied into an array of x's size
+    (``Multiply`` reads such a gradient as one value)."""
 
     def backward(self, g):
         return (reference._expand(g, self.shape, self.axis, self.keepdims),)
