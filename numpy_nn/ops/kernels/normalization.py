@@ -15,7 +15,15 @@ The formulas are in the reference docstrings, which these classes inherit. Speed
   docs/performance.md). ``backward`` recomputes x - mean_B chunk by chunk (one cheap in-cache
   pass) and writes dx per channel as ``scale * g + shift + coef * (x - mean_B)``, the compact
   closed form, with one output and one temporary; results are bit for bit those of keeping it.
+* Per-channel vectors (mean_B, inv, shift, scale, coef) are tiled once per pass (``_Tiled``) to
+  about ``TILE_VALUES`` = 8192 values and each chunk of rows is viewed as (rows / k, k * C):
+  long inner loops (8192 values measured faster than 2048; docs/performance.md, issue 16).
 * Gradients nobody asked for (``needs_input_grad``) are skipped.
+
+Measured and not kept (docs/performance.md): statistics in one sweep over chunks of rows (each
+chunk's mean and sum of squared deviations, combined with Chan's parallel formula) and backward
+reductions inside the threads (NumPy column sums of each chunk in cache, no activation-sized
+temporary) cost more CPU than the BLAS column sums of whole arrays they replace.
 """
 import numpy as np
 
