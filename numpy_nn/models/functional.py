@@ -189,7 +189,7 @@ class Graph:
             last = self._only_consumer(last) if last is not None else None
             chain.append(last)
         fused = fuse_inference(node.layer, [n.layer if n else None for n in chain], args, training) \
-            if not node.call_kwargs else None
+            if not _has_kwargs(node) else None
         ran = [node]
         if fused is not None:
             result, consumed = fused
@@ -210,7 +210,7 @@ class Graph:
     def _only_consumer(self, node):
         """The node that alone consumes ``node``'s single output, called on it alone with no arguments (and
         that output is not a graph output), or None: then the two may be fused."""
-        if len(node.outputs) != 1 or node.call_kwargs or any(t is node.outputs[0] for t in self.outputs):
+        if len(node.outputs) != 1 or _has_kwargs(node) or any(t is node.outputs[0] for t in self.outputs):
             return None
         if not hasattr(self, "_consumers"):
             self._consumers = {}
@@ -218,7 +218,7 @@ class Graph:
                 for tensor in other.input_tensors:
                     self._consumers.setdefault(id(tensor), []).append(other)
         consumers = self._consumers.get(id(node.outputs[0]), [])
-        if len(consumers) != 1 or consumers[0].call_args is not node.outputs[0] or consumers[0].call_kwargs:
+        if len(consumers) != 1 or consumers[0].call_args is not node.outputs[0] or _has_kwargs(consumers[0]):
             return None
         return consumers[0]
 
@@ -236,6 +236,12 @@ class Graph:
                 for tensor, shape in zip(node.outputs, flat):
                     computed[id(tensor)] = tuple(shape)
         return [computed[id(t)] for t in self.outputs]
+
+
+def _has_kwargs(node):
+    """True if the node was called with a keyword argument other than ``mask=None`` (which Keras records
+    for BatchNormalization calls in saved models, and which changes nothing)."""
+    return any(not (key == "mask" and value is None) for key, value in node.call_kwargs.items())
 
 
 # ---------------------------------------------------------------------------------------------
