@@ -200,7 +200,8 @@ class Conv2D(reference.Conv2D):
         if geo.strides == (1, 1):
             return self._input_grad_stride_one(g)
         # Strides > 1, col2im: dP = G @ K^T for all taps at once, then each tap's columns go back to dxp.
-        dxp = np.zeros(_padded_shape(geo), dtype=self.dtype)
+        dxp = empty(_padded_shape(geo), self.dtype)
+        dxp.fill(0)
         for start in self._chunk_starts():
             g_rows = self._split_filters(g[start:start + self.chunk])
             dpatches = np.matmul(g_rows, self.kernel_matrices.transpose(0, 2, 1))  # (G, rows, kh*kw*C_g)
@@ -233,12 +234,13 @@ class Conv2D(reference.Conv2D):
                 and top // dh < kh and left // dw < kw:
             first = (top // dh, left // dw)
         if first is not None:
-            dx = np.empty((n, h, w, c), dtype=self.dtype)
+            dx = empty((n, h, w, c), self.dtype)  # recycled (buffers.py)
             np.matmul(g_rows, self.kernel[first[0], first[1]].T, out=dx.reshape(-1, c))
             taps.remove(first)
         else:
-            dx = np.zeros((n, h, w, c), dtype=self.dtype)
-        product = np.empty((n, oh, ow, c_per_group), dtype=self.dtype)
+            dx = empty((n, h, w, c), self.dtype)
+            dx.fill(0)
+        product = empty((n, oh, ow, c_per_group), self.dtype)
         for a, b in taps:
             row, col = a * dh - top, b * dw - left  # dx row of output row 0, dx column of output column 0
             y0, y1, x0, x1 = max(row, 0), min(h, oh + row), max(col, 0), min(w, ow + col)
