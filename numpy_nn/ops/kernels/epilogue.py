@@ -9,7 +9,8 @@ every step after the first read finds the chunk in cache:
 
     y = conv(x)                   (the layer's own op, a fresh array nobody else holds)
     y = y * inv + shift           (BN at inference; inv, shift from ``inference_scale_shift``)
-    y = act(y)                    (relu: max(y, 0); relu6: clip(y, 0, 6); others: their forward)
+    y = act(y)                    (relu: max(y, 0); relu6: clip(y, 0, 6); silu, sigmoid: the fast
+                                   kernels' chunk functions; others: their forward)
 
 Each step is the same NumPy operation, on the same float32 values, as the op it stands for, so the
 result equals the layers called one by one bit for bit (tests/test_fusion_inference.py). Only
@@ -19,6 +20,7 @@ pass would need. The layer-side rules (which neighbours fuse) are in ``numpy_nn/
 import numpy as np
 
 from .. import activations as A
+from .activations import sigmoid_into
 from .threads import map_row_chunks
 
 
@@ -47,8 +49,19 @@ def _forward_of(op_class):
     return step
 
 
-# The activations an epilogue can apply, by the reference op that computes them (elementwise ones only).
-_STEPS = {"relu": _relu, "relu6": _relu6, "silu": _forward_of(A.Silu), "sigmoid": _forward_of(A.Sigmoid),
+def _sigmoid(chunk):
+    work = np.empty_like(chunk)
+    sigmoid_into(chunk.copy(), chunk, work)  # (x must stay readable while s is written: a copy of the chunk)
+
+
+def _silu(chunk):
+    s, work = np.empty_like(chunk), np.empty_like(chunk)
+    sigmoid_into(chunk, s, work)
+    np.multiply(chunk, s, out=chunk)
+
+
+# The activations an epilogue can apply, by the operations of the op that computes them (elementwise ones only).
+_STEPS = {"relu": _relu, "relu6": _relu6, "silu": _silu, "sigmoid": _sigmoid,
           "tanh": _forward_of(A.Tanh), "hard_sigmoid": _forward_of(A.HardSigmoid),
           "hard_silu": _forward_of(A.HardSilu)}
 
