@@ -222,7 +222,8 @@ class BatchNormTrain(reference.BatchNormTrain):
         """Two threaded passes over chunks of rows, x - mean_B recomputed in cache (not kept by forward).
 
         Pass 1: x - mean_B into dx's memory (plain) or the temporary (fused ReLU, whose masked g
-        holds dx's memory), times g into the temporary; BLAS column sums of g and of that product.
+        holds dx's memory), times g into the temporary; BLAS column sums of g (plain: before the
+        pass, while the g just written by the op above is in cache) and of that product.
         Pass 2: dx = (x - mean_B) * coef + g * scale + shift, g * scale in the temporary.
         """
         need_x, need_gamma, need_beta = self.needs_input_grad
@@ -244,8 +245,9 @@ class BatchNormTrain(reference.BatchNormTrain):
             np.subtract(x_view, mean_v, out=mean_t.wide(c2[start:stop]))
             np.multiply(c2[start:stop], g2[start:stop], out=w2[start:stop])
 
+        sum_g = None if relu else _column_sums(g2)  # g was just written by the op above: still in cache
         map_row_chunks(center_and_product, n_rows, row_bytes)
-        sum_g = _column_sums(g2)
+        sum_g = _column_sums(g2) if relu else sum_g
         sum_g_x_hat = _column_sums(w2) * r
         if need_x:
             scale = self.gamma.reshape(-1) * r
