@@ -12,6 +12,7 @@ disturbs less (BLAS worker threads are not in it, so for matmul-heavy ops it is 
     python -m benchmarks.profile_ops --steps 20 --batch 64 --tune-allocator
     python -m benchmarks.profile_ops --row-chunk-bytes 65536    # threads.ROW_CHUNK_BYTES for this run
     python -m benchmarks.profile_ops --predict mobilenetv2 --steps 3   # an application's predict
+    python -m benchmarks.profile_ops --layer batchnorm_train --steps 200  # a layer's forward+backward
 """
 import argparse
 import collections
@@ -138,6 +139,24 @@ def profile_predict(name, steps=3, warmup=1):
     return profiler, total
 
 
+def profile_layer(name, steps=100, warmup=5):
+    """Profile the suite's layer workload ``name`` (e.g. batchnorm_train), forward+backward as benchmarked."""
+    from .workloads import FORWARD_BACKWARD, find
+    from .workloads_numpy import _layer_workload
+
+    forward_backward = _layer_workload(find(name), FORWARD_BACKWARD)
+    for _ in range(warmup):
+        forward_backward()
+    gc.collect()
+    with OpProfiler() as profiler:
+        start, cpu = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            forward_backward()
+        total = time.perf_counter() - start
+        profiler.process_cpu = time.process_time() - cpu
+    return profiler, total
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
@@ -148,6 +167,8 @@ def main(argv=None):
                         help="numpy_nn.ops.kernels.threads.ROW_CHUNK_BYTES for this run (where it exists)")
     parser.add_argument("--predict", default=None, metavar="APP",
                         help="profile an application's predict instead (mobilenetv2, efficientnetb0, ...)")
+    parser.add_argument("--layer", default=None, metavar="WORKLOAD",
+                        help="profile a layer workload's forward+backward instead (batchnorm_train, maxpool, ...)")
     args = parser.parse_args(argv)
     if args.row_chunk_bytes:
         from numpy_nn.ops.kernels import threads
@@ -158,6 +179,12 @@ def main(argv=None):
     if args.predict:
         profiler, total = profile_predict(args.predict.lower(), args.steps)
         print(f"{args.predict} predict: {1e3 * total / args.steps:.2f} ms/call (mean of {args.steps})")
+        print(profiler.table(total, args.steps))
+        return
+    if args.layer:
+        profiler, total = profile_layer(args.layer, args.steps)
+        print(f"{args.layer} forward+backward: {1e3 * total / args.steps:.2f} ms/call (mean of {args.steps}); "
+              f"process CPU {1e3 * profiler.process_cpu / args.steps:.2f} ms/call")
         print(profiler.table(total, args.steps))
         return
     profiler, total = profile_small_cnn(args.steps, args.batch)

@@ -161,3 +161,15 @@ def test_cli_entry_point_lists_workloads(capsys):
     assert main(["--list"]) == 0
     out = capsys.readouterr().out
     assert "conv3x3_s1_a" in out and "small_cnn_train" in out and "mobilenetv2_predict" in out
+
+
+def test_profile_ops_layer_lists_the_ops_of_a_layer_workload(capsys):
+    """``--layer batchnorm_train``: the benchmark's forward+backward, every op of it timed (batch norm,
+    the product with the upstream gradient and the sum), each with its calls per step."""
+    from benchmarks import profile_ops
+    profile_ops.main(["--layer", "batchnorm_train", "--steps", "2"])
+    out = capsys.readouterr().out
+    assert out.startswith("batchnorm_train forward+backward:")
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:4]) for line in out.splitlines() if line.startswith("| ")}
+    for op in ("BatchNormTrain", "Multiply", "Sum"):
+        assert (op, "forward", "1") in rows and (op, "backward", "1") in rows, op

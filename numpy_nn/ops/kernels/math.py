@@ -72,7 +72,7 @@ class Multiply(reference.Multiply):
     def forward(self, x, y):
         self.x, self.y = x, y
         out = _threaded(np.multiply, x, y)
-        return super().forward(x, y) if out is None else out
+        return x * y if out is None else out
 
     def backward(self, g):
         dx = dy = None
