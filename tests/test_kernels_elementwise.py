@@ -13,7 +13,7 @@ import contextlib
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 import numpy_nn as nn
 from numpy_nn.autograd.function import fast_kernels
@@ -36,6 +36,7 @@ def forced_threads():
         patch.setattr(threads, "ROW_CHUNK_BYTES", 64)
         patch.setattr(threads, "THREADS", 2)
         patch.setattr(norm_fast, "TILE_VALUES", 8)  # the tiled (rows / k, k * C) views in some chunks
+        patch.setattr(norm_fast, "REDUCE_VALUES", 8)  # and the chunk sums' views
         yield patch
 
 
@@ -97,7 +98,11 @@ NEEDS = [(True, True, True), (True, False, False), (False, True, True)]
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("fused", [False, True], ids=["bn", "bn_relu"])
 @given(st.integers(1, 5), st.integers(1, 6), st.integers(1, 9), st.integers(0, 2**16))
+@example(batch=1, width=2, channels=3, seed=5720)  # ReLU leaves only small outputs (found by the dev profile)
 def test_batch_norm_rows_kernel_and_fused_relu_equal_the_reference(fused, dtype, needs, batch, width, channels, seed):
+    """y and every gradient of the chunked kernel (plain and fused) against the reference (composition).
+    y's error is relative to the batch norm's output before ReLU: ReLU can leave only outputs much
+    smaller than the rounding scale of the values it zeroed."""
     rng = np.random.default_rng(seed)
     shape = (batch, 3, width, channels)
     arrays = [(rng.standard_normal(shape) * 2 + 1).astype(dtype), rng.standard_normal(channels).astype(dtype),
@@ -111,6 +116,7 @@ def test_batch_norm_rows_kernel_and_fused_relu_equal_the_reference(fused, dtype,
     reference, y_ref = norm_ref.BatchNormTrain(), None
     reference.needs_input_grad = (True,) * 3
     y_ref = reference.forward(*arrays, stats=stats_ref)
+    scale = np.abs(y_ref).max()
     g_ref = upstream
     if fused:  # the reference composition relu(batch_norm(x))
         relu = act_ref.ReLU()
@@ -118,7 +124,7 @@ def test_batch_norm_rows_kernel_and_fused_relu_equal_the_reference(fused, dtype,
         (g_ref,) = relu.backward(upstream)
     grads_ref = reference.backward(g_ref)
     forward_tol, grad_tol = (1e-12, 1e-12) if dtype == np.float64 else (1e-6, 1e-5)
-    assert y.dtype == dtype and _relative(y, y_ref) <= forward_tol
+    assert y.dtype == dtype and np.abs(y.astype(np.float64) - y_ref).max() <= forward_tol * scale
     for key in ("mean", "variance"):
         assert _relative(stats[key], stats_ref[key]) <= forward_tol
     for need, grad, grad_ref in zip(needs, grads, grads_ref):

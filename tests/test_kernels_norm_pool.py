@@ -145,6 +145,18 @@ def test_column_sums_are_as_accurate_as_float64():
     assert np.abs(naive - exact).max() > np.abs(ours - exact).max()
 
 
+def test_chunk_column_sums_in_the_threads_are_as_accurate_as_float64():
+    """The backward's sums of g * (x - mean_B) per chunk of rows (NumPy, in cache): float64 results
+    within float32 rounding of the exact sums, a row count that the (rows / k, k * C) view does not
+    divide included (its last rows are added in float64)."""
+    rng = np.random.default_rng(9)
+    rows = (rng.standard_normal((2048 + 3, 64)) * 2 + 3).astype(np.float32)
+    exact = rows.astype(np.float64).sum(axis=0)
+    ours = norm_fast._chunk_column_sums(rows)
+    assert ours.dtype == np.float64
+    assert np.abs(ours - exact).max() / np.abs(exact).max() < 2e-7
+
+
 @pytest.mark.parametrize("op", [norm_ref.BatchNormTrain, norm_fast.BatchNormTrain], ids=["reference", "fast"])
 @pytest.mark.parametrize("shape", [(4, 16, 16, 8), (3, 7, 5, 6), (300, 3)])
 def test_batch_norm_float32_large_batch_matches_float64_oracle(op, shape):
@@ -166,9 +178,10 @@ def test_batch_norm_float32_large_batch_matches_float64_oracle(op, shape):
 def test_batch_norm_float32_large_mean_keeps_the_variance_accurate(op, monkeypatch):
     """x = 1000 + N(0, 1) in float32: E[x^2] - E[x]^2 in float32 would lose every digit of the variance
     (asserted below); both tiers center first and stay at float32 rounding of a float64 oracle. Chunks
-    of 16 rows in two threads force the fast kernel's threaded passes."""
+    of 16 rows in two threads force the fast kernel's threaded passes and its chunk sums."""
     monkeypatch.setattr(threads, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(threads, "ROW_CHUNK_BYTES", 16 * 16 * 4)
+    monkeypatch.setattr(norm_fast, "REDUCE_VALUES", 64)  # the chunk sums' (rows / 4, 4 * C) views
     rng = np.random.default_rng(5)
     shape = (64, 8, 8, 16)
     arrays = [(1000 + rng.standard_normal(shape)).astype(np.float32), rng.standard_normal(16).astype(np.float32),

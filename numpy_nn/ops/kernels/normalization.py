@@ -13,18 +13,21 @@ The formulas are in the reference docstrings, which these classes inherit. Speed
   output's memory first and keeps x and mean_B, not x - mean_B: one activation-sized array
   written and kept less (forward of 32x32x64, N=32: 1.43 -> 1.14 ms, peak 16.9 -> 8.5 MB;
   docs/performance.md). ``backward`` recomputes x - mean_B chunk by chunk (one cheap in-cache
-  pass) and writes dx per channel as ``scale * g + shift + coef * (x - mean_B)``, the compact
-  closed form, with one output and one temporary; results are bit for bit those of keeping it.
+  pass), sums g * (x - mean_B) chunk by chunk in cache, in the threads (``_chunk_column_sums``:
+  no activation-sized temporary), and writes dx per channel as
+  ``scale * g + shift + coef * (x - mean_B)``, the compact closed form.
 * Per-channel vectors (mean_B, inv, shift, scale, coef) are tiled once per pass (``_Tiled``) to
   about ``TILE_VALUES`` = 8192 values and each chunk of rows is viewed as (rows / k, k * C):
   long inner loops (8192 values measured faster than 2048; docs/performance.md, issue 16).
 * Gradients nobody asked for (``needs_input_grad``) are skipped.
 
-Measured and not kept (docs/performance.md): statistics in one sweep over chunks of rows (each
-chunk's mean and sum of squared deviations, combined with Chan's parallel formula) and backward
-reductions inside the threads (NumPy column sums of each chunk in cache, no activation-sized
-temporary) cost more CPU than the BLAS column sums of whole arrays they replace.
+Measured and not kept (docs/performance.md): the forward statistics in one sweep over chunks of
+rows (each chunk's mean and sum of squared deviations in cache, combined with Chan's parallel
+formula), or only the variance's sums taken in the threads, cost more CPU than the BLAS column
+sums of whole arrays they replace.
 """
+import threading
+
 import numpy as np
 
 from ...autograd.function import fast_kernel_for
@@ -35,6 +38,7 @@ from .threads import map_row_chunks
 
 SUM_BLOCK = 256  # rows per partial sum in _column_sums
 TILE_VALUES = 8192  # a (C,) vector is tiled to about this many values for long inner loops (_Tiled)
+REDUCE_VALUES = 8192  # _chunk_column_sums views a chunk as (rows / k, k * C) with k * C about this
 
 
 def _sum(a, axes):
@@ -112,13 +116,46 @@ class _Tiled:
         return self.wide(rows), (self.vector if len(rows) % self.k else self.tiled)
 
 
+def _chunk_column_sums(rows):
+    """float64 column sums of a (rows, C) chunk in cache, without BLAS (it runs in the pool threads).
+
+    NumPy adds rows one after another along a leading axis (see ``_sum``), C values at a time: the
+    chunk is viewed as (rows / k, k * C) with k * C about ``REDUCE_VALUES``, summed over its (about
+    16) rows in the chunk's dtype, and the k partial rows are added in float64.
+    """
+    n_rows, width = rows.shape
+    k = max(1, REDUCE_VALUES // max(width, 1))
+    head = n_rows - n_rows % k
+    total = np.zeros(width, dtype=np.float64)
+    if head:
+        partial = np.add.reduce(rows[:head].reshape(-1, k * width), axis=0)
+        total += partial.reshape(k, width).sum(axis=0, dtype=np.float64)
+    if head < n_rows:
+        total += rows[head:].sum(axis=0, dtype=np.float64)
+    return total
+
+
+_local = threading.local()
+
+
+def _scratch(shape, dtype):
+    """A scratch array of one chunk for the calling thread: one buffer per thread, reused (no malloc,
+    no page faults); its contents are arbitrary and valid until the thread's next call."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buffer = getattr(_local, "buffer", None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = _local.buffer = np.empty(nbytes, dtype=np.uint8)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
 @fast_kernel_for(reference.BatchNormTrain)
 class BatchNormTrain(reference.BatchNormTrain):
     """Fast tier of ``numpy_nn.ops.normalization.BatchNormTrain`` (must equal it to rounding):
     blocked BLAS column sums (in the calling thread: BLAS has its own threads), the elementwise
     passes over chunks of rows split over ``THREADS`` threads (channels-last input), the squares
     written into y's memory, x and mean_B kept instead of x - mean_B (channels last; recomputed
-    in cache by backward), the compact closed-form dx with one output and one temporary.
+    in cache by backward), sum(g * (x - mean_B)) summed chunk by chunk in the threads, the
+    compact closed-form dx with one output and per-thread scratch arrays.
     Variance: two passes (mean first, then the mean of the centered squares), never
     E[x^2] - E[x]^2, so a large mean (x = 1000 + noise) costs no digits (tested).
 
@@ -221,45 +258,47 @@ class BatchNormTrain(reference.BatchNormTrain):
     def _backward_rows(self, g):
         """Two threaded passes over chunks of rows, x - mean_B recomputed in cache (not kept by forward).
 
-        Pass 1: x - mean_B into dx's memory (plain) or the temporary (fused ReLU, whose masked g
-        holds dx's memory), times g into the temporary; BLAS column sums of g (plain: before the
-        pass, while the g just written by the op above is in cache) and of that product.
-        Pass 2: dx = (x - mean_B) * coef + g * scale + shift, g * scale in the temporary.
+        Pass 1: g * (x - mean_B) in a scratch array of the chunk (in cache), its column sums taken
+        there (``_chunk_column_sums``, added in float64 in chunk order): no activation-sized
+        temporary. Plain, x - mean_B goes into dx's memory for pass 2 and sum(g) is a BLAS column
+        sum before the pass (the g just written by the op above is still in cache); fused with ReLU,
+        dx's memory receives g * [y > 0] (g from then on), summed by BLAS after the pass.
+        Pass 2: dx = (x - mean_B) * coef + g * scale + shift, g * scale in the scratch array.
         """
         need_x, need_gamma, need_beta = self.needs_input_grad
         r, m, c = self.r.reshape(-1), self.m, g.shape[-1]
         n_rows, row_bytes = g.size // c, c * g.itemsize
-        x2, mean, relu = self.x.reshape(-1, c), self.mean, self.relu
-        work, dx = empty_like(g), empty_like(g)  # recycled arrays (buffers.py)
-        w2, d2, g_in = work.reshape(-1, c), dx.reshape(-1, c), g.reshape(-1, c)
-        # plain: dx's memory holds x - mean_B until pass 2; fused: it holds g * [y > 0] (g from then on)
-        g2, c2 = (d2, w2) if relu else (g_in, d2)
+        x2, relu, dtype = self.x.reshape(-1, c), self.relu, g.dtype
+        dx = empty_like(g)  # a recycled array (buffers.py)
+        d2, g_in = dx.reshape(-1, c), g.reshape(-1, c)
+        g2 = d2 if relu else g_in  # fused: dx's memory holds g * [y > 0] until pass 2 reads it
         y2 = self.y.reshape(-1, c) if relu else None
+        mean_t = _Tiled(self.mean)
+        sum_g = None if relu else _column_sums(g2)
 
-        mean_t = _Tiled(mean)
-
-        def center_and_product(start, stop):  # c2 = x - mean_B, w2 = g * (x - mean_B)
+        def center_and_product(start, stop):  # the column sums of g * (x - mean_B) over the chunk
+            product = _scratch((stop - start, c), dtype)
+            centered = product if relu else d2[start:stop]  # plain: x - mean_B kept for pass 2
             if relu:
                 np.multiply(g_in[start:stop], y2[start:stop] > 0, out=g2[start:stop])
             x_view, mean_v = mean_t.split(x2[start:stop])
-            np.subtract(x_view, mean_v, out=mean_t.wide(c2[start:stop]))
-            np.multiply(c2[start:stop], g2[start:stop], out=w2[start:stop])
+            np.subtract(x_view, mean_v, out=mean_t.wide(centered))
+            np.multiply(centered, g2[start:stop], out=product)
+            return _chunk_column_sums(product)
 
-        sum_g = None if relu else _column_sums(g2)  # g was just written by the op above: still in cache
-        map_row_chunks(center_and_product, n_rows, row_bytes)
+        parts = map_row_chunks(center_and_product, n_rows, row_bytes)
         sum_g = _column_sums(g2) if relu else sum_g
-        sum_g_x_hat = _column_sums(w2) * r
+        sum_g_x_hat = np.sum(parts, axis=0).astype(dtype) * r
         if need_x:
             scale = self.gamma.reshape(-1) * r
             coef, shift = -scale * r * sum_g_x_hat / m, -scale * sum_g / m
-
             coef_t, scale_t, shift_t = _Tiled(coef), _Tiled(scale), _Tiled(shift)
 
             def closed_form(start, stop):  # dx = (x - mean_B) * coef + g * scale + shift
                 (g_view, scale_v), (d_view, coef_v) = scale_t.split(g2[start:stop]), coef_t.split(d2[start:stop])
-                w_view, shift_v = shift_t.split(w2[start:stop])
+                w_view, shift_v = shift_t.split(_scratch((stop - start, c), dtype))
                 np.multiply(g_view, scale_v, out=w_view)
-                if relu:  # x - mean_B again (w2 was needed for it), into dx's memory once the masked g is read
+                if relu:  # x - mean_B again, into dx's memory once the masked g is read
                     x_view, mean_v = mean_t.split(x2[start:stop])
                     np.subtract(x_view, mean_v, out=d_view)
                 d_view *= coef_v
