@@ -163,8 +163,11 @@ class TapSum:
     def run(self, src, out, chunk, bias_row=None):
         """out[chunk] = the tap sum over src (+ bias_row, the bias tiled OW times)."""
         s0, s1, i0, i1 = chunk
-        n, rows = s1 - s0, i1 - i0
-        target = _rows(out[s0:s1, i0:i1], n, rows)
+        self.sum_into(src, chunk, _rows(out[s0:s1, i0:i1], s1 - s0, i1 - i0), bias_row)
+
+    def sum_into(self, src, chunk, target, bias_row=None):
+        """target (n, rows, OW*C) = the tap sum of ``chunk`` over src (+ bias_row)."""
+        rows = chunk[3] - chunk[2]
         for index, group in enumerate(self.groups):
             view = self.windows(self.block(src, chunk, group), group, rows)
             if index == 0:
@@ -254,7 +257,7 @@ class DepthwiseConv2D(reference.DepthwiseConv2D):
             if flipped is not None:
                 _map(lambda chunk: flipped.run(g, dx, chunk), flipped.chunks(), g.nbytes + dx.nbytes)
             else:
-                self._scatter_input_grad(g, dx)
+                self._phase_input_grad(g, dx)
         if need_x and self.kernel_shape[3] > 1:  # sum the dm copies of each channel
             dx = dx.reshape(dx.shape[:3] + self.kernel_shape[2:]).sum(axis=4)
         return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
@@ -267,25 +270,51 @@ class DepthwiseConv2D(reference.DepthwiseConv2D):
         pads = ((top, h + (kh - 1) * dh - top - oh), (left, w + (kw - 1) * dw - left - ow))
         return TapSum(g.shape, self.kernel[::-1, ::-1], pads, (1, 1), geo.dilation, (h, w), self.dtype)
 
-    def _scatter_input_grad(self, g, dx):
-        """Strides > 1: dxp[tap(a, b')] += G * K[a, b'] tap by tap into a padded chunk, then cropped into dx."""
+    def _phase_input_grad(self, g, dx):
+        """Strides > 1: dx phase by phase. Padded row u = sh*m + ph of dxp only receives the taps a
+        with a*dh = ph (mod sh), from G row m - (a*dh)//sh (columns alike), so each of the sh*sw
+        phases of dx is a stride-1 TapSum over G with those taps flipped (pads may be negative:
+        rows of G that phase never reads), written into dx[:, y0::sh, x0::sw]. A phase no tap
+        reaches is zero."""
         geo = self.geo
-        weights = [self.kernel[a, b] for a, b in geo.taps]
-        per_sample = int(np.prod(geo.padded_spatial)) * self.x.shape[3] * self.dtype.itemsize
-        size = max(1, BLOCK_BYTES // per_sample)
+        work = []
+        for ph, pw in np.ndindex(*geo.strides):
+            axes = [self._phase_axis(phase, k, d, s, pads[0], size, out)
+                    for phase, k, d, s, pads, size, out in zip((ph, pw), geo.kernel, geo.dilation, geo.strides,
+                                                                geo.pads, geo.spatial, geo.out)]
+            if any(axis is None for axis in axes):
+                continue  # this phase has no dx positions
+            (rows_a, y0, m_h, step_h, pads_h), (cols_b, x0, m_w, step_w, pads_w) = axes
+            target = dx[:, y0::geo.strides[0], x0::geo.strides[1]]
+            if not rows_a or not cols_b:
+                target[...] = 0
+                continue
+            kernel = self.kernel[np.array(rows_a)[::-1]][:, np.array(cols_b)[::-1]]
+            plan = TapSum(g.shape, kernel, (pads_h, pads_w), (1, 1), (step_h, step_w), (m_h, m_w), self.dtype)
+            work += [(plan, target, chunk) for chunk in plan.chunks()]
 
-        def scatter(start):  # dxp[tap] += G * K[a, b'] for every tap, then the padding cropped
-            stop = min(start + size, geo.n)
-            dxp = _scratch("dxp", (stop - start,) + geo.padded_spatial + (self.x.shape[3],), self.dtype)
-            dxp[...] = 0
-            g_chunk = g[start:stop]
-            work = _scratch("work", g_chunk.shape, self.dtype)
-            for t, tap in enumerate(geo.taps):
-                view = dxp[geo.tap(tap)]
-                np.add(view, np.multiply(g_chunk, weights[t], out=work), out=view)
-            dx[start:stop] = geo.unpad(dxp)
+        def phase_chunk(item):
+            plan, target, (s0, s1, i0, i1) = item
+            rows = _scratch("phase", (s1 - s0, i1 - i0, plan.out[1], plan.c), self.dtype)
+            plan.sum_into(g, (s0, s1, i0, i1), _rows(rows, s1 - s0, i1 - i0))
+            target[s0:s1, i0:i1] = rows
 
-        _map(scatter, list(range(0, geo.n, size)), g.nbytes + dx.nbytes)
+        _map(phase_chunk, work, g.nbytes + dx.nbytes)
+
+    @staticmethod
+    def _phase_axis(phase, k, d, s, before, size, out):
+        """One axis of a dx phase: (taps, first dx index, length, tap step, TapSum pads) or None if empty."""
+        taps = [a for a in range(k) if (a * d) % s == phase]
+        m_lo, m_hi = -(-(before - phase) // s), -(-(before + size - phase) // s)  # dxp index s*m + phase in x
+        if m_hi <= m_lo:
+            return None
+        first = s * m_lo + phase - before
+        if not taps:
+            return taps, first, m_hi - m_lo, 1, (0, 0)
+        offsets = [(a * d) // s for a in taps]  # G index m - offset: an arithmetic progression
+        step = offsets[1] - offsets[0] if len(offsets) > 1 else 1
+        top = offsets[-1] - m_lo
+        return taps, first, m_hi - m_lo, step, (top, (m_hi - m_lo - 1) + offsets[-1] - offsets[0] + 1 - top - out)
 
 
 __all__ = ["DepthwiseConv2D", "TapSum", "BLOCK_BYTES"]
