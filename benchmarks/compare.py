@@ -47,6 +47,7 @@ def threads_signature(report, framework):
     signature = {"blas": sorted((p.get("internal_api"), p.get("architecture"), p.get("num_threads")) for p in pools)}
     if framework == "numpy_nn":
         signature["numpy_nn_threads"] = info.get("numpy_nn_threads")
+        signature["tune_allocator"] = info.get("tune_allocator")
     return signature
 
 
@@ -60,6 +61,9 @@ def check_comparable(old, new, framework, names=("OLD", "NEW")):
     if before.get("numpy_nn_threads") != after.get("numpy_nn_threads"):
         problems.append(f"numpy_nn threads (NUMPY_NN_THREADS) differ: {names[0]} {before.get('numpy_nn_threads')} vs "
                         f"{names[1]} {after.get('numpy_nn_threads')}")
+    if before.get("tune_allocator") != after.get("tune_allocator"):
+        problems.append(f"malloc settings differ: {names[0]} tune_allocator={before.get('tune_allocator')} vs "
+                        f"{names[1]} tune_allocator={after.get('tune_allocator')}")
     if problems:
         raise IncomparableRuns(f"refusing to compare the {framework} runs: " + "; ".join(problems)
                                + ". Measure both with the same BLAS (OPENBLAS_CORETYPE, OPENBLAS_NUM_THREADS) and "

@@ -256,6 +256,9 @@ def render_markdown(report):
             text += f", {info['version']}"
         if framework == "numpy_nn" and info.get("numpy"):
             text += f", NumPy {info['numpy']}"
+        if framework == "numpy_nn" and "tune_allocator" in info:
+            text += (", malloc tuned (NUMPY_NN_BENCH_TUNE_ALLOCATOR=1)" if info["tune_allocator"]
+                     else ", default settings (glibc malloc untouched)")
         if framework == "torch" and info.get("num_threads"):
             text += f", {info['num_threads']} threads, channels_last, eager"
         text += _blas_text(info.get("threadpools"))

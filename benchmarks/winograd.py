@@ -93,7 +93,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
     import numpy_nn
-    numpy_nn.config.tune_allocator()  # as the benchmark suite does
+    numpy_nn.config.tune_allocator()  # the opt-in (NUMPY_NN_BENCH_TUNE_ALLOCATOR=1 in the suite)
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SUITE_SHAPES
     clock = "process CPU" if args.cpu else "wall"
     print(f"load average {os.getloadavg()[0]:.2f}; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")

@@ -339,3 +339,24 @@ def test_functional_model_fuses_only_a_batch_norm_whose_output_only_a_relu_reads
     assert created == {"reference": 0, "fast": 2 * (1 if skip else 2)}
     for ours, reference in zip(weights["fast"], weights["reference"]):
         np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("fast,ref", [(act_fast.Sigmoid, act_ref.Sigmoid), (act_fast.Silu, act_ref.Silu)],
+                         ids=["Sigmoid", "Silu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_and_silu_kernels_equal_the_reference_bit_for_bit(fast, ref, dtype, threaded):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((6, 5, 7)) * 20).astype(dtype)
+    x[0, 0, :4] = [np.nan, np.inf, -np.inf, 0.0]
+    x[1, 1, :3] = [-0.0, 88.8, -104.0]  # exp(-|x|) underflows / the largest float32 exponents
+    g = rng.standard_normal(x.shape).astype(dtype)
+    fn, y, (dx,) = _run(fast, [x], {}, g)
+    rfn, ry, (rdx,) = _run(ref, [x], {}, g)
+    assert type(fn) is not type(rfn) and y.dtype == ry.dtype == dtype
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(dx, rdx)
+
+
+def test_sigmoid_and_silu_kernels_are_registered():
+    assert fast_kernels()[act_ref.Sigmoid] is act_fast.Sigmoid
+    assert fast_kernels()[act_ref.Silu] is act_fast.Silu

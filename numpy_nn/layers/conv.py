@@ -200,10 +200,13 @@ class Conv2D(_BaseConv):
         self.built = True
 
     def call(self, inputs, training=None):
+        return self._finish(self.pre_activation(inputs))
+
+    def pre_activation(self, inputs):
+        """conv(inputs) + bias, channels_last, before the activation (what ``call`` finishes)."""
         self._check_call_input(inputs, self.kernel.shape[-2] * self.groups)
-        outputs = self._conv(to_channels_last(inputs, self.data_format), self.kernel, self.strides, self.padding,
-                             self.dilation_rate, self.groups, bias=self.bias)
-        return self._finish(outputs)
+        return self._conv(to_channels_last(inputs, self.data_format), self.kernel, self.strides, self.padding,
+                          self.dilation_rate, self.groups, bias=self.bias)
 
     def _output_channels(self, input_shape):
         return self.filters
@@ -248,10 +251,13 @@ class DepthwiseConv2D(_BaseConv):
         self.built = True
 
     def call(self, inputs, training=None):
+        return self._finish(self.pre_activation(inputs))
+
+    def pre_activation(self, inputs):
+        """depthwise(inputs) + bias, channels_last, before the activation (what ``call`` finishes)."""
         self._check_call_input(inputs, self.kernel.shape[-2])
-        outputs = self._depthwise(to_channels_last(inputs, self.data_format), self.kernel, self.strides,
-                                  self.padding, self.dilation_rate, bias=self.bias)
-        return self._finish(outputs)
+        return self._depthwise(to_channels_last(inputs, self.data_format), self.kernel, self.strides,
+                               self.padding, self.dilation_rate, bias=self.bias)
 
     def _output_channels(self, input_shape):
         channels = input_shape[self._channel_axis()]
@@ -308,10 +314,13 @@ class SeparableConv2D(_BaseConv):
         self.built = True
 
     def call(self, inputs, training=None):
+        return self._finish(self.pre_activation(inputs))
+
+    def pre_activation(self, inputs):
+        """separable(inputs) + bias, channels_last, before the activation (what ``call`` finishes)."""
         self._check_call_input(inputs, self.depthwise_kernel.shape[-2])
-        outputs = self._separable(to_channels_last(inputs, self.data_format), self.depthwise_kernel,
-                                  self.pointwise_kernel, self.strides, self.padding, self.dilation_rate, bias=self.bias)
-        return self._finish(outputs)
+        return self._separable(to_channels_last(inputs, self.data_format), self.depthwise_kernel,
+                               self.pointwise_kernel, self.strides, self.padding, self.dilation_rate, bias=self.bias)
 
     def _output_channels(self, input_shape):
         return self.filters

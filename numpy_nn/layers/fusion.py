@@ -1,4 +1,6 @@
-"""Fused fast paths between neighbouring layers: BatchNormalization followed by ReLU.
+"""Fused fast paths between neighbouring layers: BN + ReLU in training, conv + BN + activation at inference.
+
+**Training: BatchNormalization followed by ReLU.**
 
 A model that knows a BatchNormalization's output feeds only a ReLU (in a Sequential model, the
 layer right after it, where nothing else can see that output; in a functional model, a ReLU that
@@ -12,12 +14,34 @@ composition bit for bit). Only in the fast tier, in training mode, for plain lay
 * followed by ``ReLU()`` with its defaults or ``Activation("relu")``, already built;
 * a Tensor input of the layer's dtype with no mask.
 
-Anything else returns None and the caller calls the two layers as usual. Inference is not fused.
+Anything else returns None and the caller calls the two layers as usual.
+
+**Inference without a tape: a convolution, then BatchNormalization, then an activation**
+(``fuse_inference``). The convolution's output (conv + bias, before its activation) is finished in
+place by ``numpy_nn.ops.kernels.epilogue``: its own activation, the batch norm's
+y * inv + shift with the moving statistics, the next activation, chunk by chunk while in cache.
+Same numbers as the layers one by one, bit for bit (each step is the same NumPy operation).
+Only in the fast tier, under ``nn.no_grad()`` (``predict`` runs there), in inference mode, for:
+
+* a plain ``Conv2D``, ``DepthwiseConv2D`` or ``SeparableConv2D`` (not a subclass), built,
+  channels last, no activity regularizer, its activation linear or one of the epilogue's
+  (relu, relu6, silu/swish, sigmoid, tanh, hard_sigmoid, hard_silu);
+* then, optionally, a plain ``BatchNormalization`` on the last axis (its output read by
+  nothing else) and, optionally, an activation layer (``ReLU`` with slope 0 and threshold 0, and
+  max_value None or 6; ``Activation`` with one of the activations above), likewise alone;
+* a Tensor or array input with no mask; the output dtype equal to the batch norm's.
+
+The caller (``Sequential.call``, ``Graph.run``) passes the chain of sole consumers; the function
+returns the output and how many of them it consumed, or None.
 """
+import numpy as np
+
 from .. import activations, config
+from ..autograd.function import is_grad_enabled
 from ..autograd.tensor import Tensor
 from .activation import ReLU
 from .base import current_training
+from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
 from .core import Activation
 from .normalization import BatchNormalization
 
@@ -47,3 +71,91 @@ def fuse_batch_norm_relu(layer, following, inputs, training):
                                                     epsilon=layer.epsilon)
     layer.update_moving_statistics(mean, variance)
     return outputs
+
+
+_CONVS = (Conv2D, DepthwiseConv2D, SeparableConv2D)
+
+
+def _activation_step(fn):
+    """The epilogue step of activation function ``fn`` (None: not fusable); ``()`` for linear."""
+    from ..ops.kernels import epilogue
+    if fn is activations.linear:
+        return ()
+    name = activations.serialize(fn) if fn in activations._NAME_OF else None
+    name = {"swish": "silu", "hard_swish": "hard_silu"}.get(name, name)
+    step = epilogue.activation_step(name) if isinstance(name, str) else None
+    return None if step is None else (step,)
+
+
+def _layer_step(layer):
+    """Epilogue steps for an activation layer after the batch norm (None: not fusable)."""
+    from ..ops.kernels import epilogue
+    if type(layer) is ReLU and layer.negative_slope == 0 and layer.threshold == 0:
+        if layer.max_value is None:
+            return (epilogue.activation_step("relu"),)
+        return (epilogue.activation_step("relu6"),) if float(layer.max_value) == 6.0 else None
+    if type(layer) is Activation:
+        return _activation_step(layer.activation)
+    return None
+
+
+def fuse_inference(head, followers, inputs, training):
+    """``head``, then ``followers`` (its chain of sole consumers, at most a BatchNormalization and an
+    activation layer), run as one conv + epilogue at inference (module docstring).
+
+    Returns ``(outputs, consumed)`` (``consumed`` = how many followers were folded in, 0 to 2), or
+    None when the rules do not allow it; then the caller runs the layers as usual.
+    """
+    if type(head) not in _CONVS or config.kernels() != "fast" or is_grad_enabled():
+        return None
+    if training is None:
+        training = current_training()
+    if training or not head.built or head.data_format != "channels_last" or head.activity_regularizer is not None:
+        return None
+    if isinstance(inputs, (list, tuple, dict)) or getattr(inputs, "_keras_mask", None) is not None:
+        return None
+    steps = _activation_step(head.activation)
+    if steps is None:
+        return None
+    from ..ops.kernels import epilogue
+    from ..ops.normalization import inference_scale_shift
+    consumed, bn = 0, None
+    followers = [layer for layer in followers if layer is not None]
+    if followers and type(followers[0]) is BatchNormalization and followers[0].built \
+            and followers[0].axis in (-1, followers[0].input_ndim - 1):
+        bn, consumed = followers[0], 1
+        if len(followers) > 1 and followers[1].built:
+            act = _layer_step(followers[1])
+            if act:  # an activation layer with a step (not linear: nothing to gain)
+                consumed = 2
+    if consumed == 0 and not steps:
+        return None  # nothing to fuse: the plain layer is as fast
+    inputs = head._to_tensor(inputs)  # what Layer.__call__ does before ``call`` for a built one-input layer
+    head.check_input(inputs.shape, 0)
+    y = head.pre_activation(inputs)
+    array = y.data if isinstance(y, Tensor) else y
+    if not array.flags.c_contiguous or array.ndim < 2 or array.size == 0:
+        return None if consumed == 0 and not steps else _unfused(head, followers[:consumed], y, consumed)
+    if bn is not None:
+        dtype = bn.moving_mean.dtype
+        if array.dtype != dtype or array.shape[-1] != bn.moving_mean.shape[0]:
+            return _unfused(head, followers[:consumed], y, consumed)
+        channels = (array.shape[-1],)  # a missing gamma / beta is the constant 1 / 0, as in batch_norm_inference
+        gamma = bn.gamma.data if bn.gamma is not None else np.full(channels, 1, dtype=dtype)
+        beta = bn.beta.data if bn.beta is not None else np.full(channels, 0, dtype=dtype)
+        shape = (1,) * (array.ndim - 1) + (array.shape[-1],)
+        _, inv, shift = inference_scale_shift(gamma, beta, bn.moving_mean.data, bn.moving_variance.data,
+                                              bn.epsilon, dtype, shape)
+        steps = steps + (epilogue.scale_shift(inv, shift),)
+        if consumed == 2:
+            steps = steps + _layer_step(followers[1])
+    epilogue.apply_in_place(array, steps)
+    return (y if isinstance(y, Tensor) else Tensor(array)), consumed
+
+
+def _unfused(head, followers, y, consumed):
+    """The chain run layer by layer from the head's pre-activation output (a rule failed late)."""
+    y = head.activation(y)
+    for layer in followers:
+        y = layer(y, training=False)
+    return y, consumed

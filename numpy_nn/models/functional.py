@@ -18,11 +18,11 @@ same Variables and the tape sums both gradient contributions.
 """
 import numpy as np
 
-from ..autograd.function import no_grad
+from ..autograd.function import is_grad_enabled, no_grad
 from ..autograd.tensor import Tensor
 from ..layers.base import Layer, _training_stack, current_training, unique_name
 from ..layers.inputs import split_inputs, to_tensor
-from ..layers.fusion import fuse_batch_norm_relu
+from ..layers.fusion import fuse_batch_norm_relu, fuse_inference
 from ..layers.masking import as_bool_mask
 from ..layers.normalization import BatchNormalization
 from ..layers.symbolic import _describe, _is_shape, _is_symbolic, call_symbolic
@@ -130,11 +130,19 @@ class Graph:
                                  f"{input_names}")
 
     def run(self, values, training=None):
-        """Evaluate the graph eagerly: ``values`` aligned with ``self.inputs`` -> list of outputs."""
+        """Evaluate the graph eagerly: ``values`` aligned with ``self.inputs`` -> list of outputs.
+
+        Without a tape (``nn.no_grad()``, ``predict``) a value is dropped as soon as its last
+        reader has run, so that its memory is reused by the next layers; a conv followed by a
+        batch norm and an activation may run as one op (``layers/fusion.py``, ``fuse_inference``)."""
         computed = {id(t): v for t, v in zip(self.inputs, values)}
+        readers_left = None if is_grad_enabled() else self._reader_counts()
         for depth in sorted(self.nodes_by_depth, reverse=True):
             for node in self.nodes_by_depth[depth]:
                 if node.is_input or any(id(t) not in computed for t in node.input_tensors):
+                    continue
+                if readers_left is not None:
+                    self._run_node_no_tape(node, computed, training, readers_left)
                     continue
                 if getattr(node.layer, "is_mask_op", False):  # masks travel with the values
                     computed.update((id(t), None) for t in node.outputs)
@@ -154,10 +162,55 @@ class Graph:
                     computed[id(tensor)] = value
         return [computed[id(t)] for t in self.outputs]
 
+    def _reader_counts(self):
+        """{id(tensor): number of nodes reading it}, graph outputs counted once more (never dropped)."""
+        if not hasattr(self, "_readers"):
+            readers = {}
+            for node in self.nodes:
+                if not node.is_input:
+                    for tensor in node.input_tensors:
+                        readers[id(tensor)] = readers.get(id(tensor), 0) + 1
+            for tensor in self.outputs:
+                readers[id(tensor)] = readers.get(id(tensor), 0) + 1
+            self._readers = readers
+        return dict(self._readers)
+
+    def _run_node_no_tape(self, node, computed, training, readers_left):
+        """Graph.run's step without a tape: a fused conv chain or the layer, then drop values read for the last time."""
+        if getattr(node.layer, "is_mask_op", False):
+            computed.update((id(t), None) for t in node.outputs)
+            return
+        args = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, node.call_args)
+        kwargs = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, dict(node.call_kwargs))
+        if training is not None:
+            kwargs["training"] = training
+        chain, last = [], node
+        for _ in range(2):  # the conv's sole readers: a batch norm, then an activation (layers/fusion.py)
+            last = self._only_consumer(last) if last is not None else None
+            chain.append(last)
+        fused = fuse_inference(node.layer, [n.layer if n else None for n in chain], args, training) \
+            if not _has_kwargs(node) else None
+        ran = [node]
+        if fused is not None:
+            result, consumed = fused
+            ran += chain[:consumed]
+            computed[id(ran[-1].outputs[0])] = result
+        else:
+            result = node.layer(args, **kwargs)
+            for tensor, value in zip(node.outputs, flatten(result)):
+                computed[id(tensor)] = value
+        for done in ran:
+            for tensor in done.input_tensors:
+                key = id(tensor)
+                if key in readers_left:
+                    readers_left[key] -= 1
+                    if readers_left[key] <= 0:
+                        computed.pop(key, None)
+
     def _only_consumer(self, node):
         """The node that alone consumes ``node``'s single output, called on it alone with no arguments (and
         that output is not a graph output), or None: then the two may be fused."""
-        if len(node.outputs) != 1 or node.call_kwargs or any(t is node.outputs[0] for t in self.outputs):
+        if len(node.outputs) != 1 or _has_kwargs(node) or any(t is node.outputs[0] for t in self.outputs):
             return None
         if not hasattr(self, "_consumers"):
             self._consumers = {}
@@ -165,7 +218,7 @@ class Graph:
                 for tensor in other.input_tensors:
                     self._consumers.setdefault(id(tensor), []).append(other)
         consumers = self._consumers.get(id(node.outputs[0]), [])
-        if len(consumers) != 1 or consumers[0].call_args is not node.outputs[0] or consumers[0].call_kwargs:
+        if len(consumers) != 1 or consumers[0].call_args is not node.outputs[0] or _has_kwargs(consumers[0]):
             return None
         return consumers[0]
 
@@ -183,6 +236,12 @@ class Graph:
                 for tensor, shape in zip(node.outputs, flat):
                     computed[id(tensor)] = tuple(shape)
         return [computed[id(t)] for t in self.outputs]
+
+
+def _has_kwargs(node):
+    """True if the node was called with a keyword argument other than ``mask=None`` (which Keras records
+    for BatchNormalization calls in saved models, and which changes nothing)."""
+    return any(not (key == "mask" and value is None) for key, value in node.call_kwargs.items())
 
 
 # ---------------------------------------------------------------------------------------------

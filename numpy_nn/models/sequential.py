@@ -9,7 +9,7 @@ first call on data (the input shape is then read from the batch). As in Keras, `
 leaves the InputLayer out.
 """
 from ..layers.base import Layer
-from ..layers.fusion import fuse_batch_norm_relu
+from ..layers.fusion import fuse_batch_norm_relu, fuse_inference
 from ..layers.input_layer import InputLayer
 from .functional import Graph, Model
 from ..ops.node import flatten
@@ -112,13 +112,17 @@ class Sequential(Model):
         if mask is not None or carried is not None:  # model(x, mask=m), as in Keras
             from ..layers.masking import as_bool_mask, set_mask
             set_mask(x, as_bool_mask(mask if mask is not None else carried, f"Sequential '{self.name}' mask"))
-        layers, index = self.layers + [None], 0
-        while index < len(layers) - 1:  # a BatchNormalization + ReLU pair may run as one fused op (layers/fusion.py)
+        layers, index = self.layers + [None, None], 0
+        while index < len(layers) - 2:  # neighbours that may run as one fused op (layers/fusion.py)
             fused = fuse_batch_norm_relu(layers[index], layers[index + 1], x, training)
-            if fused is not None:
+            if fused is not None:  # training: BatchNormalization + ReLU
                 x, index = fused, index + 2
-            else:
-                x, index = layers[index](x, training=training), index + 1
+                continue
+            fused = fuse_inference(layers[index], layers[index + 1:index + 3], x, training)
+            if fused is not None:  # inference without a tape: conv [+ BatchNormalization [+ activation]]
+                x, index = fused[0], index + 1 + fused[1]
+                continue
+            x, index = layers[index](x, training=training), index + 1
         return x
 
     def get_config(self):

@@ -114,6 +114,17 @@ class BatchNormTrain(Function):
         return dx, dgamma, dbeta
 
 
+def inference_scale_shift(gamma, beta, mean, variance, epsilon, dtype, shape):
+    """Inference batch norm as y = x * inv + shift: returns ``(r, inv, shift)`` in ``dtype``, reshaped to
+    ``shape``, with r = rsqrt(variance + eps), inv = r * gamma, shift = beta - mean * inv (Keras's order).
+
+    Shared by ``BatchNormInference`` and the fused inference epilogue (``numpy_nn/layers/fusion.py``),
+    so that both compute the same float32 numbers."""
+    r = _rsqrt(np.asarray(variance, dtype=dtype).reshape(shape) + epsilon)
+    inv = r * np.asarray(gamma).reshape(shape)
+    return r, inv, np.asarray(beta).reshape(shape) - np.asarray(mean, dtype=dtype).reshape(shape) * inv
+
+
 class BatchNormInference(Function):
     """Batch normalization with fixed statistics (Keras ``training=False``: the moving averages).
 
@@ -135,9 +146,8 @@ class BatchNormInference(Function):
         self.axes = tuple(d for d in range(x.ndim) if d != axis)
         shape = _broadcast_shape(x.ndim, (axis,), x.shape)
         self.x, self.mean = x, np.asarray(mean, dtype=x.dtype).reshape(shape)
-        self.r = _rsqrt(np.asarray(variance, dtype=x.dtype).reshape(shape) + epsilon)
-        self.inv = self.r * gamma.reshape(shape)
-        return x * self.inv + (beta.reshape(shape) - self.mean * self.inv)
+        self.r, self.inv, shift = inference_scale_shift(gamma, beta, mean, variance, epsilon, x.dtype, shape)
+        return x * self.inv + shift
 
     def backward(self, g):
         x_hat = (self.x - self.mean) * self.r
