@@ -96,6 +96,20 @@ def test_depthwise_channels_first_input_view_equals_reference():
     assert_fast_equals_reference(fast_out, reference_out, np.float64)
 
 
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_depthwise_single_channel_transposed_view_equals_reference(padding):
+    """C = 1 from channels_first: NumPy calls the view contiguous, its channel stride is arbitrary (a regression)."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 1, 4, 6)).transpose(0, 2, 3, 1)  # strides (96, 24, 4, 96)
+    kernel = rng.standard_normal((1, 2, 1, 1))
+    params = dict(strides=(1, 1), padding=padding, dilation_rate=(2, 1))
+    y_shape = run(reference.DepthwiseConv2D, (x, kernel), params, np.zeros((2, 4, 6 if padding == "same" else 5, 1)))[1][0].shape
+    upstream = rng.standard_normal(y_shape)
+    _, fast_out, _ = run_fast((x, kernel), params, upstream)
+    _, reference_out = run(reference.DepthwiseConv2D, (x, kernel), params, upstream)
+    assert_fast_equals_reference(fast_out, reference_out, np.float64)
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("kernel_size", [(1, 1), (3, 3)])
 def test_depthwise_strided_forward_with_one_output_column_equals_reference(kernel_size, channels):

@@ -155,9 +155,10 @@ class TapSum:
         _, col0, step, _, taps, _ = group
         (sh, _), (dh, _), ow = self.strides, self.dilation, self.out[1]
         s_n, s_row, s_col, s_c = block.strides
-        assert (self.c == 1 or s_c == block.itemsize) and (block.shape[2] == 1 or s_col == self.c * s_c)
+        item = block.itemsize  # a row's (width, C) values must be one run (strides of length-1 axes do not count)
+        assert (self.c == 1 or s_c == item) and (block.shape[2] == 1 or s_col == self.c * item)
         shape = (self.kh, len(taps), block.shape[0], rows, ow * self.c)
-        return as_strided(block[:, :, col0:], shape, (dh * s_row, step * s_col, s_n, sh * s_row, s_c),
+        return as_strided(block[:, :, col0:], shape, (dh * s_row, step * self.c * item, s_n, sh * s_row, item),
                           writeable=False)
 
     def run(self, src, out, chunk, bias_row=None):
