@@ -74,10 +74,10 @@ def test_depthwise_fast_path_equals_reference(path, strides, padding, dtype, bat
 def test_depthwise_results_do_not_depend_on_the_thread_count(strides):
     """Chunks are cut by size and partial sums added in chunk order: 1 and 2 threads agree bit for bit."""
     rng = np.random.default_rng(4)
-    inputs = (rng.standard_normal((5, 9, 7, 3)).astype(np.float32), rng.standard_normal((3, 3, 3, 1)).astype(np.float32),
-              rng.standard_normal(3).astype(np.float32))
+    inputs = tuple(rng.standard_normal(shape).astype(np.float32) for shape in [(5, 9, 7, 3), (3, 3, 3, 1), (3,)])
     params = dict(strides=strides, padding="same", dilation_rate=(1, 1))
-    upstream = rng.standard_normal((5, 9 // strides[0] + (strides[0] > 1), 7 // strides[1] + (strides[1] > 1), 3))
+    out = [output_length(n, 3, s, "same") for n, s in zip((9, 7), strides)]
+    upstream = rng.standard_normal((5, *out, 3))
     one = run_fast(inputs, params, upstream, threads_count=1, BLOCK_BYTES=600)[1]
     two = run_fast(inputs, params, upstream, threads_count=2, BLOCK_BYTES=600)[1]
     for a, b in zip(one, two):
@@ -103,8 +103,7 @@ def test_depthwise_single_channel_transposed_view_equals_reference(padding):
     x = rng.standard_normal((2, 1, 4, 6)).transpose(0, 2, 3, 1)  # strides (96, 24, 4, 96)
     kernel = rng.standard_normal((1, 2, 1, 1))
     params = dict(strides=(1, 1), padding=padding, dilation_rate=(2, 1))
-    y_shape = run(reference.DepthwiseConv2D, (x, kernel), params, np.zeros((2, 4, 6 if padding == "same" else 5, 1)))[1][0].shape
-    upstream = rng.standard_normal(y_shape)
+    upstream = rng.standard_normal((2, 4, 6 if padding == "same" else 5, 1))
     _, fast_out, _ = run_fast((x, kernel), params, upstream)
     _, reference_out = run(reference.DepthwiseConv2D, (x, kernel), params, upstream)
     assert_fast_equals_reference(fast_out, reference_out, np.float64)
@@ -140,9 +139,13 @@ def test_depthwise_float32_gradients_are_accurate_on_a_large_batch(cls):
 
 def test_depthwise_fused_backward_takes_one_parallel_pass(monkeypatch):
     """Stride 1 with whole samples per chunk: dx, dK and db come from one pass over the chunks."""
-    calls = []
-    original = fast._map
-    monkeypatch.setattr(fast, "_map", lambda work, chunks, nbytes: calls.append(len(chunks)) or original(work, chunks, nbytes))
+    calls, original = [], fast._map
+
+    def counting_map(work, chunks, nbytes):
+        calls.append(chunks)
+        return original(work, chunks, nbytes)
+
+    monkeypatch.setattr(fast, "_map", counting_map)
     rng = np.random.default_rng(7)
     fn = fast.DepthwiseConv2D()
     fn.needs_input_grad = (True, True, True)
