@@ -2,6 +2,7 @@
 
     python -m benchmarks.depthwise                 # both tables
     NUMPY_NN_THREADS=1 python -m benchmarks.depthwise --cpu   # one core, thread-CPU time
+    python -m benchmarks.depthwise --block-bytes 262144       # another chunk size (the kernel's BLOCK_BYTES)
 
 Table 1, "passes": one padded 34x34x64 float32 sample in cache, 3x3 taps, nanoseconds per tap and
 output value: the taps summed as ``out += multiply(window, w, out=work)`` (two NumPy passes per
@@ -94,7 +95,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cpu", action="store_true", help="thread-CPU time instead of wall clock")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--block-bytes", type=int, help="numpy_nn.ops.kernels.depthwise.BLOCK_BYTES for this run")
     args = parser.parse_args(argv)
+    if args.block_bytes:
+        from numpy_nn.ops.kernels import depthwise
+        depthwise.BLOCK_BYTES = args.block_bytes
     clock = time.thread_time if args.cpu else time.perf_counter
     print(f"Tap passes, one padded 34x34x64 float32 sample in cache, ns per tap and output value "
           f"({'thread CPU' if args.cpu else 'wall'}, median of {args.repeats}):")

@@ -18,11 +18,13 @@ makes every inner loop only C values long. What this module does instead:
   temporary, one loop over OW*C values): 0.12 ns per tap and value against 0.22 for
   multiply + add (``python -m benchmarks.depthwise``).
   ``einsum`` without ``optimize`` never calls BLAS, so it may run in pool threads.
-* **Chunks that fit in L2.** The batch (and, for large images, the output rows of one sample)
-  goes through in chunks whose padded input block stays under ``BLOCK_BYTES``: the block, the
-  output rows and W stay in the core's cache through all taps. Each chunk is padded into a
-  per-thread scratch block (zero border, one copy of the input); with 'valid' padding at
-  width stride 1 the input slice itself is the block (no copy).
+* **Chunks of about a megabyte.** The batch (and, for large images, the output rows of one
+  sample) goes through in chunks whose padded input block stays under ``BLOCK_BYTES`` (1 MiB):
+  the block, the output rows and W stay in the core's L2/L3 through all taps, and the chunks
+  are large enough that the per-call costs (einsum set-up, halo rows) stay small and there are
+  several chunks for the threads. Each chunk is padded into a per-thread scratch block (zero
+  border, one copy of the input); with 'valid' padding at width stride 1 the input slice itself
+  is the block (no copy).
 * **Width stride > 1** would break the contiguous runs (a column every sw*C values). Each chunk
   is split into its column phases ``xp[:, :, p::sw]`` while it is padded (the same one copy);
   tap (a, b') reads phase (b'*dw) % sw from column (b'*dw) // sw on, so the taps of one phase
@@ -61,7 +63,7 @@ from ..geometry import WindowGeometry
 from .buffers import empty
 from . import threads
 
-BLOCK_BYTES = 2**19  # padded input block of one chunk: with its output rows it stays in a core's L2
+BLOCK_BYTES = 2**20  # padded input block of one chunk (its size measured in docs/performance.md)
 _scratch_arrays = threading.local()  # per-thread scratch blocks, reused from chunk to chunk
 
 
