@@ -29,6 +29,7 @@ import importlib.util
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,8 +116,13 @@ def run_worker(framework, quick, only, timeout):
         return document
 
 
-def run(quick=False, only=None, frameworks=FRAMEWORKS, timeout=None):
-    """Measure every selected workload in every framework; return the joined report (a dict)."""
+def run(quick=False, only=None, frameworks=FRAMEWORKS, timeout=None, rounds=1):
+    """Measure every selected workload in every framework; return the joined report (a dict).
+
+    ``rounds`` > 1 alternates the frameworks: round r runs every framework's worker once, in an order
+    rotated by r (numpy_nn, torch, keras_jax; then torch, keras_jax, numpy_nn; ...), so that a slow
+    spell of the machine hits every framework alike. Each (workload, mode, framework) then reports
+    the median of all its samples from every round, and each row the ratio of each round beside it."""
     selected = select(all_workloads(quick), only, quick)  # fails early on a bad --only
     timeout = timeout or (600 if quick else 3600)
     report = {"schema_version": 1, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -128,24 +134,75 @@ def run(quick=False, only=None, frameworks=FRAMEWORKS, timeout=None):
         warn_busy(f"before the start, other processes are using {idle:.2f} of {len(load.usable_cpus())} usable "
                   "cores: the timings will be inflated")
     run_start = load.snapshot()
-    for framework in frameworks:
-        missing = framework_missing(framework)
-        if missing:
-            report["frameworks"][framework] = {"status": "not installed",
-                                               "note": f"{missing} is not installed ({INSTALL_HINTS.get(framework, '')})"}
-            continue
-        before = load.snapshot()
-        document = run_worker(framework, quick, only, timeout)
-        report["frameworks"][framework] = {k: document.get(k) for k in ("status", "note", "info", "wall_s")
-                                           if document.get(k) is not None}
-        report["frameworks"][framework]["load"] = load.summary(before, load.snapshot())
-        if "gemm_ceiling" in document:
-            report["gemm_ceiling"] = document["gemm_ceiling"]
-        report["results"] += [dict(r, framework=framework) for r in document.get("results", [])]
+    rounds = max(1, int(rounds))
+    report["rounds"] = rounds
+    per_round = []  # per_round[r] = results of round r
+    for round_index in range(rounds):
+        order = frameworks[round_index % len(frameworks):] + frameworks[:round_index % len(frameworks)]
+        if rounds > 1:
+            print(f"== round {round_index + 1} of {rounds}: {', '.join(order)}", file=sys.stderr, flush=True)
+        results = []
+        for framework in order:
+            missing = framework_missing(framework)
+            if missing:
+                report["frameworks"][framework] = {"status": "not installed",
+                                                   "note": f"{missing} is not installed ({INSTALL_HINTS.get(framework, '')})"}
+                continue
+            before = load.snapshot()
+            document = run_worker(framework, quick, only, timeout)
+            entry = {k: document.get(k) for k in ("status", "note", "info", "wall_s") if document.get(k) is not None}
+            entry["load"] = load.summary(before, load.snapshot())
+            report["frameworks"][framework] = _merge_entry(report["frameworks"].get(framework), entry)
+            if "gemm_ceiling" in document:
+                report["gemm_ceiling"] = document["gemm_ceiling"]
+            results += [dict(r, framework=framework) for r in document.get("results", [])]
+        per_round.append(results)
+    report["results"] = per_round[0] if rounds == 1 else _pool_rounds(per_round)
     report["machine"]["load_average_at_end"] = _load_average()
     report["load"] = load.summary(run_start, load.snapshot(), idle)
     report["rows"] = join_rows(report)
     return report
+
+
+def _merge_entry(previous, entry):
+    """A framework's report entry over rounds: the first round's info, busy if any round was busy."""
+    if previous is None:
+        return entry
+    merged = dict(previous)
+    if entry.get("status") != "ok":
+        merged.update(status=entry.get("status"), note=entry.get("note"))
+    merged["wall_s"] = (previous.get("wall_s") or 0) + (entry.get("wall_s") or 0)
+    load_then, load_now = previous.get("load") or {}, entry.get("load") or {}
+    if load_now.get("busy") and not load_then.get("busy"):
+        merged["load"] = load_now  # the worst round's load is the one to report
+    return merged
+
+
+def _pool_rounds(per_round):
+    """One record per (workload, mode, framework): every round's samples together; their median, min, max,
+    and the median of each round (``round_medians_s``)."""
+    pooled, order = {}, []
+    for results in per_round:
+        for record in results:
+            key = (record["workload"], record["mode"], record["framework"])
+            if key not in pooled:
+                pooled[key] = dict(record, round_medians_s=[], samples_s=[])
+                order.append(key)
+            entry = pooled[key]
+            if record.get("status") != "ok" or not record.get("samples_s"):
+                if record.get("status") != "ok":
+                    entry.update(status=record.get("status"), note=record.get("note"))
+                continue
+            entry["samples_s"] += record["samples_s"]
+            entry["round_medians_s"].append(record["median_s"])
+    for entry in pooled.values():
+        samples = entry["samples_s"]
+        if entry.get("status") == "ok" and samples:
+            median = statistics.median(samples)
+            if entry.get("gflops") and entry.get("median_s"):
+                entry["gflops"] = entry["gflops"] * entry["median_s"] / median
+            entry.update(median_s=median, min_s=min(samples), max_s=max(samples), repeats=len(samples))
+    return [pooled[key] for key in order]
 
 
 def warn_busy(message):
@@ -188,9 +245,13 @@ def join_rows(report):
                 record = by_key.get((workload["name"], mode, framework))
                 if record is not None:
                     row[framework] = {k: record.get(k) for k in ("status", "median_s", "min_s", "max_s", "gflops",
-                                                                 "peak_memory_mb", "note") if k in record}
+                                                                 "peak_memory_mb", "note", "round_medians_s")
+                                      if k in record}
                 if framework != "numpy_nn" and _ok(ours) and _ok(record):
                     row[f"ratio_vs_{framework}"] = ours["median_s"] / record["median_s"]
+                    ours_rounds, theirs_rounds = ours.get("round_medians_s"), record.get("round_medians_s")
+                    if ours_rounds and theirs_rounds and len(ours_rounds) == len(theirs_rounds) > 1:
+                        row[f"round_ratios_vs_{framework}"] = [a / b for a, b in zip(ours_rounds, theirs_rounds)]
             if _ok(ours) and ours.get("gflops") and ceiling:
                 row["fraction_of_gemm_ceiling"] = ours["gflops"] / ceiling
             if _ok(ours) and ours.get("gemm_same_shape_gflops"):
@@ -274,6 +335,10 @@ def render_markdown(report):
         m, k, n = ceiling["shape"]
         lines.append(f"- Ceiling: NumPy float32 GEMM ({m}x{k} @ {k}x{n}) runs at **{ceiling['gflops']:.1f} GFLOP/s** "
                      "in the numpy_nn process.")
+    if report.get("rounds", 1) > 1:
+        lines.append(f"- Rounds: {report['rounds']}, the frameworks' processes alternated (order rotated each round); "
+                     "times are the median of every round's samples, and each ratio is followed by the range "
+                     "of the per-round ratios.")
     lines += ["", "Times are milliseconds per call: median (min–max) of the repeats after warm-up. "
               "Ratio = numpy_nn time / reference time (above 1: numpy_nn is slower). GFLOP/s counts 2·MACs "
               "(forward+backward = 3x forward). Peak memory in MB: numpy_nn as tracemalloc / RSS high-water "
@@ -303,9 +368,11 @@ def render_markdown(report):
         mode = f"{row['mode']} (impossible, see notes)" if row.get("impossible") else row["mode"]
         cells = [row["title"], mode, _cell(ours), gflops, fraction, same, _memory(ours)]
         for framework in ("torch", "keras_jax"):
-            ratio = row.get(f"ratio_vs_{framework}")
-            cells += [_cell(row.get(framework)) + _reference_memory(row.get(framework)),
-                      f"{ratio:.2f}" if ratio is not None else "—"]
+            ratio, per_round = row.get(f"ratio_vs_{framework}"), row.get(f"round_ratios_vs_{framework}")
+            ratio_text = f"{ratio:.2f}" if ratio is not None else "—"
+            if ratio is not None and per_round:
+                ratio_text += f" (rounds {min(per_round):.2f}–{max(per_round):.2f})"
+            cells += [_cell(row.get(framework)) + _reference_memory(row.get(framework)), ratio_text]
         lines.append("| " + " | ".join(cells) + " |")
     if naive_rows:
         lines += ["", "What vectorization buys (numpy_nn process, tiny shapes, forward only):", "",
@@ -398,6 +465,9 @@ def build_parser():
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                         help=f"comma-separated subset of {','.join(FRAMEWORKS)}")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per framework process")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the frameworks' workers this many times, alternated (rotated order each round); "
+                             "times pool every round's samples and each row lists the per-round ratios")
     parser.add_argument("--update-doc", default=None, metavar="PATH",
                         help="also replace the results section of this Markdown file (e.g. docs/performance.md)")
     parser.add_argument("--from-json", default=None, metavar="FILE",
@@ -433,7 +503,8 @@ def main(argv=None):
             print(f"error: unknown framework(s) {unknown}; expected some of {list(FRAMEWORKS)}", file=sys.stderr)
             return 2
         try:
-            report = run(quick=args.quick, only=args.only, frameworks=frameworks, timeout=args.timeout)
+            report = run(quick=args.quick, only=args.only, frameworks=frameworks, timeout=args.timeout,
+                         rounds=args.rounds)
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

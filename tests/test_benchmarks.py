@@ -161,3 +161,32 @@ def test_cli_entry_point_lists_workloads(capsys):
     assert main(["--list"]) == 0
     out = capsys.readouterr().out
     assert "conv3x3_s1_a" in out and "small_cnn_train" in out and "mobilenetv2_predict" in out
+
+
+def test_rounds_alternate_the_frameworks_and_pool_their_samples(monkeypatch):
+    """--rounds 2: each framework's worker runs twice, in rotated order; every round's samples are pooled,
+    and each row carries the per-round ratios (which a noisy round would spread apart)."""
+    calls = []
+    times = {"numpy_nn": [[0.010, 0.012, 0.011], [0.020, 0.022, 0.021]], "torch": [[0.005] * 3, [0.005] * 3]}
+
+    def fake_worker(framework, quick, only, timeout):
+        round_index = sum(1 for f in calls if f == framework)
+        calls.append(framework)
+        samples = times[framework][round_index]
+        record = {"workload": "dense", "mode": FORWARD, "status": "ok", "median_s": float(np.median(samples)),
+                  "min_s": min(samples), "max_s": max(samples), "samples_s": samples, "gflops": 100.0}
+        return {"framework": framework, "status": "ok", "info": {}, "results": [record]}
+
+    monkeypatch.setattr(harness, "run_worker", fake_worker)
+    monkeypatch.setattr(harness, "framework_missing", lambda framework: None)
+    report = harness.run(quick=True, only="dense", frameworks=["numpy_nn", "torch"], rounds=2)
+    assert calls == ["numpy_nn", "torch", "torch", "numpy_nn"]
+    ours = next(r for r in report["results"] if r["framework"] == "numpy_nn" and r["mode"] == FORWARD)
+    assert ours["samples_s"] == times["numpy_nn"][0] + times["numpy_nn"][1]
+    assert ours["median_s"] == pytest.approx(np.median(times["numpy_nn"][0] + times["numpy_nn"][1]))
+    assert ours["round_medians_s"] == [0.011, 0.021]
+    row = next(r for r in report["rows"] if r["mode"] == FORWARD)
+    assert row["round_ratios_vs_torch"] == pytest.approx([2.2, 4.2])
+    assert row["ratio_vs_torch"] == pytest.approx(ours["median_s"] / 0.005)
+    markdown = harness.render_markdown(report)
+    assert "(rounds 2.20–4.20)" in markdown and "Rounds: 2" in markdown

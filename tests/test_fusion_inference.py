@@ -234,3 +234,20 @@ def test_fused_conv_bn_relu6_model_matches_keras():
     print(f"fused conv-BN-ReLU6-depthwise-BN-swish vs Keras: max abs {diff:.2e}, "
           f"max rel {relative_diff(got, theirs):.2e}")
     assert relative_diff(got, theirs) < 1e-5
+
+
+def test_a_tapped_layer_is_not_fused_so_the_tap_sees_and_changes_its_output():
+    """numpy_nn.viz.tape.tap wraps ``layer.call`` on the instance; a fused chain would skip the wrapper."""
+    from numpy_nn.viz import tape
+    model = nn.Sequential([nn.Input((8, 8, 3)), L.Conv2D(4, 3, activation="relu", name="conv"),
+                           L.BatchNormalization(name="bn"), L.ReLU(name="act"), L.GlobalAveragePooling2D()])
+    _randomize_bn(model)
+    x = _x((2, 8, 8, 3))
+    plain = model.predict(x, verbose=0)
+    for name in ("conv", "bn", "act"):
+        with tape.tap(model, [name], logits=False, replace={name: lambda out: out * 0.0}) as found:
+            with nn.no_grad():
+                changed = model(nn.Tensor(x), training=False).data
+        assert name in found, name
+        assert not np.allclose(changed, plain), name
+    np.testing.assert_array_equal(model.predict(x, verbose=0), plain)  # untapped again: fused, same numbers

@@ -29,7 +29,9 @@ Only in the fast tier, under ``nn.no_grad()`` (``predict`` runs there), in infer
 * then, optionally, a plain ``BatchNormalization`` on the last axis (its output read by
   nothing else) and, optionally, an activation layer (``ReLU`` with slope 0 and threshold 0, and
   max_value None or 6; ``Activation`` with one of the activations above), likewise alone;
-* a Tensor or array input with no mask; the output dtype equal to the batch norm's.
+* a Tensor or array input with no mask; the output dtype equal to the batch norm's;
+* no layer of the chain with its ``call`` wrapped on the instance (``numpy_nn.viz.tape.tap`` reads
+  and replaces outputs that way; the same rule holds for the training-mode fusion above).
 
 The caller (``Sequential.call``, ``Graph.run``) passes the chain of sole consumers; the function
 returns the output and how many of them it consumed, or None.
@@ -52,9 +54,17 @@ def _plain_relu(layer):
     return type(layer) is Activation and layer.activation is activations.relu
 
 
+def _own_call(*layers):
+    """True when no layer has an instance-level ``call`` (``numpy_nn.viz.tape.tap`` wraps ``layer.call``
+    to read or replace an output: a fused op would skip that wrapper, so such layers never fuse)."""
+    return not any("call" in vars(layer) for layer in layers if layer is not None)
+
+
 def fuse_batch_norm_relu(layer, following, inputs, training):
     """``following(layer(inputs, training))`` as one fused op when allowed (module docstring), else None."""
     if config.kernels() != "fast" or type(layer) is not BatchNormalization or not _plain_relu(following):
+        return None
+    if not _own_call(layer, following):
         return None
     if training is None:
         training = current_training()
@@ -106,7 +116,7 @@ def fuse_inference(head, followers, inputs, training):
     Returns ``(outputs, consumed)`` (``consumed`` = how many followers were folded in, 0 to 2), or
     None when the rules do not allow it; then the caller runs the layers as usual.
     """
-    if type(head) not in _CONVS or config.kernels() != "fast" or is_grad_enabled():
+    if type(head) not in _CONVS or config.kernels() != "fast" or is_grad_enabled() or not _own_call(head):
         return None
     if training is None:
         training = current_training()
@@ -121,6 +131,10 @@ def fuse_inference(head, followers, inputs, training):
     from ..ops.normalization import inference_scale_shift
     consumed, bn = 0, None
     followers = [layer for layer in followers if layer is not None]
+    if not _own_call(*followers[:1]):
+        followers = []
+    elif len(followers) > 1 and not _own_call(followers[1]):
+        followers = followers[:1]
     if followers and type(followers[0]) is BatchNormalization and followers[0].built \
             and followers[0].axis in (-1, followers[0].input_ndim - 1):
         bn, consumed = followers[0], 1
