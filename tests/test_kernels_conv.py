@@ -3,8 +3,8 @@
 Each fast path is forced by its shape and by monkeypatching the chunk sizes small: a batch in
 several im2col chunks, kernel gradients by row blocks, patches rebuilt in the backward pass,
 the stride-1 input gradient written straight into dx (with and without its "centre tap"),
-col2im at stride > 1, grouped and 1x1 convolutions, the chunked and threaded depthwise at
-every width/height stride, and the empty batch. Each test compares the forward output and
+col2im at stride > 1, grouped and 1x1 convolutions, and the empty batch (DepthwiseConv2D:
+tests/test_kernels_depthwise.py). Each test compares the forward output and
 every gradient of the fast class with those of its reference class on the same inputs.
 
 Tolerances, as max |fast - reference| / max(max |reference|, 1): float64 1e-12 (the two sum
@@ -19,7 +19,6 @@ from numpy_nn.autograd.function import fast_kernels
 from numpy_nn.ops import conv as reference
 from numpy_nn.ops.geometry import output_length
 from numpy_nn.ops.kernels import conv as fast
-from numpy_nn.ops.kernels import threads
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 2e-6}
 
@@ -41,10 +40,9 @@ def assert_fast_equals_reference(fast_out, reference_out, dtype):
         assert error <= TOLERANCE[dtype] * scale, f"{name}: max |fast - reference| = {error:.3g} (scale {scale:.3g})"
 
 
-def test_both_convolutions_are_registered_as_fast_kernels():
+def test_conv2d_is_registered_as_a_fast_kernel():
     registered = fast_kernels()
     assert registered[reference.Conv2D] is fast.Conv2D and fast.Conv2D.reference is reference.Conv2D
-    assert registered[reference.DepthwiseConv2D] is fast.DepthwiseConv2D
 
 
 # -- Conv2D: one case per fast path ------------------------------------------------------------------------
@@ -120,69 +118,3 @@ def test_fast_conv2d_skips_the_input_gradient_for_a_constant_input(monkeypatch):
     y = fn.forward(rng.standard_normal((2, 5, 5, 2)), rng.standard_normal((3, 3, 2, 3)), padding="same")
     dx, dkernel = fn.backward(np.ones_like(y))
     assert dx is None and dkernel.shape == (3, 3, 2, 3)
-
-
-# -- DepthwiseConv2D: chunked and threaded for dm = 1 ---------------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("strides", [(1, 1), (2, 2), (1, 2), (2, 1), (1, 3)])
-@pytest.mark.parametrize("padding", ["same", "valid"])
-@given(batch=st.integers(0, 5), height=st.integers(3, 8), width=st.integers(3, 8), channels=st.integers(1, 4),
-       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), use_bias=st.booleans(), seed=st.integers(0, 2**16))
-def test_depthwise_chunked_threaded_equals_reference(strides, padding, dtype, batch, height, width, channels,
-                                                     dilation, use_bias, seed):
-    out = [output_length(n, k, s, padding, d) for n, k, s, d in zip((height, width), (3, 2), strides, dilation)]
-    assume(min(out) >= 1)
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, height, width, channels)).astype(dtype)
-    kernel = rng.standard_normal((3, 2, channels, 1)).astype(dtype)
-    inputs = (x, kernel) + ((rng.standard_normal(channels).astype(dtype),) if use_bias else ())
-    params = dict(strides=strides, padding=padding, dilation_rate=dilation)
-    upstream = rng.standard_normal((batch, *out, channels))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fast, "DEPTHWISE_CHUNK_BYTES", 1)  # one sample per chunk
-        patch.setattr(threads, "THREADS", 2)  # the chunks shared by two threads
-        fn, fast_out = run(fast.DepthwiseConv2D, inputs, params, upstream)
-        assert fn.chunked and len(fn._chunks()) == batch
-    _, reference_out = run(reference.DepthwiseConv2D, inputs, params, upstream)
-    assert_fast_equals_reference(fast_out, reference_out, dtype)
-
-
-@pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("kernel_size", [(1, 1), (3, 3)])
-def test_depthwise_strided_forward_with_one_output_column_equals_reference(kernel_size, channels):
-    """Width stride 2 with OW = 1: a column phase of width 1 keeps its odd strides (a regression)."""
-    rng = np.random.default_rng(5)
-    x = rng.standard_normal((2, kernel_size[0], kernel_size[1], channels))
-    kernel = rng.standard_normal(kernel_size + (channels, 1))
-    params = dict(strides=(1, 2), padding="valid", dilation_rate=(1, 1))
-    upstream = rng.standard_normal((2, 1, 1, channels))
-    fn, fast_out = run(fast.DepthwiseConv2D, (x, kernel), params, upstream)
-    assert fn.chunked
-    _, reference_out = run(reference.DepthwiseConv2D, (x, kernel), params, upstream)
-    assert_fast_equals_reference(fast_out, reference_out, np.float64)
-
-
-def test_depthwise_with_a_multiplier_runs_the_reference():
-    rng = np.random.default_rng(3)
-    inputs = (rng.standard_normal((2, 5, 5, 3)), rng.standard_normal((3, 3, 3, 2)), rng.standard_normal(6))
-    params = dict(strides=(2, 1), padding="same", dilation_rate=(1, 1))
-    upstream = rng.standard_normal((2, 3, 5, 6))
-    fn, fast_out = run(fast.DepthwiseConv2D, inputs, params, upstream)
-    assert not fn.chunked
-    _, reference_out = run(reference.DepthwiseConv2D, inputs, params, upstream)
-    for ours, expected in zip(fast_out, reference_out):
-        np.testing.assert_array_equal(ours, expected)
-
-
-@pytest.mark.parametrize("cls", [fast.DepthwiseConv2D, reference.DepthwiseConv2D], ids=["fast", "reference"])
-def test_depthwise_float32_gradients_are_accurate_on_a_large_batch(cls):
-    """Kernel and bias gradients summed over 16*16*16 pixels in float32 stay within 1e-6 of float64."""
-    rng = np.random.default_rng(2)
-    x, kernel, bias = rng.standard_normal((16, 16, 16, 8)), rng.standard_normal((3, 3, 8, 1)), rng.standard_normal(8)
-    upstream = rng.standard_normal((16, 16, 16, 8)) + 3.0  # a nonzero mean: sums that grow with the pixel count
-    params = dict(strides=(1, 1), padding="same", dilation_rate=(1, 1))
-    _, exact = run(cls, (x, kernel, bias), params, upstream)
-    _, ours = run(cls, tuple(a.astype(np.float32) for a in (x, kernel, bias)), params, upstream.astype(np.float32))
-    for name, a, b in zip(["y", "dx", "dkernel", "dbias"], ours, exact):
-        assert a.dtype == np.float32
-        assert np.abs(a - b).max() / np.abs(b).max() < 1e-6, name

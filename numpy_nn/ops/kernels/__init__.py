@@ -13,3 +13,4 @@ from . import conv  # noqa: F401,E402
 from . import recurrent  # noqa: F401,E402
 from . import activations  # noqa: F401,E402
 from . import math  # noqa: F401,E402
+from . import depthwise  # noqa: F401,E402

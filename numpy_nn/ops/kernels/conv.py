@@ -1,4 +1,4 @@
-"""Fast tier of the convolutions: im2col in chunks, blocked kernel gradients, a threaded depthwise.
+"""Fast tier of the convolutions: im2col in chunks, blocked kernel gradients (DepthwiseConv2D: depthwise.py).
 
 Each class here subclasses the op of ``numpy_nn/ops/conv.py`` it must equal (same arguments,
 same numbers up to float rounding; tests/test_kernels_conv.py checks it) and only changes how
@@ -22,12 +22,10 @@ from ..geometry import WindowGeometry
 from . import winograd
 from .buffers import empty
 from .normalization import _column_sums
-from .threads import in_parallel
 
 PATCH_BUDGET_BYTES = 256 * 2**20  # largest patch matrix kept in memory for the backward pass
 CHUNK_BYTES = 16 * 2**20  # patch matrix of one chunk of the batch (see the module docstring)
 SMALL_GRAM, GRAM_BLOCK = 8192, 4096  # kernel gradients with at most SMALL_GRAM entries: by row blocks
-DEPTHWISE_CHUNK_BYTES = 2**20  # padded input of one chunk of the batch in DepthwiseConv2D (fits in cache)
 
 
 def pad_spatial(x, pad_h, pad_w, value=0):
@@ -255,181 +253,7 @@ class Conv2D(reference.Conv2D):
         return dx
 
 
-@fast_kernel_for(reference.DepthwiseConv2D)
-class DepthwiseConv2D(reference.DepthwiseConv2D):
-    """Fast tier of ``numpy_nn.ops.conv.DepthwiseConv2D`` (same numbers) for dm = 1, the common case.
-
-    The batch goes through in chunks of a few samples (``DEPTHWISE_CHUNK_BYTES``), so that the
-    padded input, the output and one temporary stay in the CPU cache through all kh*kw taps;
-    padding is done per chunk. At width stride 1 a tap's view has one contiguous run per
-    output row, (OW, C) -> OW*C values, and the per-channel weights are tiled OW times to match,
-    so every NumPy inner loop runs over OW*C values instead of C (broadcasting a (C,) vector
-    makes NumPy loop over C at a time, ~2x slower); at width stride > 1 the forward pass gets
-    the same long rows by splitting each chunk into its column phases first (``_forward_chunked``).
-    The chunks are split across two threads
-    (``in_parallel``). In the backward pass dK[a, b'] is one fused ``einsum`` per tap, db is
-    summed per chunk without BLAS (float64 across chunks), and at stride 1 dx is computed like
-    a forward pass, from G zero-padded by kh-1 rows and kw-1 columns (fewer where the padding of
-    x makes them unnecessary) and the flipped kernel:
-
-        dx[n,y,x,c] = sum_{a,b'} G[n, y + top - a*dh, x + left - b'*dw, c] * K[a,b',c]   (G = 0 outside)
-
-    dm > 1 and other ranks run the reference.
-    """
-
-    def forward(self, x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1)):
-        self.chunked = x.ndim == 4 and kernel.ndim == 4 and kernel.shape[3] == 1
-        if not self.chunked:
-            return super().forward(x, kernel, bias, strides, padding, dilation_rate)
-        if x.shape[3] != kernel.shape[2]:
-            raise ValueError(f"DepthwiseConv2D expects x (N, H, W, C) and a kernel (kh, kw, C, dm) with the same C; "
-                             f"got shapes {x.shape} and {kernel.shape}")
-        self.geo = WindowGeometry(x.shape, kernel.shape[:2], strides, padding, dilation_rate,
-                                   what="DepthwiseConv2D")
-        self.kernel, self.has_bias = kernel, bias is not None
-        self.dtype = np.result_type(x.dtype, kernel.dtype)
-        x = self.x = np.ascontiguousarray(x)  # the row views below need C order (a channels_first input is not)
-        return self._forward_chunked(x, kernel, bias)
-
-    def _chunks(self):
-        geo = self.geo
-        per_sample = int(np.prod(_padded_shape(geo, 1))) * self.dtype.itemsize
-        size = max(1, DEPTHWISE_CHUNK_BYTES // max(per_sample, 1))
-        return [(start, min(start + size, geo.n)) for start in range(0, geo.n, size)]
-
-    def _row_stride_one(self):
-        return self.geo.strides[1] == 1
-
-    def _tap_weights(self, kernel):
-        """Per tap (a, b') the weights K[a, b', :, 0], tiled OW times when taps are row-contiguous."""
-        geo = self.geo
-        reps = geo.out[1] if self._row_stride_one() else 1
-        return [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), reps) for a, b in geo.taps]
-
-    def _rows(self, view, contiguous=False):
-        """A (n, OH, OW, C) tap view as (n, OH, OW*C) when width stride is 1 or the caller made its
-        rows ``contiguous`` (no copy), else as is."""
-        n, oh, ow, c = view.shape
-        if not (contiguous or self._row_stride_one()):
-            return view
-        # rows of OW*C contiguous values (the stride of a length-1 axis does not matter)
-        assert (c == 1 or view.strides[3] == view.itemsize) and (ow == 1 or view.strides[2] == c * view.itemsize)
-        return view.reshape(n, oh, ow * c)
-
-    def _forward_chunked(self, x, kernel, bias):
-        """y = sum over taps of window * K[a, b'] (+ b), chunk by chunk, one output row = OW*C values.
-
-        At width stride sw > 1 each padded chunk is first split into its sw column phases
-        ``xp[:, :, p::sw]`` (copied contiguous); tap (a, b') then reads phase (b'*dw) % sw from
-        column (b'*dw) // sw on, stride 1 along the row, so its loops run over OW*C values too.
-        """
-        geo = self.geo
-        (sh, sw), (dh, dw), (oh, ow), c = geo.strides, geo.dilation, geo.out, geo.channels
-        y = np.empty((geo.n, oh, ow, c), dtype=self.dtype)
-        weights = [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), ow) for a, b in geo.taps]
-        bias_row = None if bias is None else np.tile(bias.astype(self.dtype, copy=False), ow)
-
-        def forward_chunks(chunks):
-            for start, stop in chunks:
-                xp = _pad(geo, x[start:stop])
-                phases = [xp] if sw == 1 else [np.ascontiguousarray(xp[:, :, p::sw]) for p in range(sw)]
-                out = y[start:stop].reshape(stop - start, oh, ow * c)
-                work = np.empty(out.shape, dtype=self.dtype)
-                for t, (a, b) in enumerate(geo.taps):
-                    phase, col = phases[(b * dw) % sw], (b * dw) // sw
-                    window = self._rows(phase[:, a * dh:a * dh + sh * (oh - 1) + 1:sh, col:col + ow], contiguous=True)
-                    if t == 0:
-                        np.multiply(window, weights[0], out=out)
-                    else:
-                        out += np.multiply(window, weights[t], out=work)
-                if bias_row is not None:
-                    out += bias_row
-
-        in_parallel(forward_chunks, self._chunks())
-        return y
-
-    def backward(self, grad_output):
-        if not self.chunked:
-            return super().backward(grad_output)
-        dx, dkernel, dbias = self._backward_chunked(grad_output)
-        return (dx, dkernel, dbias) if self.has_bias else (dx, dkernel)
-
-    def _backward_chunked(self, g):
-        geo, kernel = self.geo, self.kernel
-        c, w = geo.channels, geo.spatial[1]
-        need_x, need_k = self.needs_input_grad[0], self.needs_input_grad[1]
-        need_b = self.has_bias and self.needs_input_grad[2]
-        g = np.ascontiguousarray(g)
-        dx = np.empty(self.x.shape, dtype=self.dtype) if need_x else None
-        stride_one = geo.strides == (1, 1)
-        if need_x and stride_one:  # dx as a correlation of padded G with the flipped kernel (see below)
-            g_pads, g_origin = self._input_grad_geometry()
-            weights = [np.tile(kernel[a, b, :, 0].astype(self.dtype, copy=False), w) for a, b in geo.taps]
-        elif need_x:
-            weights = self._tap_weights(kernel)
-
-        def backward_chunks(chunks):  # fills dx[chunks]; returns this share's dK and db (float64) or None
-            dkernel = np.zeros((len(geo.taps), c), dtype=np.float64) if need_k else None
-            dbias = np.zeros(c, dtype=np.float64) if need_b else None
-            for start, stop in chunks:
-                g_chunk = self._rows(g[start:stop])
-                if need_b:  # db = sum of G over pixels (no BLAS call: its spinning threads would take a core)
-                    rows = g_chunk.reshape(-1, g_chunk.shape[-1])
-                    dbias += np.einsum("pr->r", rows).reshape(-1, c).sum(axis=0)
-                if need_k:
-                    xp = _pad(geo, self.x[start:stop])
-                    for t, tap in enumerate(geo.taps):
-                        # dK[a, b'] = sum over pixels of window * G: one fused einsum, then a sum over OW
-                        window = self._rows(xp[geo.tap(tap)])
-                        if window.ndim == 3:  # (n, OH, OW*C)
-                            dkernel[t] += np.einsum("nir,nir->r", window, g_chunk).reshape(-1, c).sum(axis=0)
-                        else:
-                            dkernel[t] += np.einsum("nijc,nijc->c", window, g_chunk)
-                if need_x and stride_one:
-                    self._input_grad_chunk(g[start:stop], dx[start:stop], weights, g_pads, g_origin)
-                elif need_x:  # strides > 1: dxp[tap] += G * K[a, b'], then crop the padding
-                    work = np.empty(g_chunk.shape, dtype=self.dtype)
-                    dxp = np.zeros(_padded_shape(geo, stop - start), dtype=self.dtype)
-                    for t, tap in enumerate(geo.taps):
-                        self._rows(dxp[geo.tap(tap)])[...] += np.multiply(g_chunk, weights[t], out=work)
-                    dx[start:stop] = geo.unpad(dxp)
-            return dkernel, dbias
-
-        shares = in_parallel(backward_chunks, self._chunks())
-        dkernel = sum(k for k, _ in shares).astype(self.dtype).reshape(kernel.shape) if need_k else None
-        dbias = sum(b for _, b in shares).astype(self.dtype) if need_b else None
-        return dx, dkernel, dbias
-
-    def _input_grad_geometry(self):
-        """At stride 1, dx[n,y,x,c] = sum_{a,b'} G[n, y + top - a*dh, x + left - b'*dw, c] * K[a,b',c]
-        with G zero outside its (OH, OW) extent. G is padded by ``g_pads`` so every such index
-        exists; tap (a, b') then reads padded G from row ``row0 - a*dh``, column ``col0 - b'*dw``.
-        """
-        geo = self.geo
-        (kh, kw), (dh, dw), (h, w), (oh, ow) = geo.kernel, geo.dilation, geo.spatial, geo.out
-        top, left = geo.pads[0][0], geo.pads[1][0]
-        before_h, before_w = max(0, (kh - 1) * dh - top), max(0, (kw - 1) * dw - left)
-        after_h, after_w = max(0, h + top - oh), max(0, w + left - ow)
-        return ((before_h, after_h), (before_w, after_w)), (top + before_h, left + before_w)
-
-    def _input_grad_chunk(self, g, dx, weights, g_pads, origin):
-        """dx (a chunk) = sum over taps of a shifted window of padded G times K[a, b']: a forward pass."""
-        geo = self.geo
-        (dh, dw), (h, w) = geo.dilation, geo.spatial
-        gp = pad_spatial(g, *g_pads)
-        out = self._rows(dx)
-        work = np.empty(out.shape, dtype=self.dtype)
-        for t, (a, b) in enumerate(geo.taps):
-            row, col = origin[0] - a * dh, origin[1] - b * dw
-            window = self._rows(gp[:, row:row + h, col:col + w, :])
-            if t == 0:
-                np.multiply(window, weights[0], out=out)
-            else:
-                out += np.multiply(window, weights[t], out=work)
-
-
-__all__ = ["Conv2D", "DepthwiseConv2D", "Conv1D", "pad_spatial", "PATCH_BUDGET_BYTES", "CHUNK_BYTES",
-           "DEPTHWISE_CHUNK_BYTES", "GRAM_BLOCK", "SMALL_GRAM"]
+__all__ = ["Conv2D", "Conv1D", "pad_spatial", "PATCH_BUDGET_BYTES", "CHUNK_BYTES", "GRAM_BLOCK", "SMALL_GRAM"]
 
 
 @fast_kernel_for(reference.Conv1D)
