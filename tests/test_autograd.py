@@ -271,3 +271,13 @@ def test_tensor_equality_compares_values_with_numbers_and_identity_with_tensors(
     twin = Tensor(t.data.copy())
     assert (t == twin) is False and (t != twin) is True and t == t       # Tensors: identity
     assert t in [None, "name", twin, t] and {t: 1}[t] == 1                # lists and dict keys still work
+
+
+def test_grad_returns_arrays_the_caller_may_change_in_place():
+    """The fast Sum kernel's gradient is a read-only broadcast view; nn.grad hands back a writable copy."""
+    x = nn.Tensor(np.arange(6, dtype=np.float32).reshape(2, 3), requires_grad=True)
+    g = nn.grad(x.sum(), x)
+    assert g.data.flags.writeable and g.data.shape == (2, 3)
+    g.data *= 2.0
+    np.testing.assert_array_equal(g.data, np.full((2, 3), 2.0, np.float32))
+    np.testing.assert_array_equal(nn.grad(x.sum(), x).data, np.ones((2, 3), np.float32))

@@ -120,6 +120,12 @@ def backward(output, grad_output=None):
             tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
 
 
+def _writable(array):
+    """A gradient the caller may change in place: a fast kernel may hand back a read-only broadcast
+    view (``Sum``'s gradient, one value for every element); that one is copied."""
+    return array if array.flags.writeable else array.copy()
+
+
 def grad(output, inputs, grad_output=None, create_graph=False):
     """Fresh gradients of ``output`` with respect to ``inputs`` (leaves *or* intermediate tensors).
 
@@ -142,6 +148,6 @@ def grad(output, inputs, grad_output=None, create_graph=False):
             raise TypeError(f"grad: inputs must be Tensors on the tape, got {type(t).__name__}")
     grads = _propagate(output, grad_output, wanted={id(t) for t in tensors}, create_graph=create_graph)
     result = [grads[id(t)] if create_graph and id(t) in grads
-              else Tensor(grads[id(t)] if id(t) in grads else np.zeros_like(t.data), _copy=False)
+              else Tensor(_writable(grads[id(t)]) if id(t) in grads else np.zeros_like(t.data), _copy=False)
               for t in tensors]
     return result[0] if single else result
