@@ -41,6 +41,9 @@ import numpy as np
 from .. import activations, config
 from ..autograd.function import is_grad_enabled
 from ..autograd.tensor import Tensor
+from ..ops.kernels import epilogue
+from ..ops.kernels.normalization import batch_norm_relu_train
+from ..ops.normalization import inference_scale_shift
 from .activation import ReLU
 from .base import current_training
 from .conv import Conv2D, DepthwiseConv2D, SeparableConv2D
@@ -76,7 +79,6 @@ def fuse_batch_norm_relu(layer, following, inputs, training):
         return None
     if inputs.dtype != layer.moving_mean.dtype or inputs.shape[-1] != layer.moving_mean.shape[0]:
         return None
-    from ..ops.kernels.normalization import batch_norm_relu_train
     outputs, mean, variance = batch_norm_relu_train(inputs, layer.gamma, layer.beta, axis=layer.axis,
                                                     epsilon=layer.epsilon)
     layer.update_moving_statistics(mean, variance)
@@ -88,7 +90,6 @@ _CONVS = (Conv2D, DepthwiseConv2D, SeparableConv2D)
 
 def _activation_step(fn):
     """The epilogue step of activation function ``fn`` (None: not fusable); ``()`` for linear."""
-    from ..ops.kernels import epilogue
     if fn is activations.linear:
         return ()
     name = activations.serialize(fn) if fn in activations._NAME_OF else None
@@ -99,7 +100,6 @@ def _activation_step(fn):
 
 def _layer_step(layer):
     """Epilogue steps for an activation layer after the batch norm (None: not fusable)."""
-    from ..ops.kernels import epilogue
     if type(layer) is ReLU and layer.negative_slope == 0 and layer.threshold == 0:
         if layer.max_value is None:
             return (epilogue.activation_step("relu"),)
@@ -127,8 +127,6 @@ def fuse_inference(head, followers, inputs, training):
     steps = _activation_step(head.activation)
     if steps is None:
         return None
-    from ..ops.kernels import epilogue
-    from ..ops.normalization import inference_scale_shift
     consumed, bn = 0, None
     followers = [layer for layer in followers if layer is not None]
     if not _own_call(*followers[:1]):

@@ -22,7 +22,7 @@ from ..autograd.function import is_grad_enabled, no_grad
 from ..autograd.tensor import Tensor
 from ..layers.base import Layer, _training_stack, current_training, unique_name
 from ..layers.inputs import split_inputs, to_tensor
-from ..layers.fusion import fuse_batch_norm_relu, fuse_inference
+from ..layers.fusion import _CONVS as _FUSABLE_HEADS, fuse_batch_norm_relu, fuse_inference
 from ..layers.masking import as_bool_mask
 from ..layers.normalization import BatchNormalization
 from ..layers.symbolic import _describe, _is_shape, _is_symbolic, call_symbolic
@@ -184,12 +184,9 @@ class Graph:
         kwargs = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, dict(node.call_kwargs))
         if training is not None:
             kwargs["training"] = training
-        chain, last = [], node
-        for _ in range(2):  # the conv's sole readers: a batch norm, then an activation (layers/fusion.py)
-            last = self._only_consumer(last) if last is not None else None
-            chain.append(last)
+        chain = self._fusion_chain(node)
         fused = fuse_inference(node.layer, [n.layer if n else None for n in chain], args, training) \
-            if not _has_kwargs(node) else None
+            if chain is not None else None
         ran = [node]
         if fused is not None:
             result, consumed = fused
@@ -206,6 +203,20 @@ class Graph:
                     readers_left[key] -= 1
                     if readers_left[key] <= 0:
                         computed.pop(key, None)
+
+    def _fusion_chain(self, node):
+        """[reader, reader of the reader] of a conv node's output (each the sole reader, else None), or
+        None when the node itself cannot head a fused chain; computed once per node (the graph is fixed)."""
+        if not hasattr(self, "_chains"):
+            self._chains = {}
+        key = id(node)
+        if key not in self._chains:
+            chain = None
+            if isinstance(node.layer, _FUSABLE_HEADS) and not _has_kwargs(node):
+                first = self._only_consumer(node)
+                chain = [first, self._only_consumer(first) if first is not None else None]
+            self._chains[key] = chain
+        return self._chains[key]
 
     def _only_consumer(self, node):
         """The node that alone consumes ``node``'s single output, called on it alone with no arguments (and
