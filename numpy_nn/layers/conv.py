@@ -202,11 +202,13 @@ class Conv2D(_BaseConv):
     def call(self, inputs, training=None):
         return self._finish(self.pre_activation(inputs))
 
-    def pre_activation(self, inputs):
-        """conv(inputs) + bias, channels_last, before the activation (what ``call`` finishes)."""
+    def pre_activation(self, inputs, kernel=None, bias=None):
+        """conv(inputs) + bias, channels_last, before the activation (what ``call`` finishes); ``kernel`` and
+        ``bias`` replace the layer's own for this call (the inference fusion folds a batch norm into them)."""
         self._check_call_input(inputs, self.kernel.shape[-2] * self.groups)
-        return self._conv(to_channels_last(inputs, self.data_format), self.kernel, self.strides, self.padding,
-                          self.dilation_rate, self.groups, bias=self.bias)
+        return self._conv(to_channels_last(inputs, self.data_format), self.kernel if kernel is None else kernel,
+                          self.strides, self.padding, self.dilation_rate, self.groups,
+                          bias=self.bias if bias is None else bias)
 
     def _output_channels(self, input_shape):
         return self.filters
@@ -253,11 +255,12 @@ class DepthwiseConv2D(_BaseConv):
     def call(self, inputs, training=None):
         return self._finish(self.pre_activation(inputs))
 
-    def pre_activation(self, inputs):
-        """depthwise(inputs) + bias, channels_last, before the activation (what ``call`` finishes)."""
+    def pre_activation(self, inputs, kernel=None, bias=None):
+        """depthwise(inputs) + bias, channels_last, before the activation (what ``call`` finishes); ``kernel``
+        and ``bias`` replace the layer's own for this call (the inference fusion folds a batch norm into them)."""
         self._check_call_input(inputs, self.kernel.shape[-2])
-        return self._depthwise(to_channels_last(inputs, self.data_format), self.kernel, self.strides,
-                               self.padding, self.dilation_rate, bias=self.bias)
+        return self._depthwise(to_channels_last(inputs, self.data_format), self.kernel if kernel is None else kernel,
+                               self.strides, self.padding, self.dilation_rate, bias=self.bias if bias is None else bias)
 
     def _output_channels(self, input_shape):
         channels = input_shape[self._channel_axis()]
@@ -316,11 +319,14 @@ class SeparableConv2D(_BaseConv):
     def call(self, inputs, training=None):
         return self._finish(self.pre_activation(inputs))
 
-    def pre_activation(self, inputs):
-        """separable(inputs) + bias, channels_last, before the activation (what ``call`` finishes)."""
+    def pre_activation(self, inputs, kernel=None, bias=None):
+        """separable(inputs) + bias, channels_last, before the activation (what ``call`` finishes); ``kernel``
+        (pointwise) and ``bias`` replace the layer's own for this call (the inference fusion folds a batch
+        norm into them)."""
         self._check_call_input(inputs, self.depthwise_kernel.shape[-2])
         return self._separable(to_channels_last(inputs, self.data_format), self.depthwise_kernel,
-                               self.pointwise_kernel, self.strides, self.padding, self.dilation_rate, bias=self.bias)
+                               self.pointwise_kernel if kernel is None else kernel, self.strides, self.padding,
+                               self.dilation_rate, bias=self.bias if bias is None else bias)
 
     def _output_channels(self, input_shape):
         return self.filters

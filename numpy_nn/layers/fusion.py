@@ -17,10 +17,15 @@ composition bit for bit). Only in the fast tier, in training mode, for plain lay
 Anything else returns None and the caller calls the two layers as usual.
 
 **Inference without a tape: a convolution, then BatchNormalization, then an activation**
-(``fuse_inference``). The convolution's output (conv + bias, before its activation) is finished in
-place by ``numpy_nn.ops.kernels.epilogue``: its own activation, the batch norm's
-y * inv + shift with the moving statistics, the next activation, chunk by chunk while in cache.
-Same numbers as the layers one by one, bit for bit (each step is the same NumPy operation).
+(``fuse_inference``). When the conv's own activation is linear, the batch norm is *folded* into its
+weights: BN(conv(x, W) + b) = conv(x, W * inv) + (b * inv + shift) with the moving statistics'
+inv = rsqrt(var + eps) * gamma and shift = beta - mean * inv (``_fold_batch_norm``), so the batch
+norm costs no pass over the activations; the result equals the layers one by one to float32
+rounding (W * inv is rounded once per weight; the layers round once per output value). Otherwise
+(a conv with its own activation before the batch norm, or more weights than outputs) the conv's
+output is finished in place by ``numpy_nn.ops.kernels.epilogue``: its activation, y * inv + shift,
+chunk by chunk while in cache, bit for bit the layers one by one. The activation after the batch
+norm runs in place either way.
 Only in the fast tier, under ``nn.no_grad()`` (``predict`` runs there), in inference mode, for:
 
 * a plain ``Conv2D``, ``DepthwiseConv2D`` or ``SeparableConv2D`` (not a subclass), built,
@@ -144,6 +149,12 @@ def fuse_inference(head, followers, inputs, training):
         return None  # nothing to fuse: the plain layer is as fast
     inputs = head._to_tensor(inputs)  # what Layer.__call__ does before ``call`` for a built one-input layer
     head.check_input(inputs.shape, 0)
+    folded = _fold_batch_norm(head, bn, inputs) if bn is not None and not steps else None
+    if folded is not None:  # conv(x, W * inv) + (b * inv + shift): the batch norm costs no pass at all
+        y = head.pre_activation(inputs, kernel=folded[0], bias=folded[1])
+        if consumed == 2:
+            epilogue.apply_in_place(y.data, _layer_step(followers[1]))
+        return y, consumed
     y = head.pre_activation(inputs)
     array = y.data if isinstance(y, Tensor) else y
     if not array.flags.c_contiguous or array.ndim < 2 or array.size == 0:
@@ -163,6 +174,33 @@ def fuse_inference(head, followers, inputs, training):
             steps = steps + _layer_step(followers[1])
     epilogue.apply_in_place(array, steps)
     return (y if isinstance(y, Tensor) else Tensor(array)), consumed
+
+
+def _fold_batch_norm(head, bn, inputs):
+    """(kernel, bias) of ``head`` with inference batch norm ``bn`` folded in, or None if they do not match
+    or the weights outnumber the outputs (then scaling the outputs, the epilogue, is the cheaper pass).
+
+    BN(conv(x, W) + b) = conv(x, W) * inv + b * inv + shift = conv(x, W * inv) + (b * inv + shift),
+    inv and shift per output channel (``inference_scale_shift``): W * inv scales W's output-channel
+    axis (a depthwise kernel (kh, kw, C, dm) feeds output channel c * dm + m; a separable layer's
+    pointwise kernel is the one that makes its outputs). Equal to the two layers up to float32
+    rounding (W * inv is rounded once per weight, where the layers round once per output value)."""
+    dtype = bn.moving_mean.dtype
+    weight = head.pointwise_kernel if isinstance(head, SeparableConv2D) else head.kernel
+    depthwise = type(head) is DepthwiseConv2D
+    channels = weight.shape[-2] * weight.shape[-1] if depthwise else weight.shape[-1]
+    if weight.dtype != dtype or channels != bn.moving_mean.shape[0]:
+        return None
+    outputs = inputs.shape[0] * int(np.prod(head._spatial_output(tuple(inputs.shape)))) * channels
+    if weight.size > outputs:
+        return None
+    gamma = bn.gamma.data if bn.gamma is not None else np.ones(channels, dtype=dtype)
+    beta = bn.beta.data if bn.beta is not None else np.zeros(channels, dtype=dtype)
+    _, inv, shift = inference_scale_shift(gamma, beta, bn.moving_mean.data, bn.moving_variance.data, bn.epsilon,
+                                          dtype, (channels,))
+    kernel = weight.data * (inv.reshape(weight.shape[-2:]) if depthwise else inv)
+    bias = shift if head.bias is None else head.bias.data * inv + shift
+    return kernel, bias
 
 
 def _unfused(head, followers, y, consumed):

@@ -13,7 +13,9 @@ every step after the first read finds the chunk in cache:
                                    kernels' chunk functions; others: their forward)
 
 Each step is the same NumPy operation, on the same float32 values, as the op it stands for, so the
-result equals the layers called one by one bit for bit (tests/test_fusion_inference.py). Only
+result equals the layers called one by one bit for bit (tests/test_fusion_inference.py). Where the
+conv has no activation of its own, ``numpy_nn/layers/fusion.py`` folds the batch norm into the conv's
+weights instead, and only the last activation is left for an epilogue. Only
 without a tape (``nn.no_grad()``, ``predict``): nothing keeps the intermediate values a backward
 pass would need. The layer-side rules (which neighbours fuse) are in ``numpy_nn/layers/fusion.py``.
 """
