@@ -413,3 +413,22 @@ def test_sigmoid_and_silu_kernels_equal_the_reference_bit_for_bit(fast, ref, dty
 def test_sigmoid_and_silu_kernels_are_registered():
     assert fast_kernels()[act_ref.Sigmoid] is act_fast.Sigmoid
     assert fast_kernels()[act_ref.Silu] is act_fast.Silu
+
+
+@pytest.mark.parametrize("padding", [((1, 1), (1, 1)), ((0, 1), (0, 1)), ((2, 0), (0, 3)), ((0, 0), (0, 0))])
+def test_zero_pad_kernel_equals_the_reference_bit_for_bit(padding):
+    from numpy_nn.ops import reshaping as reshape_ref
+    from numpy_nn.ops.kernels import reshaping as reshape_fast
+    assert fast_kernels()[reshape_ref.ZeroPad2D] is reshape_fast.ZeroPad2D
+    x = np.random.default_rng(5).standard_normal((3, 5, 4, 6)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan
+    g = np.random.default_rng(6).standard_normal(
+        (3, 5 + sum(padding[0]), 4 + sum(padding[1]), 6)).astype(np.float32)
+    _, y, (dx,) = _run(reshape_fast.ZeroPad2D, [x], {"padding": padding}, g)
+    _, ry, (rdx,) = _run(reshape_ref.ZeroPad2D, [x], {"padding": padding}, g)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(dx, rdx)
+    for _ in range(3):  # a recycled output array: its border is zeroed every time
+        y2 = reshape_fast.ZeroPad2D().forward(x + 1, padding=padding)
+        np.testing.assert_array_equal(y2, np.pad(x + 1, ((0, 0),) + padding + ((0, 0),)))
+        del y2

@@ -13,4 +13,5 @@ from . import conv  # noqa: F401,E402
 from . import recurrent  # noqa: F401,E402
 from . import activations  # noqa: F401,E402
 from . import math  # noqa: F401,E402
+from . import reshaping  # noqa: F401,E402
 from . import depthwise  # noqa: F401,E402
