@@ -202,3 +202,15 @@ def test_profile_ops_layer_lists_the_ops_of_a_layer_workload(capsys):
     rows = {tuple(cell.strip() for cell in line.split("|")[1:4]) for line in out.splitlines() if line.startswith("| ")}
     for op in ("BatchNormTrain", "Multiply", "Sum"):
         assert (op, "forward", "1") in rows and (op, "backward", "1") in rows, op
+
+
+def test_conv_gemm_parts_times_the_three_products_and_the_kernel(capsys):
+    from benchmarks import conv_gemm_parts
+    results = conv_gemm_parts.measure(2, 6, 3, 4, repeats=2)
+    assert set(results) == {"GEMM forward P @ K", "GEMM kernel gradient P^T @ G",
+                            "GEMM input gradient, 9 taps G @ K_tap^T", "fast kernel forward",
+                            "fast kernel forward+backward"}
+    assert all(ms >= 0 for ms in results.values())
+    assert conv_gemm_parts.main(["--shape", "2,6,3,4", "--repeats", "2", "--wall"]) == 0
+    out = capsys.readouterr().out
+    assert "Conv2D 3x3 s1 same 6x6x3->4, N=2" in out and "three GEMMs together" in out
