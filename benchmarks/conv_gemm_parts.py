@@ -21,15 +21,11 @@ import time
 
 import numpy as np
 
+from .timing import clock_samples
+
 
 def _median_ms(fn, repeats, clock):
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        samples.append(clock() - start)
-    return 1000 * statistics.median(samples)
+    return 1000 * statistics.median(clock_samples(fn, repeats, clock))
 
 
 def measure(n, h, c, f, repeats=10, clock=time.process_time):

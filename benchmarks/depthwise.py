@@ -19,17 +19,13 @@ import time
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .timing import clock_samples
+
 SHAPES = (((32, 32, 32, 64), 1), ((8, 24, 24, 144), 1), ((8, 48, 48, 96), 2))  # the suite's depthwise3x3*
 
 
 def _median_time(fn, repeats, clock):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return float(np.median(times))
+    return float(np.median(clock_samples(fn, repeats, clock)))
 
 
 def passes(repeats, clock):

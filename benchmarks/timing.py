@@ -51,6 +51,19 @@ def measure(fn, warmup=2, repeats=7, min_sample_s=0.02, max_number=1000):
             "samples_s": samples, "repeats": repeats, "calls_per_sample": number, "warmup": max(warmup, 1)}
 
 
+def clock_samples(fn, repeats, clock=time.perf_counter):
+    """One warm-up call of ``fn``, then ``repeats`` calls each timed alone with ``clock`` (seconds): the
+    per-call samples of the small side scripts (``benchmarks/winograd.py``, ``depthwise.py``,
+    ``conv_gemm_parts.py``), which pass ``time.process_time`` to measure CPU time instead of wall time."""
+    fn()
+    samples = []
+    for _ in range(repeats):
+        start = clock()
+        fn()
+        samples.append(clock() - start)
+    return samples
+
+
 def _read_status_kb(field):
     with open("/proc/self/status") as status:
         for line in status:

@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from .timing import clock_samples
+
 SUITE_SHAPES = ((32, 32, 32, 64), (32, 16, 64, 128))
 VARIANTS = (("im2col", 0), ("F(2x2,3x3)", 2), ("F(4x4,3x3)", 4))
 
@@ -74,13 +76,7 @@ def timings(shape, cpu=False, repeats=7, seed=0):
         try:
             result[name] = []
             for fn in (forward, forward_backward):
-                fn()
-                samples = []
-                for _ in range(repeats):
-                    start = clock()
-                    fn()
-                    samples.append(clock() - start)
-                result[name].append(1e3 * min(samples))
+                result[name].append(1e3 * min(clock_samples(fn, repeats, clock)))
         finally:
             winograd.FORCE_TILE = saved
     return result

@@ -141,25 +141,7 @@ class Graph:
             for node in self.nodes_by_depth[depth]:
                 if node.is_input or any(id(t) not in computed for t in node.input_tensors):
                     continue
-                if readers_left is not None:
-                    self._run_node_no_tape(node, computed, training, readers_left)
-                    continue
-                if getattr(node.layer, "is_mask_op", False):  # masks travel with the values
-                    computed.update((id(t), None) for t in node.outputs)
-                    continue
-                args = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, node.call_args)
-                kwargs = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, dict(node.call_kwargs))
-                if training is not None:
-                    kwargs["training"] = training
-                relu = self._only_consumer(node) if type(node.layer) is BatchNormalization else None
-                fused = None if relu is None else fuse_batch_norm_relu(node.layer, relu.layer, args, training)
-                if fused is not None:  # BN + ReLU in one op (layers/fusion.py): the BN output never exists,
-                    # so the ReLU node is skipped below (its input is not computed)
-                    computed[id(relu.outputs[0])] = fused
-                    continue
-                result = node.layer(args, **kwargs)
-                for tensor, value in zip(node.outputs, flatten(result)):
-                    computed[id(tensor)] = value
+                self._run_node(node, computed, training, readers_left)
         return [computed[id(t)] for t in self.outputs]
 
     def _reader_counts(self):
@@ -175,34 +157,46 @@ class Graph:
             self._readers = readers
         return dict(self._readers)
 
-    def _run_node_no_tape(self, node, computed, training, readers_left):
-        """Graph.run's step without a tape: a fused conv chain or the layer, then drop values read for the last time."""
-        if getattr(node.layer, "is_mask_op", False):
+    def _run_node(self, node, computed, training, readers_left):
+        """One step of ``run``: the node's layer (or a fused group starting at it) on the computed values.
+
+        A node whose fused group includes its readers writes the last reader's output; the readers are
+        then skipped by ``run`` (their inputs never get computed). ``readers_left`` (no tape): values
+        read for the last time are dropped."""
+        if getattr(node.layer, "is_mask_op", False):  # masks travel with the values
             computed.update((id(t), None) for t in node.outputs)
             return
         args = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, node.call_args)
         kwargs = map_structure(lambda t: computed[id(t)] if _is_symbolic(t) else t, dict(node.call_kwargs))
         if training is not None:
             kwargs["training"] = training
-        chain = self._fusion_chain(node)
-        fused = fuse_inference(node.layer, [n.layer if n else None for n in chain], args, training) \
-            if chain is not None else None
-        ran = [node]
-        if fused is not None:
-            result, consumed = fused
-            ran += chain[:consumed]
+        ran, result = [node], None
+        relu = self._only_consumer(node) if type(node.layer) is BatchNormalization else None
+        fused = None if relu is None else fuse_batch_norm_relu(node.layer, relu.layer, args, training)
+        if fused is not None:  # training: BN + ReLU in one op, the BN output never exists
+            ran.append(relu)
+            result = fused
+        elif readers_left is not None:  # inference without a tape: conv [+ BN [+ activation]]
+            chain = self._fusion_chain(node)
+            grouped = None if chain is None else fuse_inference(node.layer, [n.layer if n else None for n in chain],
+                                                                args, training)
+            if grouped is not None:
+                result, consumed = grouped
+                ran += chain[:consumed]
+        if len(ran) > 1:
             computed[id(ran[-1].outputs[0])] = result
         else:
             result = node.layer(args, **kwargs)
             for tensor, value in zip(node.outputs, flatten(result)):
                 computed[id(tensor)] = value
-        for done in ran:
-            for tensor in done.input_tensors:
-                key = id(tensor)
-                if key in readers_left:
-                    readers_left[key] -= 1
-                    if readers_left[key] <= 0:
-                        computed.pop(key, None)
+        if readers_left is not None:
+            for done in ran:
+                for tensor in done.input_tensors:
+                    key = id(tensor)
+                    if key in readers_left:
+                        readers_left[key] -= 1
+                        if readers_left[key] <= 0:
+                            computed.pop(key, None)
 
     def _fusion_chain(self, node):
         """[reader, reader of the reader] of a conv node's output (each the sole reader, else None), or
