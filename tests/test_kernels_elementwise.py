@@ -432,3 +432,16 @@ def test_zero_pad_kernel_equals_the_reference_bit_for_bit(padding):
         y2 = reshape_fast.ZeroPad2D().forward(x + 1, padding=padding)
         np.testing.assert_array_equal(y2, np.pad(x + 1, ((0, 0),) + padding + ((0, 0),)))
         del y2
+
+
+def test_pool_evicts_a_free_array_behind_one_in_use(small_pool):
+    """Eviction finds the free array by position, not by ``==`` (arrays compare elementwise): the free one
+    sits second in its bucket, behind one still in use (regression: ``list.remove`` raised ValueError)."""
+    held = [small_pool.empty((10, 20), np.float32) for _ in range(3)]
+    in_use, free_address = held[0], held[1].ctypes.data
+    del held[1:]
+    extra = small_pool.empty((20, 10), np.float32)  # over the cap: evicts the free (10, 20) arrays
+    assert extra.shape == (20, 10) and small_pool.pool_bytes() <= 3 * 800
+    bucket = small_pool._pool[((10, 20), "<f4")]
+    assert any(a is in_use for a in bucket) and all(a.ctypes.data != free_address for a in bucket)
+    assert small_pool._pool[((20, 10), "<f4")][0] is extra

@@ -113,14 +113,17 @@ def _evict_free(needed):
     """Drop free arrays from the pool until ``needed`` bytes are released (or none is free)."""
     global _pool_bytes
     for key in list(_pool):
-        bucket = _pool[key]
-        for array in list(bucket):
+        bucket, index = _pool[key], 0
+        while index < len(bucket):  # by position: list.remove would compare arrays with ==
             if needed <= 0:
                 return
-            if sys.getrefcount(array) == _FREE_REFCOUNT + 1:  # + the list(bucket) copy
-                bucket.remove(array)
+            array = bucket[index]
+            if sys.getrefcount(array) == _FREE_REFCOUNT:  # the bucket, ``array`` here, the argument
+                del bucket[index]
                 _pool_bytes -= array.nbytes
                 needed -= array.nbytes
+            else:
+                index += 1
         if not bucket:
             del _pool[key]
 
