@@ -134,27 +134,22 @@ def test_avg_pool_kernel_equals_reference(pool_size, strides, padding, dtype, ba
 
 
 # -- normalization: blocked BLAS column sums, the one-temporary backward ----------------------------------------
-def test_column_sums_are_as_accurate_as_float64():
+@pytest.mark.parametrize("name,n_rows,width,dtype", [
+    ("_column_sums", 32768 + 100, 16, np.float32),  # blocked BLAS sums (the calling thread)
+    ("_chunk_column_sums", 2048 + 3, 64, np.float64),  # NumPy sums of one chunk in cache (the pool threads)
+])
+def test_column_sums_are_as_accurate_as_float64(name, n_rows, width, dtype):
+    """Both column-sum helpers of the batch norm kernel are within float32 rounding of the exact float64
+    sums, including a row count that their blocks (or the (rows / k, k * C) view) do not divide, and
+    beat NumPy's float32 sum over rows."""
     rng = np.random.default_rng(3)
-    rows = (rng.standard_normal((32768 + 100, 16)) * 2 + 3).astype(np.float32)
+    rows = (rng.standard_normal((n_rows, width)) * 2 + 3).astype(np.float32)
     exact = rows.astype(np.float64).sum(axis=0)
-    ours = norm_fast._column_sums(rows)
-    assert ours.dtype == np.float32
+    ours = getattr(norm_fast, name)(rows)
+    assert ours.dtype == dtype
     assert np.abs(ours - exact).max() / np.abs(exact).max() < 2e-7
     naive = np.add.reduce(rows, axis=0)  # what NumPy's float32 sum over rows gives, for scale
     assert np.abs(naive - exact).max() > np.abs(ours - exact).max()
-
-
-def test_chunk_column_sums_in_the_threads_are_as_accurate_as_float64():
-    """The backward's sums of g * (x - mean_B) per chunk of rows (NumPy, in cache): float64 results
-    within float32 rounding of the exact sums, a row count that the (rows / k, k * C) view does not
-    divide included (its last rows are added in float64)."""
-    rng = np.random.default_rng(9)
-    rows = (rng.standard_normal((2048 + 3, 64)) * 2 + 3).astype(np.float32)
-    exact = rows.astype(np.float64).sum(axis=0)
-    ours = norm_fast._chunk_column_sums(rows)
-    assert ours.dtype == np.float64
-    assert np.abs(ours - exact).max() / np.abs(exact).max() < 2e-7
 
 
 @pytest.mark.parametrize("op", [norm_ref.BatchNormTrain, norm_fast.BatchNormTrain], ids=["reference", "fast"])
