@@ -90,7 +90,7 @@ def fuse_batch_norm_relu(layer, following, inputs, training):
     return outputs
 
 
-_CONVS = (Conv2D, DepthwiseConv2D, SeparableConv2D)
+FUSION_HEADS = (Conv2D, DepthwiseConv2D, SeparableConv2D)  # the layer types that may head an inference chain
 
 
 def _activation_step(fn):
@@ -121,7 +121,7 @@ def fuse_inference(head, followers, inputs, training):
     Returns ``(outputs, consumed)`` (``consumed`` = how many followers were folded in, 0 to 2), or
     None when the rules do not allow it; then the caller runs the layers as usual.
     """
-    if type(head) not in _CONVS or config.kernels() != "fast" or is_grad_enabled() or not _own_call(head):
+    if type(head) not in FUSION_HEADS or config.kernels() != "fast" or is_grad_enabled() or not _own_call(head):
         return None
     if training is None:
         training = current_training()

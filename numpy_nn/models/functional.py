@@ -22,7 +22,7 @@ from ..autograd.function import is_grad_enabled, no_grad
 from ..autograd.tensor import Tensor
 from ..layers.base import Layer, _training_stack, current_training, unique_name
 from ..layers.inputs import split_inputs, to_tensor
-from ..layers.fusion import _CONVS as _FUSABLE_HEADS, fuse_batch_norm_relu, fuse_inference
+from ..layers.fusion import FUSION_HEADS, fuse_batch_norm_relu, fuse_inference
 from ..layers.masking import as_bool_mask
 from ..layers.normalization import BatchNormalization
 from ..layers.symbolic import _describe, _is_shape, _is_symbolic, call_symbolic
@@ -206,7 +206,7 @@ class Graph:
         key = id(node)
         if key not in self._chains:
             chain = None
-            if isinstance(node.layer, _FUSABLE_HEADS) and not _has_kwargs(node):
+            if type(node.layer) in FUSION_HEADS and not _has_kwargs(node):
                 first = self._only_consumer(node)
                 chain = [first, self._only_consumer(first) if first is not None else None]
             self._chains[key] = chain

@@ -112,7 +112,8 @@ class Sigmoid(reference.Sigmoid):
         return self.y
 
 
-def _silu_into(x, y, s, work):
+def silu_into(x, y, s, work):
+    """y = x * sigmoid(x) (s receives the sigmoid), with the reference's bits; y may be x itself."""
     sigmoid_into(x, s, work)
     np.multiply(x, s, out=y)
 
@@ -125,6 +126,6 @@ class Silu(reference.Silu):
     def forward(self, x):
         if not _fast_path(x):
             return super().forward(x)
-        y, self.s = _elementwise_forward(x, _silu_into, 2)
+        y, self.s = _elementwise_forward(x, silu_into, 2)
         self.x = x
         return y

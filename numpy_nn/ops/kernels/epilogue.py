@@ -22,7 +22,7 @@ pass would need. The layer-side rules (which neighbours fuse) are in ``numpy_nn/
 import numpy as np
 
 from .. import activations as A
-from .activations import sigmoid_into
+from .activations import sigmoid_into, silu_into
 from .threads import map_row_chunks
 
 
@@ -57,9 +57,7 @@ def _sigmoid(chunk):
 
 
 def _silu(chunk):
-    s, work = np.empty_like(chunk), np.empty_like(chunk)
-    sigmoid_into(chunk, s, work)
-    np.multiply(chunk, s, out=chunk)
+    silu_into(chunk, chunk, np.empty_like(chunk), np.empty_like(chunk))
 
 
 # The activations an epilogue can apply, by the operations of the op that computes them (elementwise ones only).
