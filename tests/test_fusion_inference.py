@@ -308,3 +308,20 @@ def test_a_tapped_layer_is_not_fused_so_the_tap_sees_and_changes_its_output():
         assert name in found, name
         assert not np.allclose(changed, plain), name
     np.testing.assert_array_equal(model.predict(x, verbose=0), plain)  # untapped again: fused, same numbers
+
+
+def test_functional_conv_with_its_own_activation_runs_once(monkeypatch):
+    """A functional conv whose only fusion is its own activation: the fused op's result is used, and the
+    layer's own ``call`` is never entered (regression: Graph.run discarded it and ran the conv again)."""
+    inputs = nn.Input((12, 12, 3))
+    outputs = L.GlobalAveragePooling2D()(L.Conv2D(8, 3, activation="relu")(inputs))
+    model = nn.Model(inputs, outputs)
+    x = _x()
+    with nn.no_grad():
+        expected = model.layers[2](model.layers[1](nn.Tensor(x), training=False)).data
+    spy = _Spy(monkeypatch, L.Conv2D)
+    applied = []
+    original = epilogue.apply_in_place
+    monkeypatch.setattr(epilogue, "apply_in_place", lambda y, steps: applied.append(len(steps)) or original(y, steps))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+    assert spy.calls == {"Conv2D": 0} and applied == [1]

@@ -180,10 +180,10 @@ class Graph:
             chain = self._fusion_chain(node)
             grouped = None if chain is None else fuse_inference(node.layer, [n.layer if n else None for n in chain],
                                                                 args, training)
-            if grouped is not None:
+            if grouped is not None:  # (consumed = 0: the conv and its own activation alone, in place)
                 result, consumed = grouped
                 ran += chain[:consumed]
-        if len(ran) > 1:
+        if result is not None:
             computed[id(ran[-1].outputs[0])] = result
         else:
             result = node.layer(args, **kwargs)
