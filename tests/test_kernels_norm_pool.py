@@ -135,7 +135,7 @@ def test_avg_pool_kernel_equals_reference(pool_size, strides, padding, dtype, ba
 
 # -- normalization: blocked BLAS column sums, the one-temporary backward ----------------------------------------
 @pytest.mark.parametrize("name,n_rows,width,dtype", [
-    ("_column_sums", 32768 + 100, 16, np.float32),  # blocked BLAS sums (the calling thread)
+    ("column_sums", 32768 + 100, 16, np.float32),  # blocked BLAS sums (the calling thread)
     ("_chunk_column_sums", 2048 + 3, 64, np.float64),  # NumPy sums of one chunk in cache (the pool threads)
 ])
 def test_column_sums_are_as_accurate_as_float64(name, n_rows, width, dtype):

@@ -6,7 +6,7 @@ relative in float32, ~1e-12 in float64); tests/test_kernels_norm_pool.py checks 
 The formulas are in the reference docstrings, which these classes inherit. Speed tricks:
 
 * ``_sum``: sums over leading axes (batch and spatial, for channels_last batch norm) as BLAS
-  column sums of blocks of ``SUM_BLOCK`` rows, added in float64 (``_column_sums``): as accurate
+  column sums of blocks of ``SUM_BLOCK`` rows, added in float64 (``column_sums``): as accurate
   as the reference's float64 accumulation at ~1/12 of its time. Trailing axes (layer norm over
   the last axis) use NumPy's pairwise float32 sum, which is accurate there.
 * ``BatchNormTrain.forward`` (channels last) writes the squares of the centered values into the
@@ -36,7 +36,7 @@ from ..normalization import _broadcast_shape, _rsqrt
 from .buffers import empty_like
 from .threads import map_row_chunks
 
-SUM_BLOCK = 256  # rows per partial sum in _column_sums
+SUM_BLOCK = 256  # rows per partial sum in column_sums
 TILE_VALUES = 8192  # a (C,) vector is tiled to about this many values for long inner loops (_Tiled)
 REDUCE_VALUES = 8192  # _chunk_column_sums views a chunk as (rows / k, k * C) with k * C about this
 
@@ -47,19 +47,19 @@ def _sum(a, axes):
     NumPy sums pairwise (accurately) only along trailing contiguous axes. Over leading axes
     (batch, height, width: batch norm in channels_last) it adds one row after another, which in
     float32 drifts by ~1e-5 relative over 65,536 values, where Keras stays near 1e-7 (measured).
-    Such sums go through ``_column_sums``; any other layout accumulates in float64.
+    Such sums go through ``column_sums``; any other layout accumulates in float64.
     """
     ndim = a.ndim
     if a.dtype == np.float64 or axes == tuple(range(ndim - len(axes), ndim)):
         return np.sum(a, axis=axes, keepdims=True)
     if axes == tuple(range(len(axes))) and a.flags.c_contiguous:  # fast path: a 2-D view (rows, kept)
         kept = a.shape[len(axes):]
-        total = _column_sums(a.reshape(-1, int(np.prod(kept))))
+        total = column_sums(a.reshape(-1, int(np.prod(kept))))
         return total.reshape((1,) * len(axes) + kept)
     return np.sum(a, axis=axes, keepdims=True, dtype=np.float64).astype(a.dtype)
 
 
-def _column_sums(rows):
+def column_sums(rows):
     """Column sums of a C-contiguous (R, K) array, in its dtype, as accurate as a float64 sum.
 
     Blocks of ``SUM_BLOCK`` rows are summed by BLAS, ``ones(1, SUM_BLOCK) @ block`` for all
@@ -197,7 +197,7 @@ class BatchNormTrain(reference.BatchNormTrain):
         c = x.shape[-1]
         x2 = x.reshape(-1, c)
         n_rows, row_bytes = x2.shape[0], c * x.itemsize
-        mean = _column_sums(x2) / self.m
+        mean = column_sums(x2) / self.m
         y = empty_like(x)  # a recycled array (buffers.py): no page faults
         y2 = y.reshape(-1, c)
 
@@ -210,7 +210,7 @@ class BatchNormTrain(reference.BatchNormTrain):
             np.square(y_view, out=y_view)
 
         map_row_chunks(center_and_square, n_rows, row_bytes)
-        variance = _column_sums(y2) / self.m
+        variance = column_sums(y2) / self.m
         self.x, self.mean = x, mean  # backward recomputes x - mean_B chunk by chunk, in cache
         self.r = _rsqrt(variance + epsilon).reshape(self.gamma.shape)
         inv = (self.r * self.gamma).reshape(-1)
@@ -274,7 +274,7 @@ class BatchNormTrain(reference.BatchNormTrain):
         g2 = d2 if relu else g_in  # fused: dx's memory holds g * [y > 0] until pass 2 reads it
         y2 = self.y.reshape(-1, c) if relu else None
         mean_t = _Tiled(self.mean)
-        sum_g = None if relu else _column_sums(g2)
+        sum_g = None if relu else column_sums(g2)
 
         def center_and_product(start, stop):  # the column sums of g * (x - mean_B) over the chunk
             product = _scratch((stop - start, c), dtype)
@@ -287,7 +287,7 @@ class BatchNormTrain(reference.BatchNormTrain):
             return _chunk_column_sums(product)
 
         parts = map_row_chunks(center_and_product, n_rows, row_bytes)
-        sum_g = _column_sums(g2) if relu else sum_g
+        sum_g = column_sums(g2) if relu else sum_g
         sum_g_x_hat = np.sum(parts, axis=0).astype(dtype) * r
         if need_x:
             scale = self.gamma.reshape(-1) * r
