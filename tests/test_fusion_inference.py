@@ -325,3 +325,15 @@ def test_functional_conv_with_its_own_activation_runs_once(monkeypatch):
     monkeypatch.setattr(epilogue, "apply_in_place", lambda y, steps: applied.append(len(steps)) or original(y, steps))
     np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
     assert spy.calls == {"Conv2D": 0} and applied == [1]
+
+
+def test_a_user_function_named_like_an_activation_is_not_fused():
+    def relu(x):  # not numpy_nn's relu: the epilogue must not stand in for it
+        return nn.activations.relu(x) * 2.0
+
+    model = nn.Sequential([nn.Input((12, 12, 3)), L.Conv2D(8, 3, activation=relu)])
+    x = _x()
+    with nn.no_grad():
+        expected = model.layers[0](nn.Tensor(x), training=False).data
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+    assert np.max(expected) > 0

@@ -97,9 +97,13 @@ def _activation_step(fn):
     """The epilogue step of activation function ``fn`` (None: not fusable); ``()`` for linear."""
     if fn is activations.linear:
         return ()
-    name = activations.serialize(fn) if fn in activations._NAME_OF else None
-    name = {"swish": "silu", "hard_swish": "hard_silu"}.get(name, name)
-    step = epilogue.activation_step(name) if isinstance(name, str) else None
+    try:  # one of the library's own functions (a user's function that is merely named "relu" is not)
+        name = activations.serialize(fn)
+        if activations.get(name) is not fn:
+            return None
+    except (ValueError, TypeError):
+        return None
+    step = epilogue.activation_step({"swish": "silu", "hard_swish": "hard_silu"}.get(name, name))
     return None if step is None else (step,)
 
 
